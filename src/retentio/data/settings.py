@@ -1,0 +1,86 @@
+"""Workspace settings: the ``retentio.toml`` file of a workspace folder."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import tomli_w
+
+from retentio.data.errors import RetentioError
+from retentio.data.schema import TABLES
+
+SETTINGS_FILE = "retentio.toml"
+DATABASE_FILE = "retentio.duckdb"
+ENGINES = ("duckdb", "spark")
+
+
+@dataclass
+class EngineSettings:
+    kind: str = "duckdb"
+    #: Spark master: "local[2]" or a cluster URL
+    master: str = "local[2]"
+    #: extra Spark configuration, e.g. {"spark.executor.memory": "8g"}
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Settings:
+    timezone: str = "UTC"
+    currency: str = "USD"
+    #: non-contractual activity window W in days (SPEC.md "Definitions")
+    activity_window_days: int = 90
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    #: canonical table -> external source (Parquet file/dir, or catalog table on Spark)
+    tables: dict[str, str] = field(default_factory=dict)
+
+    def validate(self, path: Path) -> "Settings":
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise RetentioError(f"{path}: unknown timezone {self.timezone!r} (use an IANA name such as 'Europe/Moscow')") from None
+        if not isinstance(self.activity_window_days, int) or self.activity_window_days <= 0:
+            raise RetentioError(f"{path}: activity_window_days must be a positive whole number of days, got {self.activity_window_days!r}")
+        if self.engine.kind not in ENGINES:
+            raise RetentioError(f"{path}: [engine] kind must be one of {', '.join(ENGINES)}, got {self.engine.kind!r}")
+        unknown = sorted(set(self.tables) - set(TABLES))
+        if unknown:
+            raise RetentioError(f"{path}: [tables] names unknown table(s) {unknown}; known: {', '.join(TABLES)}")
+        return self
+
+    @classmethod
+    def read(cls, path: Path) -> "Settings":
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise RetentioError(f"{path}: not valid TOML: {exc}") from None
+        engine = raw.pop("engine", {}) or {}
+        tables = raw.pop("tables", {}) or {}
+        known = {"timezone", "currency", "activity_window_days"}
+        extra = sorted(set(raw) - known)
+        if extra:
+            raise RetentioError(f"{path}: unknown setting(s) {extra}; known: {sorted(known)}, [engine], [tables]")
+        extra_engine = sorted(set(engine) - {"kind", "master", "conf"})
+        if extra_engine:
+            raise RetentioError(f"{path}: unknown [engine] setting(s) {extra_engine}")
+        return cls(
+            **raw,
+            engine=EngineSettings(**engine),
+            tables={str(k): str(v) for k, v in tables.items()},
+        ).validate(path)
+
+    def write(self, path: Path) -> None:
+        data = asdict(self)
+        if not data["tables"]:
+            data.pop("tables")
+        if not data["engine"]["conf"]:
+            data["engine"].pop("conf")
+        header = (
+            "# Retentio workspace settings.\n"
+            "# [engine] kind = \"duckdb\" (embedded file in this folder) or \"spark\" (PySpark;\n"
+            "# master = \"local[2]\" or a cluster URL). [tables] maps canonical tables to external\n"
+            "# sources: Parquet files or directories, or catalog table names on Spark.\n"
+        )
+        path.write_text(header + tomli_w.dumps(data), encoding="utf-8")

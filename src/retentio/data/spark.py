@@ -1,0 +1,38 @@
+"""The Spark session behind a ``kind = "spark"`` workspace."""
+
+from __future__ import annotations
+
+import shutil
+
+from retentio.data.errors import RetentioError
+from retentio.data.settings import EngineSettings
+
+_DEFAULTS = {
+    # Timestamps are workspace wall-clock time; a UTC session never shifts them.
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    # Small local jobs: the default 200 shuffle partitions only add scheduling overhead.
+    "spark.sql.shuffle.partitions": "8",
+    "spark.driver.memory": "4g",
+    "spark.sql.ansi.enabled": "false",
+}
+
+
+def spark_session(engine: EngineSettings):
+    """Get or create the SparkSession for ``engine`` (master and extra conf)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise RetentioError(
+            "this workspace uses the Spark engine, but PySpark is not installed: "
+            "pip install 'retentio[spark]'"
+        ) from None
+    if shutil.which("java") is None:
+        raise RetentioError("the Spark engine needs Java 17 on the PATH (Debian: apt-get install openjdk-17-jre-headless)")
+    builder = SparkSession.builder.master(engine.master).appName("retentio")
+    for key, value in {**_DEFAULTS, **engine.conf}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session

@@ -1,0 +1,315 @@
+"""The workspace: a folder with ``retentio.toml`` and, for the default engine, one
+embedded DuckDB file. Every analysis reads the canonical tables through Ibis, so the
+same expressions run on DuckDB and on Spark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+
+from retentio.data.errors import RetentioError
+from retentio.data.loading import LoadReport, load_table, q
+from retentio.data.schema import TABLES, TableSchema, table_schema
+from retentio.data.settings import DATABASE_FILE, SETTINGS_FILE, EngineSettings, Settings
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+ENV_WORKSPACE = "RETENTIO_WORKSPACE"
+
+
+def default_path() -> Path:
+    """``$RETENTIO_WORKSPACE``, else the current directory."""
+    return Path(os.environ.get(ENV_WORKSPACE) or ".")
+
+
+class Workspace:
+    """A Retentio workspace. Open one with :meth:`open`, create one with :meth:`init`."""
+
+    def __init__(self, path: Path, settings: Settings):
+        self.path = Path(path)
+        self.settings = settings
+        self._backend: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def init(
+        cls,
+        path: str | Path = ".",
+        *,
+        timezone: str = "UTC",
+        currency: str = "USD",
+        activity_window_days: int = 90,
+        engine: str = "duckdb",
+        tables: Mapping[str, str] | None = None,
+        exist_ok: bool = False,
+    ) -> "Workspace":
+        """Create a workspace folder (and its database for the DuckDB engine)."""
+        path = Path(path)
+        settings_file = path / SETTINGS_FILE
+        if settings_file.exists():
+            if exist_ok:
+                return cls.open(path)
+            raise RetentioError(f"{path} is already a workspace ({settings_file} exists)")
+        path.mkdir(parents=True, exist_ok=True)
+        settings = Settings(
+            timezone=timezone,
+            currency=currency,
+            activity_window_days=activity_window_days,
+            engine=EngineSettings(kind=engine),
+            tables=dict(tables or {}),
+        ).validate(settings_file)
+        settings.write(settings_file)
+        ws = cls(path, settings)
+        if engine == "duckdb":
+            ws.backend  # creates the database file and the canonical tables
+        return ws
+
+    @classmethod
+    def open(cls, path: str | Path | None = None) -> "Workspace":
+        path = Path(path) if path is not None else default_path()
+        settings_file = path / SETTINGS_FILE
+        if not settings_file.exists():
+            raise RetentioError(
+                f"{path.resolve()} is not a Retentio workspace (no {SETTINGS_FILE}); "
+                f"create one with `retentio init {path}` or point -w / ${ENV_WORKSPACE} at one"
+            )
+        return cls(path, Settings.read(settings_file))
+
+    def close(self) -> None:
+        if self._backend is not None and self.engine == "duckdb":
+            self._backend.disconnect()
+        self._backend = None
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ engine
+    @property
+    def engine(self) -> str:
+        return self.settings.engine.kind
+
+    @property
+    def database_file(self) -> Path:
+        return self.path / DATABASE_FILE
+
+    @property
+    def backend(self):
+        """The Ibis backend: DuckDB on the workspace file, or PySpark."""
+        if self._backend is None:
+            if self.engine == "duckdb":
+                self._backend = ibis.duckdb.connect(str(self.database_file))
+                self._ensure_tables()
+            else:
+                from retentio.data.spark import spark_session
+
+                self._backend = ibis.pyspark.connect(spark_session(self.settings.engine))
+        return self._backend
+
+    @property
+    def con(self):
+        """The raw DuckDB connection (loading and storage only; analytics use Ibis)."""
+        if self.engine != "duckdb":
+            raise RetentioError(
+                "this workspace runs on Spark, which reads its tables from [tables] in retentio.toml; "
+                "load data into a DuckDB workspace and `retentio export` it, or point [tables] at your Parquet files"
+            )
+        return self.backend.con
+
+    def _ensure_tables(self) -> None:
+        con = self._backend.con
+        for schema in TABLES.values():
+            if schema.name in self.settings.tables:
+                continue
+            cols = ", ".join(f"{q(c.name)} {c.sql_type}" for c in schema.columns)
+            con.execute(f"CREATE TABLE IF NOT EXISTS {q(schema.name)} ({cols})")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS _retentio_loads (loaded_at TIMESTAMP, table_name VARCHAR, "
+            "source VARCHAR, mode VARCHAR, rows_read BIGINT, rows_stored BIGINT, rows_rejected BIGINT)"
+        )
+
+    # ------------------------------------------------------------------ tables
+    def table(self, name: str) -> "ir.Table":
+        """The canonical table ``name`` as an Ibis table expression."""
+        table_schema(name)
+        external = self.settings.tables.get(name)
+        backend = self.backend
+        if external:
+            return self._external(name, external)
+        if self.engine == "spark":
+            raise RetentioError(
+                f"table {name} has no source: a Spark workspace reads its tables from [tables] in "
+                f"{self.path / SETTINGS_FILE}"
+            )
+        return backend.table(name)
+
+    def _external(self, name: str, source: str) -> "ir.Table":
+        backend = self.backend
+        path = Path(source)
+        if not path.is_absolute() and "://" not in source:
+            candidate = self.path / path
+            path = candidate if candidate.exists() else path
+        looks_like_path = "/" in source or "\\" in source or source.endswith(".parquet") or path.exists()
+        if not looks_like_path and self.engine == "spark":
+            return backend.table(source)
+        if "://" not in source and not path.exists():
+            raise RetentioError(f"[tables] {name} = {source!r}: no such file or directory")
+        target = source if "://" in source else str(path.resolve())
+        if self.engine == "duckdb" and Path(target).is_dir():
+            target = str(Path(target) / "**" / "*.parquet")
+        try:
+            return backend.read_parquet(target, table_name=f"ext_{name}")
+        except Exception as exc:  # the engine's own error says why; we say where
+            raise RetentioError(f"[tables] {name} = {source!r} cannot be read as Parquet: {exc}") from None
+
+    def has_source(self, name: str) -> bool:
+        return name in self.settings.tables or self.engine == "duckdb"
+
+    def is_loaded(self, name: str) -> bool:
+        """True when the table has at least one row."""
+        if not self.has_source(name):
+            return False
+        t = self.table(name)
+        return bool(t.limit(1).count().execute() > 0)
+
+    def customers(self) -> "ir.Table":
+        """The customers table; when none is loaded, derived from the other tables
+        (every customer_id seen, ``signup_at`` = first activity)."""
+        if self.is_loaded("customers"):
+            return self.table("customers")
+        parts = []
+        for name in ("orders", "subscriptions", "events", "tickets", "surveys"):
+            if self.is_loaded(name):
+                t = self.table(name)
+                when = TABLES[name].time_column
+                parts.append(
+                    t.filter(t.customer_id.notnull()).select(
+                        customer_id=t.customer_id, seen_at=t[when].cast("timestamp")
+                    )
+                )
+        if not parts:
+            return self.table("customers")
+        union = parts[0]
+        for p in parts[1:]:
+            union = union.union(p)
+        return union.group_by("customer_id").agg(signup_at=union.seen_at.min())
+
+    # ------------------------------------------------------------------ loading
+    def load(
+        self,
+        table: str,
+        source: Any,
+        *,
+        mapping: Mapping[str, str] | None = None,
+        mode: str = "append",
+        skip_invalid: str | Path | None = None,
+        delimiter: str | None = None,
+        decimal: str | None = None,
+        fmt: str | None = None,
+        now: dt.datetime | None = None,
+        step: Callable[[str], None] = lambda _msg: None,
+    ) -> LoadReport:
+        """Validate and store ``source`` (a CSV/Parquet/JSON-lines path, or a pandas,
+        Polars or Arrow frame) into canonical ``table``; see :mod:`retentio.data.loading`."""
+        schema: TableSchema = table_schema(table)
+        if table in self.settings.tables:
+            raise RetentioError(
+                f"table {table} is read from {self.settings.tables[table]!r} ([tables] in retentio.toml); "
+                "remove that line to load it into the workspace"
+            )
+        return load_table(
+            self.con,
+            schema,
+            source,
+            mapping=mapping,
+            mode=mode,
+            skip_invalid=skip_invalid,
+            delimiter=delimiter,
+            decimal=decimal,
+            fmt=fmt,
+            timezone=self.settings.timezone,
+            now=now,
+            step=step,
+        )
+
+    def load_history(self) -> list[dict]:
+        """Every load into this workspace: when, what, how many rows stored and rejected."""
+        if self.engine != "duckdb":
+            return []
+        rows = self.con.execute(
+            "SELECT loaded_at, table_name, source, mode, rows_read, rows_stored, rows_rejected "
+            "FROM _retentio_loads ORDER BY loaded_at"
+        ).fetchall()
+        keys = ("loaded_at", "table", "source", "mode", "rows_read", "rows_stored", "rows_rejected")
+        return [dict(zip(keys, r)) | {"loaded_at": r[0].isoformat()} for r in rows]
+
+    # ------------------------------------------------------------------ summaries
+    def summary(self) -> list[dict]:
+        """Per canonical table: rows, distinct customers, first and last date, source."""
+        out = []
+        for name, schema in TABLES.items():
+            if not self.has_source(name):
+                out.append({"table": name, "rows": 0, "customers": 0, "from": None, "to": None,
+                            "source": None})
+                continue
+            t = self.table(name)
+            aggs = {"rows": t.count()}
+            if "customer_id" in t.columns:
+                aggs["customers"] = t.customer_id.nunique()
+            if schema.time_column and schema.time_column in t.columns:
+                aggs["first"] = t[schema.time_column].min()
+                aggs["last"] = t[schema.time_column].max()
+            row = t.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+            out.append({
+                "table": name,
+                "rows": int(row["rows"]),
+                "customers": int(row.get("customers") or 0),
+                "from": _iso_date(row.get("first")),
+                "to": _iso_date(row.get("last")),
+                "source": self.settings.tables.get(name, "workspace"),
+            })
+        return out
+
+    # ------------------------------------------------------------------ export
+    def export(self, directory: str | Path, fmt: str = "parquet",
+               step: Callable[[str], None] = lambda _msg: None) -> list[dict]:
+        """Write every canonical table to ``directory`` as ``TABLE.parquet`` or ``TABLE.csv``."""
+        if fmt not in ("parquet", "csv"):
+            raise RetentioError(f"unknown export format {fmt!r}; use parquet or csv")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in TABLES:
+            if not self.has_source(name):
+                continue
+            step(name)
+            target = directory / f"{name}.{fmt}"
+            t = self.table(name)
+            if fmt == "parquet":
+                t.to_parquet(target)
+            else:
+                t.to_csv(target)
+            written.append({"table": name, "path": str(target), "rows": int(t.count().execute())})
+        return written
+
+
+def _iso_date(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)[:10]
+
+
+__all__ = ["Workspace", "default_path"]
