@@ -1,0 +1,366 @@
+"""A realistic demo business: an online shop with a subscription side.
+
+The generating process is the one the analyses assume, so that every analysis has
+something true to find:
+
+* **Acquisition** — sign-ups grow over the three years with a winter peak; each comes
+  through a channel with its own cost (CAC) and its own customer quality.
+* **Purchases** — a buy-till-you-die process (Fader, Hardie & Lee 2005, BG/NBD):
+  each customer buys as a Poisson process with a gamma-distributed rate, thinned by a
+  yearly season (November–December peak), and after every purchase leaves for good with
+  a beta-distributed probability. Spend per order follows the Gamma-Gamma model
+  (Fader & Hardie 2013). Some orders are returned or cancelled; returns are likelier
+  shortly before a customer leaves.
+* **Leaving** — a customer who leaves does so at a time L after their last purchase.
+  Before L, planted signals: logins fade over the last 60 days, support tickets triple
+  in the last 90, NPS/CSAT answers are lower, and subscribers often downgrade first.
+* **Subscriptions** — about a third subscribe (basic / standard / premium), most after
+  a 14-day trial; upgrades and downgrades start new rows; subscribers who leave cancel
+  voluntarily with a reason, and a few lose their subscription to a failed payment
+  (involuntary, preceded by ``payment_failed`` events).
+
+The same seed gives the same data, independent of today's date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DEMO_START = dt.date(2023, 10, 1)
+DEMO_END = dt.date(2026, 10, 1)  # exclusive: three full years
+
+CHANNELS = {
+    # name: (share of sign-ups, CAC, purchase-rate multiplier, dropout multiplier)
+    "organic": (0.30, 0.0, 1.00, 1.00),
+    "paid_search": (0.22, 28.0, 0.95, 1.15),
+    "social": (0.18, 19.0, 0.80, 1.40),
+    "referral": (0.10, 12.0, 1.25, 0.70),
+    "email": (0.08, 6.0, 1.10, 0.90),
+    "marketplace": (0.12, 34.0, 0.85, 1.30),
+}
+PLANS = {"basic": 9.90, "standard": 19.90, "premium": 39.90}
+CITIES = ["Moscow", "Saint Petersburg", "Kazan", "Novosibirsk", "Yekaterinburg",
+          "Nizhny Novgorod", "Samara", "Krasnodar"]
+CANCEL_REASONS = ["too_expensive", "not_using_enough", "found_alternative",
+                  "missing_features", "delivery_problems"]
+TICKET_TOPICS = ["delivery", "payment", "product_quality", "app_bug", "refund", "account"]
+COMMENTS = {
+    "low": ["Delivery was late again", "Too expensive for what you get",
+            "Support never answered my ticket", "The app keeps logging me out",
+            "Product quality has dropped", "Refund took weeks"],
+    "mid": ["It's fine", "Okay prices, slow delivery sometimes", "Decent selection",
+            "Could be cheaper"],
+    "high": ["Great prices and fast delivery", "Love the loyalty bonuses",
+             "Excellent support, solved my issue in minutes", "Best shop in town",
+             "Wide choice and quick delivery"],
+}
+
+
+@dataclass
+class DemoData:
+    customers: pd.DataFrame
+    orders: pd.DataFrame
+    subscriptions: pd.DataFrame
+    events: pd.DataFrame
+    surveys: pd.DataFrame
+    tickets: pd.DataFrame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """In load order: customers first, so every other table can be checked against it."""
+        return {k: getattr(self, k) for k in
+                ("customers", "orders", "subscriptions", "events", "surveys", "tickets")}
+
+    def write_csv(self, directory: str | Path) -> list[Path]:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, frame in self.tables().items():
+            path = directory / f"{name}.csv"
+            frame.to_csv(path, index=False, date_format="%Y-%m-%d %H:%M:%S")
+            paths.append(path)
+        return paths
+
+
+def _seasonality(day: np.ndarray) -> np.ndarray:
+    """Relative demand on a day offset from DEMO_START: a peak in mid-December."""
+    doy = (pd.Timestamp(DEMO_START).dayofyear + day) % 365.25
+    return 1.0 + 0.45 * np.cos(2 * np.pi * (doy - 350) / 365.25)
+
+
+def generate(n_customers: int = 20_000, seed: int = 7) -> DemoData:
+    """Generate the demo business; the same ``seed`` gives the same data."""
+    rng = np.random.default_rng(seed)
+    horizon = (DEMO_END - DEMO_START).days
+    origin = np.datetime64(DEMO_START.isoformat(), "s")
+
+    def ts(days: np.ndarray) -> np.ndarray:
+        return origin + np.round(np.asarray(days) * 86400).astype("timedelta64[s]")
+
+    n = n_customers
+    ids = np.array([f"C{i:06d}" for i in range(1, n + 1)])
+
+    # ---- acquisition: growth x season, by thinning uniform days
+    grid = np.arange(horizon)
+    weight = (1 + 1.2 * grid / horizon) * _seasonality(grid)
+    signup_day = rng.choice(grid, size=n, p=weight / weight.sum()) + rng.random(n)
+    signup_day.sort()
+    names = list(CHANNELS)
+    shares = np.array([CHANNELS[c][0] for c in names])
+    ch_idx = rng.choice(len(names), size=n, p=shares / shares.sum())
+    channel = np.array(names)[ch_idx]
+    cac = np.array([CHANNELS[c][1] for c in names])[ch_idx]
+    cac = np.round(cac * rng.lognormal(0, 0.25, n), 2)
+    rate_mult = np.array([CHANNELS[c][2] for c in names])[ch_idx]
+    drop_mult = np.array([CHANNELS[c][3] for c in names])[ch_idx]
+
+    # ---- BG/NBD latent traits: lambda ~ Gamma(r, 1/alpha) per day, p ~ Beta(a, b)
+    lam = rng.gamma(0.9, 1 / 38.0, n) * rate_mult
+    p_drop = np.clip(rng.beta(0.8, 4.0, n) * drop_mult, 0, 0.98)
+    # Gamma-Gamma spend: nu ~ Gamma(q, 1/gamma), order value ~ Gamma(p, 1/nu)
+    nu = rng.gamma(3.8, 1 / 15.0, n)
+    buyer = rng.random(n) > 0.08  # 8 % register but never buy
+
+    order_cust, order_day = [], []
+    leave_day = np.full(n, np.inf)
+    for i in range(n):
+        if not buyer[i]:
+            leave_day[i] = signup_day[i] + rng.exponential(30)
+            continue
+        t = signup_day[i] + rng.exponential(2.0)
+        peak = lam[i] * 1.45
+        while t < horizon:
+            order_cust.append(i)
+            order_day.append(t)
+            if rng.random() < p_drop[i]:
+                # leaves some time after this purchase, before they would have bought again
+                leave_day[i] = t + rng.uniform(0.3, 1.0) * min(rng.exponential(1 / lam[i]), 400)
+                break
+            # seasonal thinning of a homogeneous process at the peak rate
+            while True:
+                t += rng.exponential(1 / peak)
+                if t >= horizon or rng.random() < _seasonality(np.array([t]))[0] / 1.45:
+                    break
+    order_cust = np.array(order_cust, dtype=np.int64)
+    order_day = np.array(order_day)
+    left = leave_day < horizon
+    # "about to leave" at time t: within `days` before the customer's leaving time
+    def near_leave(cust: np.ndarray, day: np.ndarray, days: float) -> np.ndarray:
+        lv = leave_day[cust]
+        return (lv < horizon) & (day > lv - days) & (day <= lv)
+
+    # ---- orders
+    m = len(order_cust)
+    amount = rng.gamma(6.0, 1 / nu[order_cust])
+    amount = np.round(np.clip(amount, 3, None), 2)
+    ret_p = np.where(near_leave(order_cust, order_day, 120), 0.12, 0.04)
+    u = rng.random(m)
+    status = np.where(u < ret_p, "returned", np.where(u < ret_p + 0.02, "cancelled", "completed"))
+    discounted = rng.random(m) < np.where(near_leave(order_cust, order_day, 120), 0.45, 0.22)
+    discount = np.where(discounted, np.round(amount * rng.uniform(0.05, 0.2, m), 2), 0.0)
+    orders = pd.DataFrame({
+        "order_id": [f"O{j:07d}" for j in range(1, m + 1)],
+        "customer_id": ids[order_cust],
+        "ordered_at": ts(order_day),
+        "amount": amount,
+        "cost": np.round(amount * rng.uniform(0.55, 0.72, m), 2),
+        "discount": discount,
+        "status": status,
+        "channel": rng.choice(["web", "app", "store"], size=m, p=[0.55, 0.35, 0.10]),
+        "items": 1 + rng.poisson(1.4, m),
+    })
+
+    # ---- customers
+    age = rng.integers(18, 71, n)
+    birth = pd.to_datetime(pd.Timestamp(DEMO_END) - pd.to_timedelta(age * 365.25 + rng.uniform(0, 365, n), unit="D")).normalize()
+    customers = pd.DataFrame({
+        "customer_id": ids,
+        "signup_at": ts(signup_day),
+        "acquisition_channel": channel,
+        "acquisition_cost": cac,
+        "birth_date": birth.date,
+        "gender": rng.choice(["female", "male"], size=n, p=[0.56, 0.44]),
+        "city": rng.choice(CITIES, size=n, p=[0.30, 0.16, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09]),
+        "email": [f"{c.lower()}@example.com" for c in ids],
+        "phone": [f"+7900{int(c[1:]):07d}" for c in ids],
+        "consent_email": rng.random(n) < 0.72,
+        "consent_sms": rng.random(n) < 0.45,
+        # an attribute outside the canonical columns, kept as such on load
+        "loyalty_member": np.where(rng.random(n) < 0.35, "yes", "no"),
+    })
+
+    # ---- subscriptions
+    subs, sub_events = _subscriptions(rng, n, ids, signup_day, leave_day, horizon, ts)
+
+    # ---- events: logins fade over the 60 days before leaving
+    events = _events(rng, n, ids, signup_day, leave_day, horizon, ts, lam)
+    events = pd.concat([events, sub_events], ignore_index=True)
+
+    # ---- tickets: three times as frequent in the 90 days before leaving
+    tickets = _tickets(rng, n, ids, signup_day, leave_day, horizon, ts, near_leave)
+
+    # ---- surveys: lower scores among those about to leave
+    surveys = _surveys(rng, n, ids, signup_day, leave_day, horizon, ts, near_leave)
+
+    return DemoData(customers, orders, subs, events.sort_values("occurred_at", kind="stable").reset_index(drop=True),
+                    surveys, tickets)
+
+
+def _subscriptions(rng, n, ids, signup_day, leave_day, horizon, ts):
+    rows = []
+    ev_c, ev_d = [], []
+    plan_names = list(PLANS)
+    subscriber = rng.random(n) < 0.33
+    for i in np.flatnonzero(subscriber):
+        start = signup_day[i] + rng.exponential(20)
+        if start >= horizon or start >= leave_day[i]:
+            continue
+        sid = len(rows)
+        if rng.random() < 0.6:
+            trial_end = start + 14
+            if trial_end >= horizon:  # still on trial when the data end
+                rows.append((f"S{sid + 1:06d}", ids[i], start, 0.0, "trial", None, None, None, True))
+                continue
+            converted = rng.random() < 0.65 and trial_end < leave_day[i]
+            rows.append((f"S{sid + 1:06d}", ids[i], start, 0.0, "trial", trial_end,
+                         None if converted else "trial_not_converted",
+                         None if converted else "voluntary", True))
+            if not converted:
+                continue
+            start = trial_end
+        plan = rng.choice(3, p=[0.5, 0.35, 0.15])
+        # involuntary loss: a monthly 1.2 % chance of a payment that never goes through
+        invol = start + rng.geometric(0.012) * 30.4
+        end = min(leave_day[i], invol)
+        t = start
+        # plan changes: occasional upgrades while engaged; a downgrade often precedes leaving
+        changes = []
+        u = t + rng.exponential(240)
+        while u < min(end, horizon) - 60:
+            changes.append(u)
+            u += rng.exponential(300)
+        down_before_leave = leave_day[i] < horizon and end == leave_day[i] and rng.random() < 0.45
+        for c in changes:
+            new = min(plan + 1, 2) if rng.random() < 0.7 else max(plan - 1, 0)
+            if new == plan:
+                continue
+            rows.append((f"S{len(rows) + 1:06d}", ids[i], t, PLANS[plan_names[plan]], plan_names[plan], c,
+                         None, None, False))
+            t, plan = c, new
+        if down_before_leave and plan > 0:
+            c = max(t + 1, end - rng.uniform(30, 90))
+            if c < end:
+                rows.append((f"S{len(rows) + 1:06d}", ids[i], t, PLANS[plan_names[plan]], plan_names[plan], c,
+                             None, None, False))
+                t, plan = c, plan - 1
+        if end < horizon:
+            involuntary = end == invol
+            reason = "payment_failed" if involuntary else str(rng.choice(CANCEL_REASONS))
+            rows.append((f"S{len(rows) + 1:06d}", ids[i], t, PLANS[plan_names[plan]], plan_names[plan], end,
+                         reason, "involuntary" if involuntary else "voluntary", False))
+            if involuntary:
+                k = rng.integers(1, 4)
+                ev_c.extend([i] * k)
+                ev_d.extend(end - np.sort(rng.uniform(0, 10, k)))
+        else:
+            rows.append((f"S{len(rows) + 1:06d}", ids[i], t, PLANS[plan_names[plan]], plan_names[plan], None,
+                         None, None, False))
+    subs = pd.DataFrame(rows, columns=["subscription_id", "customer_id", "started_at", "mrr", "plan",
+                                       "ended_at", "cancel_reason", "churn_type", "is_trial"])
+    subs["started_at"] = ts(subs["started_at"].to_numpy(dtype=float))
+    ended = subs["ended_at"].to_numpy(dtype=float)
+    subs["ended_at"] = pd.Series(ts(np.nan_to_num(ended)), dtype="datetime64[s]").where(~np.isnan(ended))
+    sub_events = pd.DataFrame({
+        "customer_id": ids[np.array(ev_c, dtype=np.int64)],
+        "occurred_at": ts(np.array(ev_d, dtype=float)),
+        "event_type": "payment_failed",
+        "value": np.nan,
+        "item_id": None,
+    })
+    return subs, sub_events
+
+
+def _events(rng, n, ids, signup_day, leave_day, horizon, ts, lam):
+    # login rate per day, related to (but noisier than) the purchase rate
+    mu = np.clip(rng.gamma(2.0, 0.05, n) * (0.6 + 8 * lam), 0.01, 0.8)
+    start = signup_day
+    stop = np.minimum(leave_day, horizon)
+    span = np.clip(stop - start, 0, None)
+    k = rng.poisson(mu * span)
+    cust = np.repeat(np.arange(n), k)
+    day = start[cust] + rng.random(cust.size) * span[cust]
+    # fade: acceptance falls linearly from 1 to 0.15 over the last 60 days before leaving
+    lv = leave_day[cust]
+    fade = np.where((lv < horizon) & (day > lv - 60), 0.15 + 0.85 * (lv - day) / 60, 1.0)
+    keep = rng.random(cust.size) < fade
+    cust, day = cust[keep], day[keep]
+    m = cust.size
+    kind = rng.choice(["login", "view_item", "cart_add", "wishlist_add", "usage"], size=m,
+                      p=[0.55, 0.25, 0.08, 0.04, 0.08])
+    item = np.where(np.isin(kind, ["view_item", "cart_add", "wishlist_add"]),
+                    np.char.add("SKU", rng.integers(1000, 1400, m).astype(str)), None)
+    value = np.where(kind == "usage", np.round(rng.gamma(2, 12, m), 1), np.nan)
+    return pd.DataFrame({"customer_id": ids[cust], "occurred_at": ts(day), "event_type": kind,
+                         "value": value, "item_id": item})
+
+
+def _tickets(rng, n, ids, signup_day, leave_day, horizon, ts, near_leave):
+    stop = np.minimum(leave_day, horizon)
+    span = np.clip(stop - signup_day, 0, None)
+    base = 0.0025
+    k = rng.poisson(base * span) + rng.poisson(base * 2 * np.minimum(span, 90) * (leave_day < horizon))
+    cust = np.repeat(np.arange(n), k)
+    # the extra tickets of leavers fall in their last 90 days
+    day = signup_day[cust] + rng.random(cust.size) * span[cust]
+    late = (leave_day[cust] < horizon) & (rng.random(cust.size) < 0.66)
+    day = np.where(late, np.maximum(signup_day[cust], stop[cust] - rng.random(cust.size) * 90), day)
+    m = cust.size
+    unhappy = near_leave(cust, day, 90)
+    resolved = day + rng.exponential(np.where(unhappy, 6.0, 1.5), m)
+    unresolved = rng.random(m) < np.where(unhappy, 0.3, 0.08)
+    resolved_ok = (~unresolved) & (resolved < horizon)
+    sat = np.where(unhappy, rng.integers(1, 4, m), rng.integers(3, 6, m)).astype(float)
+    r = pd.Series(ts(resolved), dtype="datetime64[s]").where(resolved_ok)
+    return pd.DataFrame({
+        "customer_id": ids[cust],
+        "opened_at": ts(day),
+        "resolved_at": r,
+        "topic": rng.choice(TICKET_TOPICS, size=m),
+        "satisfaction": np.where(resolved_ok, sat, np.nan),
+    }).sort_values("opened_at", kind="stable").reset_index(drop=True)
+
+
+def _surveys(rng, n, ids, signup_day, leave_day, horizon, ts, near_leave):
+    stop = np.minimum(leave_day, horizon)
+    span = np.clip(stop - signup_day, 0, None)
+    k = rng.poisson(np.minimum(span, 720) / 365 * 0.9)
+    cust = np.repeat(np.arange(n), k)
+    day = signup_day[cust] + rng.random(cust.size) * span[cust]
+    # leavers are asked (and answer) more often as they go: exit and relationship surveys
+    extra = np.flatnonzero((leave_day < horizon) & (rng.random(n) < 0.35) & (span > 5))
+    cust = np.concatenate([cust, extra])
+    day = np.concatenate([day, np.maximum(signup_day[extra], stop[extra] - rng.random(extra.size) * 60)])
+    m = cust.size
+    leaving = near_leave(cust, day, 120)
+    nps = np.clip(np.round(np.where(leaving, rng.normal(4.8, 2.3, m), rng.normal(8.1, 1.7, m))), 0, 10)
+    kind = rng.choice(["nps", "csat", "ces"], size=m, p=[0.6, 0.3, 0.1])
+    csat = np.clip(np.round(np.where(leaving, rng.normal(2.6, 1.0, m), rng.normal(4.2, 0.8, m))), 1, 5)
+    ces = np.clip(np.round(np.where(leaving, rng.normal(5.0, 1.2, m), rng.normal(2.6, 1.2, m))), 1, 7)
+    score = np.where(kind == "nps", nps, np.where(kind == "csat", csat, ces))
+    mood = np.where(kind == "nps", np.where(score <= 6, "low", np.where(score <= 8, "mid", "high")),
+                    np.where(kind == "csat", np.where(score <= 2, "low", np.where(score <= 3, "mid", "high")),
+                             np.where(score >= 5, "low", np.where(score >= 3, "mid", "high"))))
+    has_comment = rng.random(m) < 0.4
+    comment = np.array([rng.choice(COMMENTS[md]) if hc else None for md, hc in zip(mood, has_comment)],
+                       dtype=object)
+    customer = ids[cust].astype(object)
+    anonymous = rng.random(m) < 0.05
+    customer[anonymous] = None
+    return pd.DataFrame({
+        "answered_at": ts(day), "kind": kind, "score": score,
+        "customer_id": customer, "comment": comment,
+    }).sort_values("answered_at", kind="stable").reset_index(drop=True)
