@@ -69,6 +69,8 @@ class DemoData:
     events: pd.DataFrame
     surveys: pd.DataFrame
     tickets: pd.DataFrame
+    #: the latent truth, never loaded: when each customer left (NaT if still a customer)
+    truth: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """In load order: customers first, so every other table can be checked against it."""
@@ -86,9 +88,12 @@ class DemoData:
         return paths
 
 
+_START_DOY = DEMO_START.timetuple().tm_yday
+
+
 def _seasonality(day: np.ndarray) -> np.ndarray:
     """Relative demand on a day offset from DEMO_START: a peak in mid-December."""
-    doy = (pd.Timestamp(DEMO_START).dayofyear + day) % 365.25
+    doy = (_START_DOY + day) % 365.25
     return 1.0 + 0.45 * np.cos(2 * np.pi * (doy - 350) / 365.25)
 
 
@@ -206,8 +211,12 @@ def generate(n_customers: int = 20_000, seed: int = 7) -> DemoData:
     # ---- surveys: lower scores among those about to leave
     surveys = _surveys(rng, n, ids, signup_day, leave_day, horizon, ts, near_leave)
 
+    truth = pd.DataFrame({
+        "customer_id": ids,
+        "left_at": pd.Series(ts(np.where(left, leave_day, 0)), dtype="datetime64[s]").where(left),
+    })
     return DemoData(customers, orders, subs, events.sort_values("occurred_at", kind="stable").reset_index(drop=True),
-                    surveys, tickets)
+                    surveys, tickets, truth)
 
 
 def _subscriptions(rng, n, ids, signup_day, leave_day, horizon, ts):

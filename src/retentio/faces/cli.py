@@ -46,15 +46,19 @@ def _workspace(ctx: typer.Context, path: Path | None) -> Workspace:
     return Workspace.open(path or (ctx.obj or {}).get("workspace") or default_path())
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     workspace: WorkspaceOpt = None,
-    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.", is_eager=True,
+                                          callback=_show_version)] = False,
 ) -> None:
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit()
     ctx.obj = {"workspace": workspace}
 
 
