@@ -53,7 +53,7 @@ def test_retention_ratio(ni, div, expected):
 @pytest.mark.parametrize("call", [
     lambda: f.crr(0, 1, 1), lambda: f.churn_rate(1, 0), lambda: f.nps(0, 0, 0), lambda: f.csat([]),
     lambda: f.repeat_purchase_rate(0, 0), lambda: f.ltv_short(1, 0), lambda: f.ltv_to_cac(1, 0),
-    lambda: f.romi(1, 0), lambda: f.retention_ratio(1, 0), lambda: f.ltv_subscription(1, 1, 1, 1.05, 0.05),
+    lambda: f.romi(1, 0), lambda: f.retention_ratio(0, 0), lambda: f.ltv_subscription(1, 1, 1, 1.05, 0.05),
 ])
 def test_zero_denominators_raise(call):
     with pytest.raises(ValueError, match="denominator is zero"):
