@@ -1,0 +1,300 @@
+"""Retention metrics per period (and per customer group), counted by customer.
+
+Definitions are SPEC.md's ("Definitions", "Metrics"):
+
+* Non-contractual (orders): a customer is *active at instant t* when they made a
+  completed order in the activity window ``[t − W, t)``. For the period ``[start, end)``:
+  S = active at start, N = new (first ever completed order inside the period),
+  E = active at end, retained = active at start and end, lost = S − retained,
+  reactivated = active at end, neither active at start nor new.
+  CRR = 100 × (E − N) / S (the seeds' formula), churn = 100 × lost / S.
+* Contractual (subscriptions; trials and zero-MRR rows excluded): active at t when a
+  subscription covers t (``started_at ≤ t < ended_at``). Each customer's MRR at the
+  period's start (m0) and end (m1) classifies the change: new (m0 = 0, first paid
+  subscription ever starts in the period), reactivated (m0 = 0, paid before), expansion
+  (m1 > m0 > 0), contraction (0 < m1 < m0), churned (m0 > 0 = m1). So
+  mrr_end = mrr_start + new + expansion − contraction − churned + reactivated exactly.
+  GRR = (start − churned − contraction) / start; NRR adds expansion (the SaaS
+  convention, e.g. ChartMogul's "net MRR retention").
+* Surveys: NPS = % promoters (9–10) − % detractors (0–6) (Reichheld 2003);
+  CSAT = % of answers 4–5; CES = mean score on its 1–7 scale.
+
+Everything is one Ibis expression per block, so it runs on DuckDB and on Spark; only
+the final division into rates (a few hundred rows) happens in pandas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import ibis
+import pandas as pd
+
+from retentio.analytics.base import completed_orders, groups, paid_subscriptions, rate, span, to_float, with_group
+from retentio.analytics.periods import UNITS, Periods, check_period
+from retentio.data.errors import RetentioError
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from retentio.data.workspace import Workspace
+
+#: industry figures quoted by the seeds (SPEC.md), shown beside the metrics they concern
+BENCHMARKS = {
+    "crr_pct": "CRR: retail 63 %, media 84 %, apparel 60 %",
+    "repeat_purchase_rate_pct": "RPR: e-commerce 25–40 %",
+    "nps": "NPS: ≥ 40 good for SMB, ≥ 60 for large companies",
+    "churn_pct": "average business loses ~20 % of customers a year",
+}
+
+ORDER_KEYS = ["customers_start", "customers_new", "customers_end", "customers_retained", "customers_lost",
+              "customers_reactivated", "crr_pct", "churn_pct", "buyers", "orders", "revenue", "aov",
+              "purchase_frequency", "repeat_purchase_rate_pct", "return_rate_pct"]
+SUB_KEYS = ["subscribers_start", "subscribers_end", "subscribers_lost", "subscriber_churn_pct", "mrr_start",
+            "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churned", "mrr_reactivated", "mrr_end",
+            "grr_pct", "nrr_pct", "revenue_churn_pct"]
+SURVEY_KEYS = ["nps", "nps_responses", "csat_pct", "ces_mean"]
+
+
+def _gkeys(by: str | None) -> list[str]:
+    return ["k", "group"] if by else ["k"]
+
+
+def resolve_periods(ws: "Workspace", period: str, start: dt.date | None, end: dt.date | None,
+                    tables: tuple[str, ...] = ("orders", "subscriptions", "surveys")) -> Periods:
+    """The periods covering the data (or [start, end] when given)."""
+    check_period(period)
+    sp = span(ws, tables)
+    if sp is None:
+        raise RetentioError("no orders, subscriptions or surveys are loaded: load data first (retentio load ...)")
+    first, last = sp
+    data_end = last.normalize() + pd.Timedelta(days=1)
+    lo = pd.Timestamp(start) if start else first
+    hi = pd.Timestamp(end) if end else last
+    if hi < lo:
+        raise RetentioError(f"--to {hi.date()} is before --from {lo.date()}")
+    return Periods.covering(period, lo, hi, data_end)
+
+
+# ---------------------------------------------------------------------------- orders
+def active_pairs(orders: "ir.Table", periods: Periods, window_days: int) -> "ir.Table":
+    """(customer_id, k): customer active at boundary k (a completed order in [b_k − W, b_k)).
+
+    Orders are first reduced to the last one per customer and calendar period: boundaries
+    are period starts, so within one period either all orders precede a boundary or none
+    do, and the latest is the one that decides.
+    """
+    unit = UNITS[periods.period][1]
+    last = orders.group_by(orders.customer_id, p=orders.ordered_at.truncate(unit)).agg(
+        last_at=orders.ordered_at.max())
+    b = periods.boundary_table()
+    w = ibis.interval(days=window_days)
+    j = last.join(b, [last.last_at >= b.b - w, last.last_at < b.b])
+    return j.select(j.customer_id, j.k).distinct()
+
+
+def first_orders(orders: "ir.Table") -> "ir.Table":
+    """(customer_id, first_at, second_at): times of each customer's 1st and 2nd completed order."""
+    ranked = orders.mutate(
+        rn=ibis.row_number().over(group_by=orders.customer_id, order_by=[orders.ordered_at, orders.order_id]))
+    ranked = ranked.filter(ranked.rn <= 1)
+    return ranked.group_by(ranked.customer_id).agg(
+        first_at=ranked.ordered_at.min(),
+        second_at=ranked.ordered_at.max(where=ranked.rn == 1),
+    )
+
+
+def order_counts(ws: "Workspace", periods: Periods, window_days: int, by: str | None) -> pd.DataFrame:
+    """Per period (and group): the customer counts and order statistics."""
+    oc = completed_orders(ws)
+    g = groups(ws, by)
+    K = len(periods)
+    act = active_pairs(oc, periods, window_days)
+    firsts = first_orders(oc)
+    pt = periods.period_table()
+    new = firsts.join(pt, [firsts.first_at >= pt.period_start, firsts.first_at < pt.period_end]).select(
+        "customer_id", "k")
+    one, zero = ibis.literal(1), ibis.literal(0)
+    flags = (
+        act.select(act.customer_id, k=act.k, s=one, e=zero, n=zero)
+        .union(act.select(act.customer_id, k=act.k - 1, s=zero, e=one, n=zero))
+        .union(new.select(new.customer_id, new.k, s=zero, e=zero, n=one))
+    )
+    flags = flags.filter((flags.k >= 0) & (flags.k < K))
+    per = flags.group_by(["customer_id", "k"]).agg(s=flags.s.max(), e=flags.e.max(), n=flags.n.max())
+    per = with_group(per, g)
+    keys = _gkeys(by)
+    counts = per.group_by(keys).agg(
+        customers_start=per.s.sum(),
+        customers_end=per.e.sum(),
+        customers_new=per.n.sum(),
+        customers_retained=(per.s * per.e).sum(),
+        customers_lost=(per.s * (1 - per.e)).sum(),
+        customers_reactivated=(per.e * (1 - per.s) * (1 - per.n)).sum(),
+    ).to_pandas()
+
+    # order statistics of the period
+    o = ws.table("orders")
+    status = o.status.fill_null("completed")
+    oj = o.join(pt, [o.ordered_at >= pt.period_start, o.ordered_at < pt.period_end])
+    oj = with_group(oj.mutate(status=status), g)
+    stats = oj.group_by(keys).agg(
+        orders=(oj.status == "completed").sum(),
+        returned=(oj.status == "returned").sum(),
+        revenue=to_float(oj.amount.sum(where=oj.status == "completed")),
+    ).to_pandas()
+    # buyers, and buyers whose second ever order is before the period's end (RPR)
+    bj = oc.join(pt, [oc.ordered_at >= pt.period_start, oc.ordered_at < pt.period_end])
+    buyers = bj.select(bj.customer_id, bj.k, bj.period_end).distinct()
+    buyers = buyers.join(firsts, "customer_id")
+    buyers = with_group(buyers, g)
+    bstats = buyers.group_by(keys).agg(
+        buyers=buyers.count(),
+        repeat_buyers=(buyers.second_at.notnull() & (buyers.second_at < buyers.period_end)).sum(),
+    ).to_pandas()
+    return counts.merge(stats, on=keys, how="outer").merge(bstats, on=keys, how="outer")
+
+
+# ---------------------------------------------------------------------------- subscriptions
+def mrr_movements(ws: "Workspace", periods: Periods, by: str | None) -> pd.DataFrame:
+    """Per period (and group): subscribers and MRR movements between the period's boundaries."""
+    s = paid_subscriptions(ws)
+    g = groups(ws, by)
+    K = len(periods)
+    b = periods.boundary_table()
+    cover = s.join(b, [s.started_at <= b.b, s.ended_at.isnull() | (s.ended_at > b.b)])
+    snap = cover.group_by([cover.customer_id, cover.k]).agg(m=cover.mrr.sum())
+    zero = ibis.literal(0).cast("decimal(28,4)")
+    m = snap.m.cast("decimal(28,4)")
+    both = (snap.select(snap.customer_id, k=snap.k, m0=m, m1=zero)
+            .union(snap.select(snap.customer_id, k=snap.k - 1, m0=zero, m1=m)))
+    both = both.filter((both.k >= 0) & (both.k < K))
+    per = both.group_by(["customer_id", "k"]).agg(m0=both.m0.sum(), m1=both.m1.sum())
+    first_paid = s.group_by("customer_id").agg(first_paid_at=s.started_at.min())
+    pt = periods.period_table()
+    per = per.join(first_paid, "customer_id").join(pt, "k")
+    per = with_group(per, g)
+    keys = _gkeys(by)
+    up, down = per.m1 > per.m0, per.m1 < per.m0
+    was0, is0 = per.m0 == 0, per.m1 == 0
+    newly = was0 & ~is0 & (per.first_paid_at >= per.period_start)
+    back = was0 & ~is0 & (per.first_paid_at < per.period_start)
+    out = per.group_by(keys).agg(
+        subscribers_start=(~was0).sum(),
+        subscribers_end=(~is0).sum(),
+        subscribers_lost=(~was0 & is0).sum(),
+        mrr_start=to_float(per.m0.sum()),
+        mrr_end=to_float(per.m1.sum()),
+        mrr_new=to_float(per.m1.sum(where=newly)),
+        mrr_reactivated=to_float(per.m1.sum(where=back)),
+        mrr_expansion=to_float((per.m1 - per.m0).sum(where=~was0 & up)),
+        mrr_contraction=to_float((per.m0 - per.m1).sum(where=~was0 & ~is0 & down)),
+        mrr_churned=to_float(per.m0.sum(where=~was0 & is0)),
+    ).to_pandas()
+    money = [c for c in out.columns if c.startswith("mrr_")]
+    out[money] = out[money].fillna(0.0).round(4)
+    return out
+
+
+# ---------------------------------------------------------------------------- surveys
+def survey_scores(ws: "Workspace", periods: Periods, by: str | None) -> pd.DataFrame:
+    sv = ws.table("surveys")
+    pt = periods.period_table()
+    j = sv.join(pt, [sv.answered_at >= pt.period_start, sv.answered_at < pt.period_end])
+    j = with_group(j, groups(ws, by))
+    is_nps, is_csat, is_ces = j.kind == "nps", j.kind == "csat", j.kind == "ces"
+    return j.group_by(_gkeys(by)).agg(
+        nps_responses=is_nps.sum(),
+        promoters=(is_nps & (j.score >= 9)).sum(),
+        detractors=(is_nps & (j.score <= 6)).sum(),
+        csat_responses=is_csat.sum(),
+        csat_satisfied=(is_csat & (j.score >= 4)).sum(),
+        ces_mean=j.score.mean(where=is_ces),
+    ).to_pandas()
+
+
+# ---------------------------------------------------------------------------- the report
+def period_metrics(
+    ws: "Workspace",
+    period: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    window: int | None = None,
+    by: str | None = None,
+) -> pd.DataFrame:
+    """One row per period (and per group with ``by``): the keys of ``retentio metrics``.
+
+    Rates whose denominator is zero are null. The frame's ``attrs`` record the
+    definitions used (activity window, period, engine).
+    """
+    window = window or ws.settings.activity_window_days
+    if window <= 0:
+        raise RetentioError(f"--window must be a positive number of days, got {window}")
+    periods = resolve_periods(ws, period, start, end)
+    keys = _gkeys(by)
+    parts = []
+    has_orders = ws.is_loaded("orders")
+    has_subs = ws.is_loaded("subscriptions")
+    has_surveys = ws.is_loaded("surveys")
+    if has_orders:
+        parts.append(order_counts(ws, periods, window, by))
+    if has_subs:
+        parts.append(mrr_movements(ws, periods, by))
+    if has_surveys:
+        parts.append(survey_scores(ws, periods, by))
+    frame = parts[0]
+    for p in parts[1:]:
+        frame = frame.merge(p, on=keys, how="outer")
+    # every period (and every group seen) gets a row, even when nothing happened in it
+    if by:
+        seen = frame["group"].drop_duplicates().tolist()
+        grid = pd.DataFrame([(k, g) for k in range(len(periods)) for g in seen], columns=keys)
+    else:
+        grid = pd.DataFrame({"k": range(len(periods))})
+    frame = grid.merge(frame, on=keys, how="left")
+    frame = frame.sort_values(keys, na_position="last").reset_index(drop=True)
+
+    out = pd.DataFrame({
+        "period_start": [periods.starts[k].date().isoformat() for k in frame.k],
+        "period_end": [periods.ends[k].date().isoformat() for k in frame.k],
+    })
+    if by:
+        out["group"] = frame["group"].to_numpy()
+    out["complete"] = [periods.complete()[k] for k in frame.k]
+    f = frame
+    if has_orders:
+        for c in ("customers_start", "customers_new", "customers_end", "customers_retained", "customers_lost",
+                  "customers_reactivated", "buyers", "orders"):
+            out[c] = f[c].fillna(0).astype("int64").to_numpy()
+        out["crr_pct"] = rate(f.customers_end.fillna(0) - f.customers_new.fillna(0), f.customers_start.fillna(0)).to_numpy()
+        out["churn_pct"] = rate(f.customers_lost.fillna(0), f.customers_start.fillna(0)).to_numpy()
+        out["revenue"] = f.revenue.fillna(0.0).round(4).to_numpy()
+        out["aov"] = rate(f.revenue.fillna(0), f.orders.fillna(0), 1.0).to_numpy()
+        out["purchase_frequency"] = rate(f.orders.fillna(0), f.buyers.fillna(0), 1.0).to_numpy()
+        out["repeat_purchase_rate_pct"] = rate(f.repeat_buyers.fillna(0), f.buyers.fillna(0)).to_numpy()
+        out["return_rate_pct"] = rate(f.returned.fillna(0), f.orders.fillna(0) + f.returned.fillna(0)).to_numpy()
+    if has_subs:
+        for c in ("subscribers_start", "subscribers_end", "subscribers_lost"):
+            out[c] = f[c].fillna(0).astype("int64").to_numpy()
+        out["subscriber_churn_pct"] = rate(f.subscribers_lost.fillna(0), f.subscribers_start.fillna(0)).to_numpy()
+        for c in ("mrr_start", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churned", "mrr_reactivated",
+                  "mrr_end"):
+            out[c] = f[c].fillna(0.0).to_numpy()
+        start_ = f.mrr_start.fillna(0)
+        kept = start_ - f.mrr_churned.fillna(0) - f.mrr_contraction.fillna(0)
+        out["grr_pct"] = rate(kept, start_).to_numpy()
+        out["nrr_pct"] = rate(kept + f.mrr_expansion.fillna(0), start_).to_numpy()
+        out["revenue_churn_pct"] = rate(f.mrr_churned.fillna(0), start_).to_numpy()
+    if has_surveys:
+        n = f.nps_responses.fillna(0)
+        out["nps"] = rate(f.promoters.fillna(0) - f.detractors.fillna(0), n).to_numpy()
+        out["nps_responses"] = n.astype("int64").to_numpy()
+        out["csat_pct"] = rate(f.csat_satisfied.fillna(0), f.csat_responses.fillna(0)).to_numpy()
+        out["ces_mean"] = f.ces_mean.astype("float64").to_numpy()
+    out.attrs.update({
+        "period": period, "activity_window_days": window, "engine": ws.engine,
+        "definition": (f"orders: active = a completed order in the {window} days before the instant; "
+                       "subscriptions: active = a paid (non-trial) subscription covers the instant"),
+    })
+    return out
