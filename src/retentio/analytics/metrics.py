@@ -42,10 +42,10 @@ if TYPE_CHECKING:
 
 #: industry figures quoted by the seeds (SPEC.md), shown beside the metrics they concern
 BENCHMARKS = {
-    "crr_pct": "CRR: retail 63 %, media 84 %, apparel 60 %",
-    "repeat_purchase_rate_pct": "RPR: e-commerce 25–40 %",
-    "nps": "NPS: ≥ 40 good for SMB, ≥ 60 for large companies",
-    "churn_pct": "average business loses ~20 % of customers a year",
+    "crr_pct": "retail 63, media 84, apparel 60",
+    "repeat_purchase_rate_pct": "e-commerce 25–40",
+    "nps": "≥ 40 SMB, ≥ 60 large",
+    "churn_pct": "~20 a year (average business)",
 }
 
 ORDER_KEYS = ["customers_start", "customers_new", "customers_end", "customers_retained", "customers_lost",

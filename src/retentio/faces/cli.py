@@ -6,6 +6,7 @@ to stdout; tables, progress and messages go to the terminal.
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 import traceback
@@ -22,7 +23,8 @@ except ImportError:  # pragma: no cover
 from retentio import __version__
 from retentio.data.errors import RetentioError, ValidationError
 from retentio.data.schema import TABLES
-from retentio.data.workspace import Workspace, default_path
+from retentio.data.workspace import default_path
+from retentio.workspace import Workspace
 from retentio.faces.output import err, escape, print_json, print_table, progress
 
 app = typer.Typer(
@@ -199,6 +201,188 @@ def demo(
     print_table(summary, title=f"Demo workspace {result['workspace']}",
                 columns=["table", "rows", "customers", "from", "to"])
     err.print(f"Workspace ready: [bold]{result['workspace']}[/]  (try: retentio -w {target} tables)")
+
+
+# ---------------------------------------------------------------------- analytics
+DateOpt = Annotated[Optional[datetime.datetime], typer.Option(formats=["%Y-%m-%d"], show_default=False)]
+ByOpt = Annotated[Optional[str], typer.Option("--by", help="Break down by a customer column, e.g. acquisition_channel")]
+PeriodOpt = Annotated[str, typer.Option(help="day, week, month, quarter or year")]
+
+
+def _records(df) -> list[dict]:
+    return df.astype(object).where(df.notna(), None).to_dict(orient="records")
+
+
+def _metrics_rows(df, keys: list[str], last: int) -> list[dict]:
+    """Metrics down, the last periods across: a table a person can read in a terminal."""
+    from retentio.analytics.metrics import BENCHMARKS
+
+    recent = df.tail(last)
+    rows = []
+    for key in keys:
+        if key not in df.columns:
+            continue
+        row = {"metric": key}
+        for _, r in recent.iterrows():
+            row[r["period_start"][:7] if len(recent) > 1 else r["period_start"]] = r[key]
+        row["benchmark (seeds)"] = BENCHMARKS.get(key, "")
+        rows.append(row)
+    return rows
+
+
+@app.command()
+def metrics(
+    ctx: typer.Context,
+    period: PeriodOpt = "month",
+    from_: Annotated[Optional[datetime.datetime], typer.Option("--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)")] = None,
+    to: Annotated[Optional[datetime.datetime], typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (YYYY-MM-DD)")] = None,
+    window: Annotated[Optional[int], typer.Option(help="Activity window in days [default: the workspace's]")] = None,
+    by: ByOpt = None,
+    last: Annotated[int, typer.Option(help="Periods shown in the terminal table")] = 6,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Retention metrics per period: CRR, churn, new/lost/reactivated, revenue, MRR movements, NPS."""
+    from retentio.analytics.metrics import ORDER_KEYS, SUB_KEYS, SURVEY_KEYS
+
+    with _workspace(ctx, workspace) as ws:
+        with progress("metrics"):
+            df = ws.metrics(period=period, start=from_.date() if from_ else None, end=to.date() if to else None,
+                            window=window, by=by)
+    if json:
+        print_json(_records(df))
+        return
+    keys = ORDER_KEYS + SUB_KEYS + SURVEY_KEYS
+    if by:
+        latest = df[df.period_start == df[df.complete].period_start.max()] if df.complete.any() else df
+        print_table(_records(latest), title=f"Metrics by {by}, {latest.period_start.iloc[0]} ({period})",
+                    columns=["group", "customers_start", "customers_new", "customers_end", "crr_pct", "churn_pct",
+                             "revenue", "repeat_purchase_rate_pct", *[k for k in ("mrr_end", "nrr_pct", "nps") if k in df]])
+    else:
+        print_table(_metrics_rows(df, keys, last), title=f"Retention metrics per {period} (last {min(last, len(df))})")
+    err.print(f"[dim]{df.attrs['definition']}. Rates are %; empty = no denominator. "
+              f"Full series: --json.[/]")
+
+
+@app.command()
+def cohorts(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option(help="week, month or quarter")] = "month",
+    mode: Annotated[str, typer.Option(help="bounded (active in that period) or unbounded (that period or later)")] = "bounded",
+    source: Annotated[str, typer.Option(help="orders, or subscriptions")] = "orders",
+    by: ByOpt = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Acquisition cohorts: retention and revenue per customer by months since the first purchase."""
+    from retentio.analytics.cohorts import average_curve
+
+    with _workspace(ctx, workspace) as ws:
+        with progress("cohorts"):
+            df = ws.cohorts(period=period, mode=mode, by=by, source=source)
+    curve = average_curve(df)
+    if json:
+        print_json({"cohorts": _records(df), "average_curve": _records(curve),
+                    "period": period, "mode": mode, "source": source})
+        return
+    from rich.table import Table
+
+    from retentio.faces.output import out
+
+    shown = df if not by else df[df["group"] == df["group"].dropna().iloc[0]]
+    offsets = sorted(shown.offset.unique())[:13]
+    table = Table(title=f"{mode.capitalize()} retention % by {period} cohort ({source})", header_style="bold")
+    table.add_column("cohort")
+    table.add_column("size", justify="right")
+    for k in offsets:
+        table.add_column(f"+{k}", justify="right")
+    for cohort, g in shown.groupby("cohort"):
+        cells = {int(r.offset): (r.retention_pct, r.complete) for r in g.itertuples()}
+        row = [cohort, f"{int(g.cohort_size.iloc[0]):,}"]
+        for k in offsets:
+            if k not in cells:
+                row.append("")
+                continue
+            pct, complete = cells[k]
+            shade = "green" if pct >= 40 else "yellow" if pct >= 20 else "red"
+            row.append(f"[{shade}]{pct:.0f}[/]" + ("" if complete else "*"))
+        table.add_row(*row)
+    avg = ["average", ""] + [f"{curve.set_index('offset').retention_pct.get(k, float('nan')):.0f}" for k in offsets]
+    table.add_row(*avg, style="bold")
+    out.print(table)
+    err.print("[dim]* period not complete when the data end. Full table: --json.[/]")
+
+
+@app.command()
+def segments(
+    ctx: typer.Context,
+    as_of: Annotated[Optional[datetime.datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Score as of this day [default: end of data]")] = None,
+    summary: Annotated[bool, typer.Option("--summary", help="Counts, revenue and share per segment")] = False,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """RFM scores and segments per customer (champions, loyal, at risk, ...)."""
+    from retentio.analytics.segments import segment_summary
+
+    with _workspace(ctx, workspace) as ws:
+        with progress("segments"):
+            df = ws.segments(as_of=as_of.date() if as_of else None)
+    if summary or not json:
+        s = segment_summary(df)
+        if json:
+            print_json(_records(s))
+            return
+        print_table(_records(s), title=f"RFM segments as of {df.attrs['as_of']}",
+                    columns=["segment", "customers", "share_pct", "revenue", "revenue_share_pct", "action"])
+        err.print(f"[dim]{int(df.key_customer.sum()):,} key customers; {int(df.sleeping.sum()):,} sleeping "
+                  f"(no order for over {df.attrs['activity_window_days']} days). Per customer: --json.[/]")
+        return
+    print_json(_records(df))
+
+
+@app.command()
+def lifecycle(
+    ctx: typer.Context,
+    period: PeriodOpt = "month",
+    by: ByOpt = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Lifecycle per period: new, retained, reactivated, dormant customers and the quick ratio."""
+    with _workspace(ctx, workspace) as ws:
+        with progress("lifecycle"):
+            df = ws.lifecycle(period=period, by=by)
+    if json:
+        print_json(_records(df))
+    else:
+        print_table(_records(df.tail(12)), title=f"Customer lifecycle per {period}")
+
+
+@app.command()
+def funnel(
+    ctx: typer.Context,
+    max_orders: Annotated[int, typer.Option(help="Deepest order number shown")] = 6,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Where customers drop out: 1st → 2nd → 3rd order; trial → paid → renewal."""
+    from retentio.analytics.segments import subscription_funnel
+
+    with _workspace(ctx, workspace) as ws:
+        with progress("funnel"):
+            orders = ws.funnel(max_orders)
+            subs = subscription_funnel(ws) if ws.is_loaded("subscriptions") else None
+    worst = orders.iloc[orders.lost.idxmax()] if len(orders) > 1 else None
+    if json:
+        print_json({"orders": _records(orders), "subscriptions": _records(subs) if subs is not None else None,
+                    "largest_drop": worst["step"] if worst is not None else None})
+        return
+    print_table(_records(orders), title="Repeat-purchase funnel")
+    if subs is not None:
+        print_table(_records(subs), title="Subscription funnel")
+    if worst is not None:
+        err.print(f"Most customers are lost before [bold]{worst['step']}[/]: {int(worst['lost']):,} "
+                  f"({100 - worst['conversion_pct']:.0f} % of the step before).")
 
 
 # ---------------------------------------------------------------------- entry point

@@ -57,7 +57,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, (float, decimal.Decimal)):
-        return f"{value:,.2f}"
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:,.2f}"
     return str(value)
 
 
@@ -66,10 +66,10 @@ def print_table(rows: Sequence[dict], title: str | None = None, columns: Sequenc
     """Print dict rows as a Rich table on stdout."""
     columns = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=title, caption=caption, header_style="bold")
-    for c in columns:
+    for i, c in enumerate(columns):
         numeric = any(isinstance(r.get(c), (int, float, decimal.Decimal)) and not isinstance(r.get(c), bool)
                       for r in rows)
-        table.add_column(c.replace("_", " "), justify="right" if numeric else "left")
+        table.add_column(c.replace("_", " "), justify="right" if numeric else "left", no_wrap=i == 0)
     for r in rows:
         table.add_row(*(fmt(r.get(c)) for c in columns))
     out.print(table)
