@@ -35,3 +35,47 @@ def test_spark_workspace_refuses_loading(tmp_path, spark):
 
     with pytest.raises(RetentioError, match="Spark"):
         ws.load("orders", tmp_path / "x.csv")
+
+
+@pytest.fixture(scope="module")
+def both(demo_ws_path, tmp_path_factory, spark):
+    """The demo in DuckDB and, exported, in a Spark workspace."""
+    export = tmp_path_factory.mktemp("export")
+    with Workspace.open(demo_ws_path) as duck:
+        duck.export(export)
+    path = tmp_path_factory.mktemp("spark") / "ws"
+    Workspace.init(path, engine="spark", timezone="Europe/Moscow",
+                   tables={t: str(export / f"{t}.parquet") for t in TABLES}).close()
+    duck, sprk = Workspace.open(demo_ws_path), Workspace.open(path)
+    yield duck, sprk
+    duck.close()
+
+
+def assert_same(a, b, keys):
+    import pandas as pd
+
+    a = a.sort_values(keys, na_position="last").reset_index(drop=True)
+    b = b.sort_values(keys, na_position="last").reset_index(drop=True)
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a, b, check_dtype=False, rtol=1e-9, atol=1e-9)
+
+
+def test_metrics_identical_on_duckdb_and_spark(both):
+    duck, sprk = both
+    assert_same(duck.metrics(period="month"), sprk.metrics(period="month"), ["period_start"])
+    assert_same(duck.metrics(period="quarter", by="acquisition_channel"),
+                sprk.metrics(period="quarter", by="acquisition_channel"), ["period_start", "group"])
+
+
+def test_cohorts_identical_on_duckdb_and_spark(both):
+    duck, sprk = both
+    for kw in ({"period": "month"}, {"period": "week", "mode": "unbounded"},
+               {"period": "quarter", "source": "subscriptions", "by": "acquisition_channel"}):
+        keys = ["cohort", "offset"] + (["group"] if "by" in kw else [])
+        assert_same(duck.cohorts(**kw), sprk.cohorts(**kw), keys)
+
+
+def test_segments_and_funnel_identical_on_duckdb_and_spark(both):
+    duck, sprk = both
+    assert_same(duck.segments(), sprk.segments(), ["customer_id"])
+    assert_same(duck.funnel(), sprk.funnel(), ["order_number"])

@@ -60,9 +60,8 @@ SEGMENT_ACTIONS = {
 SEGMENTS = tuple(SEGMENT_ACTIONS)
 
 
-def _score(value: "ir.Value", n: "ir.Value", descending: bool = False) -> "ir.Value":
-    order = ibis.desc(value) if descending else value
-    r = ibis.rank().over(order_by=order)
+def _score(value: "ir.Value", n: "ir.Value") -> "ir.Value":
+    r = ibis.rank().over(order_by=value)
     return (1 + (5 * r / n).floor()).cast("int64")
 
 
@@ -95,10 +94,12 @@ def rfm_expr(ws: "Workspace", as_of: pd.Timestamp, window_days: int) -> "ir.Tabl
     o = o.filter(o.ordered_at < lit_ts(as_of))
     per = o.group_by("customer_id").agg(
         last_at=o.ordered_at.max(), frequency=o.count(), monetary=to_float(o.amount.sum()))
-    per = per.mutate(recency_days=(lit_ts(as_of).epoch_seconds() - per.last_at.epoch_seconds()) / 86400.0)
+    # float before dividing: Spark reads the literal 86400.0 as a DECIMAL and truncates the quotient
+    per = per.mutate(recency_days=(lit_ts(as_of).epoch_seconds() - per.last_at.epoch_seconds()).cast("float64") / 86400)
     n = per.count().as_scalar()
     per = per.mutate(
-        r_score=_score(per.recency_days, n, descending=True),
+        # ranked on the exact last-order time: longest ago first, so 5 is the most recent
+        r_score=_score(per.last_at, n),
         f_score=_score(per.frequency, n),
         m_score=_score(per.monetary, n),
     )
@@ -122,7 +123,7 @@ def rfm(ws: "Workspace", as_of: dt.date | None = None, window: int | None = None
     as_of = pd.Timestamp(as_of) if as_of else default_as_of(ws)
     window = window or ws.settings.activity_window_days
     df = rfm_expr(ws, as_of, window).drop("last_at").order_by("customer_id").to_pandas()
-    df["recency_days"] = df.recency_days.astype("float64").round(6)
+    df["recency_days"] = df.recency_days.astype("float64")
     df.attrs.update({"as_of": as_of.date().isoformat(), "activity_window_days": window})
     return df
 
@@ -147,7 +148,7 @@ def repeat_funnel(ws: "Workspace", max_orders: int = 6) -> pd.DataFrame:
     o = completed_orders(ws)
     ranked = o.mutate(n=ibis.row_number().over(group_by=o.customer_id, order_by=[o.ordered_at, o.order_id]) + 1)
     prev = ranked.ordered_at.lag().over(group_by=ranked.customer_id, order_by=[ranked.ordered_at, ranked.order_id])
-    ranked = ranked.mutate(gap_days=(ranked.ordered_at.epoch_seconds() - prev.epoch_seconds()) / 86400.0)
+    ranked = ranked.mutate(gap_days=(ranked.ordered_at.epoch_seconds() - prev.epoch_seconds()).cast("float64") / 86400)
     ranked = ranked.filter(ranked.n <= max_orders)
     steps = ranked.group_by("n").agg(customers=ranked.count(), median_days=ranked.gap_days.median()) \
         .order_by("n").to_pandas()
