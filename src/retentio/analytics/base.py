@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,15 @@ def span(ws: "Workspace", tables: tuple[str, ...]) -> tuple[dt.datetime, dt.date
     if not lo:
         return None
     return min(lo), max(hi)
+
+
+def cached(ws: "Workspace", expr: "ir.Table") -> contextlib.AbstractContextManager:
+    """Materialise an expression used by several queries, where that is safe: on DuckDB a
+    temporary table. Spark's cache is lazy and would outlive the temporary views Ibis makes
+    for in-memory tables, so there the expression is simply reused (Spark recomputes it)."""
+    if ws.engine == "duckdb":
+        return expr.cache()
+    return contextlib.nullcontext(expr)
 
 
 def rate(num: pd.Series, den: pd.Series, scale: float = 100.0) -> pd.Series:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from retentio.analytics.base import completed_orders, groups, paid_subscriptions, span, to_float, with_group
-from retentio.analytics.periods import UNITS, Periods, check_period
+from retentio.analytics.base import cached, completed_orders, groups, paid_subscriptions, span, to_float, with_group
+from retentio.analytics.periods import UNITS, Periods, check_period, period_number, period_number_of
 from retentio.data.errors import RetentioError
 
 if TYPE_CHECKING:
@@ -34,27 +34,17 @@ if TYPE_CHECKING:
 COHORT_PERIODS = ("week", "month", "quarter")
 
 
-def _index(ts: "ir.Value", period: str) -> "ir.Value":
-    """A running period number, so that offsets are differences of integers."""
-    if period == "month":
-        return ts.year() * 12 + ts.month() - 1
-    if period == "quarter":
-        return ts.year() * 4 + ts.quarter() - 1
-    # weeks: whole weeks since the Monday 1970-01-05 (truncated timestamps are Mondays)
-    return ((ts.truncate("W").epoch_seconds() - 345600) / 604800).round().cast("int64")
-
-
 def _activity(ws: "Workspace", period: str, source: str, periods: Periods | None) -> "ir.Table":
     """(customer_id, p, revenue): the periods in which each customer was active."""
     unit = UNITS[period][1]
     if source == "orders":
         o = completed_orders(ws)
-        return o.group_by(o.customer_id, p=_index(o.ordered_at.truncate(unit), period)).agg(
+        return o.group_by(o.customer_id, p=period_number(o.ordered_at.truncate(unit), period)).agg(
             revenue=o.amount.sum())
     s = paid_subscriptions(ws)
     pt = periods.period_table()
     j = s.join(pt, [s.started_at < pt.period_end, s.ended_at.isnull() | (s.ended_at > pt.period_start)])
-    return j.group_by(j.customer_id, p=_index(j.period_start, period)).agg(revenue=j.mrr.sum())
+    return j.group_by(j.customer_id, p=period_number(j.period_start, period)).agg(revenue=j.mrr.sum())
 
 
 def cohort_table(ws: "Workspace", period: str = "month", mode: str = "bounded", by: str | None = None,
@@ -70,19 +60,21 @@ def cohort_table(ws: "Workspace", period: str = "month", mode: str = "bounded", 
         raise RetentioError(f"no {source} are loaded: cohorts need them (retentio load {source} FILE)")
     sp = span(ws, (source,))
     periods = Periods.covering(period, sp[0], sp[1])
-    act = _activity(ws, period, source, periods)
-    first = act.group_by("customer_id").agg(c=act.p.min(), last=act.p.max())
-    j = act.join(first, "customer_id")
-    j = with_group(j, groups(ws, by))
-    gk = ["c", "group"] if by else ["c"]
-    cells = j.group_by([*gk, (j.p - j.c).name("offset")]).agg(
-        active=j.customer_id.nunique(), revenue=to_float(j.revenue.sum())).to_pandas()
-    f = with_group(first, groups(ws, by))
-    sizes = f.group_by(gk).agg(cohort_size=f.count()).to_pandas()
-    # for unbounded retention: how many customers' last active offset is each value
-    lasts = f.group_by([*gk, (f.last - f.c).name("offset")]).agg(n_last=f.count()).to_pandas()
+    # the per-(customer, period) activity feeds three aggregations: compute it once
+    with cached(ws, _activity(ws, period, source, periods)) as act:
+        first = act.group_by("customer_id").agg(c=act.p.min(), last=act.p.max())
+        j = act.join(first, "customer_id")
+        j = with_group(j, groups(ws, by))
+        gk = ["c", "group"] if by else ["c"]
+        # activity rows are distinct per (customer, period): counting rows counts customers
+        cells = j.group_by([*gk, (j.p - j.c).name("offset")]).agg(
+            active=j.count(), revenue=to_float(j.revenue.sum())).to_pandas()
+        f = with_group(first, groups(ws, by))
+        sizes = f.group_by(gk).agg(cohort_size=f.count()).to_pandas()
+        # for unbounded retention: how many customers' last active offset is each value
+        lasts = f.group_by([*gk, (f.last - f.c).name("offset")]).agg(n_last=f.count()).to_pandas()
 
-    last_index = _period_number(periods.starts[-1], period)
+    last_index = period_number_of(periods.starts[-1], period)
     data_end = periods.data_end
     rows = []
     for key, size in sizes.set_index(gk).cohort_size.items():
@@ -133,14 +125,6 @@ def average_curve(cohorts: pd.DataFrame) -> pd.DataFrame:
 
 def _same(series: pd.Series, value) -> pd.Series:
     return series.isna() if value is None or (isinstance(value, float) and np.isnan(value)) else series == value
-
-
-def _period_number(ts: pd.Timestamp, period: str) -> int:
-    if period == "month":
-        return ts.year * 12 + ts.month - 1
-    if period == "quarter":
-        return ts.year * 4 + (ts.month - 1) // 3
-    return int(round((ts - pd.Timestamp("1970-01-05")).days / 7))
 
 
 def _period_start(n: int, period: str) -> pd.Timestamp:

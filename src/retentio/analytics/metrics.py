@@ -32,7 +32,7 @@ import ibis
 import pandas as pd
 
 from retentio.analytics.base import completed_orders, groups, paid_subscriptions, rate, span, to_float, with_group
-from retentio.analytics.periods import UNITS, Periods, check_period
+from retentio.analytics.periods import UNITS, Periods, check_period, period_number, period_number_of
 from retentio.data.errors import RetentioError
 
 if TYPE_CHECKING:
@@ -78,82 +78,109 @@ def resolve_periods(ws: "Workspace", period: str, start: dt.date | None, end: dt
 
 
 # ---------------------------------------------------------------------------- orders
-def active_pairs(orders: "ir.Table", periods: Periods, window_days: int) -> "ir.Table":
-    """(customer_id, k): customer active at boundary k (a completed order in [b_k − W, b_k)).
+#: bits per activity word: 62 keeps every shifted value positive in a signed BIGINT
+WORD = 62
 
-    Orders are first reduced to the last one per customer and calendar period: boundaries
-    are period starts, so within one period either all orders precede a boundary or none
-    do, and the latest is the one that decides.
+
+def _one() -> "ir.Value":
+    # typed: Spark reads a bare 1 as INT and shifts it modulo 32
+    return ibis.literal(1).cast("int64")
+
+
+def _bit_range(lo: "ir.Value", hi: "ir.Value", word: int) -> "ir.Value":
+    """The bits lo..hi (inclusive) that fall in activity word ``word``, as a BIGINT."""
+    base = word * WORD
+    a = ibis.greatest(lo, base) - base
+    b = ibis.least(hi, base + WORD - 1) - base
+    return ibis.ifelse(a <= b, (_one() << (b + 1)) - (_one() << a), 0)
+
+
+def _bit(words: list["ir.Value"], j: "ir.Value") -> "ir.Value":
+    """Bit j of a multi-word mask, as 0/1."""
+    if len(words) == 1:
+        return (words[0] >> j) & 1
+    return ibis.cases(*[((j // WORD) == w, (m >> (j % WORD)) & 1) for w, m in enumerate(words)], else_=0)
+
+
+def customer_activity(orders: "ir.Table", periods: Periods, window_days: int) -> "ir.Table":
+    """Per customer, the compressed statistics every count derives from:
+
+    * ``a0, a1, …`` — bitmask of the boundaries k (0..K) at which the customer is active.
+      An order at time L makes its customer active at boundaries b_k in (L, L + W], i.e.
+      for k from pn(L) + 1 to pn(L + W) (pn = running period number, relative to b_0);
+    * ``b0, b1, …`` — bitmask of the periods in which the customer bought;
+    * ``first_k`` — the period of the first ever completed order (may lie outside 0..K−1);
+    * ``single_first`` — exactly one order in that first period (not yet a repeat buyer there).
+
+    Orders are first reduced to one row per customer and period.
     """
-    unit = UNITS[periods.period][1]
-    last = orders.group_by(orders.customer_id, p=orders.ordered_at.truncate(unit)).agg(
-        last_at=orders.ordered_at.max())
-    b = periods.boundary_table()
-    w = ibis.interval(days=window_days)
-    j = last.join(b, [last.last_at >= b.b - w, last.last_at < b.b])
-    return j.select(j.customer_id, j.k).distinct()
-
-
-def first_orders(orders: "ir.Table") -> "ir.Table":
-    """(customer_id, first_at, second_at): times of each customer's 1st and 2nd completed order."""
-    ranked = orders.mutate(
-        rn=ibis.row_number().over(group_by=orders.customer_id, order_by=[orders.ordered_at, orders.order_id]))
-    ranked = ranked.filter(ranked.rn <= 1)
-    return ranked.group_by(ranked.customer_id).agg(
-        first_at=ranked.ordered_at.min(),
-        second_at=ranked.ordered_at.max(where=ranked.rn == 1),
-    )
+    period = periods.period
+    base = period_number_of(periods.bounds[0], period)
+    K = len(periods)
+    n_words = (K + 1 + WORD - 1) // WORD
+    unit = UNITS[period][1]
+    cp = orders.group_by(orders.customer_id, p=orders.ordered_at.truncate(unit)).agg(
+        last_at=orders.ordered_at.max(), n=orders.count())
+    k = period_number(cp.p, period) - base
+    lo = ibis.greatest(period_number(cp.last_at, period) + 1 - base, 0)
+    hi = ibis.least(period_number(cp.last_at + ibis.interval(days=window_days), period) - base, K)
+    in_range = (k >= 0) & (k < K)
+    cols = {"k": k}
+    for w in range(n_words):
+        cols[f"a{w}"] = _bit_range(lo, hi, w)
+        cols[f"b{w}"] = ibis.ifelse(in_range & (k // WORD == w), _one() << (k % WORD), 0)
+    cp = cp.mutate(**cols)
+    aggs = {f"a{w}": cp[f"a{w}"].bit_or() for w in range(n_words)}
+    aggs.update({f"b{w}": cp[f"b{w}"].bit_or() for w in range(n_words)})
+    return cp.group_by("customer_id").agg(first_k=cp.k.min(), single_first=cp.n.argmin(cp.k) == 1, **aggs)
 
 
 def order_counts(ws: "Workspace", periods: Periods, window_days: int, by: str | None) -> pd.DataFrame:
     """Per period (and group): the customer counts and order statistics."""
     oc = completed_orders(ws)
-    g = groups(ws, by)
     K = len(periods)
-    act = active_pairs(oc, periods, window_days)
-    firsts = first_orders(oc)
-    pt = periods.period_table()
-    new = firsts.join(pt, [firsts.first_at >= pt.period_start, firsts.first_at < pt.period_end]).select(
-        "customer_id", "k")
-    one, zero = ibis.literal(1), ibis.literal(0)
-    flags = (
-        act.select(act.customer_id, k=act.k, s=one, e=zero, n=zero)
-        .union(act.select(act.customer_id, k=act.k - 1, s=zero, e=one, n=zero))
-        .union(new.select(new.customer_id, new.k, s=zero, e=zero, n=one))
-    )
-    flags = flags.filter((flags.k >= 0) & (flags.k < K))
-    per = flags.group_by(["customer_id", "k"]).agg(s=flags.s.max(), e=flags.e.max(), n=flags.n.max())
-    per = with_group(per, g)
-    keys = _gkeys(by)
-    counts = per.group_by(keys).agg(
-        customers_start=per.s.sum(),
-        customers_end=per.e.sum(),
-        customers_new=per.n.sum(),
-        customers_retained=(per.s * per.e).sum(),
-        customers_lost=(per.s * (1 - per.e)).sum(),
-        customers_reactivated=(per.e * (1 - per.s) * (1 - per.n)).sum(),
+    n_words = (K + 1 + WORD - 1) // WORD
+    per = with_group(customer_activity(oc, periods, window_days), groups(ws, by))
+    words = [f"a{w}" for w in range(n_words)] + [f"b{w}" for w in range(n_words)]
+    gcols = ["group"] if by else []
+    # customers with the same statistics are counted once, with a weight
+    combos = per.group_by([*words, "first_k", "single_first", *gcols]).agg(cnt=per.count())
+    kt = ibis.memtable({"k": list(range(K))}, schema={"k": "int64"})
+    x = combos.cross_join(kt)
+    a = [x[f"a{w}"] for w in range(n_words)]
+    s, e = _bit(a, x.k), _bit(a, x.k + 1)
+    bought = _bit([x[f"b{w}"] for w in range(n_words)], x.k)
+    new = (x.first_k == x.k).cast("int64")
+    single_new = (new * x.single_first.cast("int64"))
+    c = x.cnt
+    counts = x.group_by(["k", *gcols]).agg(
+        customers_start=(s * c).sum(),
+        customers_end=(e * c).sum(),
+        customers_new=(new * c).sum(),
+        customers_retained=(s * e * c).sum(),
+        new_active_end=(new * e * c).sum(),
+        buyers=(bought * c).sum(),
+        single_new=(single_new * c).sum(),
     ).to_pandas()
+    counts["customers_lost"] = counts.customers_start - counts.customers_retained
+    counts["customers_reactivated"] = counts.customers_end - counts.customers_retained - counts.new_active_end
+    # a buyer of period k has ≥ 2 lifetime orders at its end unless k is their first period
+    # and they bought only once in it
+    counts["repeat_buyers"] = counts.buyers - counts.single_new
+    counts = counts.drop(columns=["new_active_end", "single_new"])
 
-    # order statistics of the period
-    o = ws.table("orders")
+    # order statistics of the period: no customer key needed
+    o = with_group(ws.table("orders"), groups(ws, by))
     status = o.status.fill_null("completed")
-    oj = o.join(pt, [o.ordered_at >= pt.period_start, o.ordered_at < pt.period_end])
-    oj = with_group(oj.mutate(status=status), g)
-    stats = oj.group_by(keys).agg(
-        orders=(oj.status == "completed").sum(),
-        returned=(oj.status == "returned").sum(),
-        revenue=to_float(oj.amount.sum(where=oj.status == "completed")),
+    base = period_number_of(periods.bounds[0], periods.period)
+    o = o.mutate(k=period_number(o.ordered_at, periods.period) - base, status=status)
+    o = o.filter((o.k >= 0) & (o.k < K))
+    stats = o.group_by(["k", *gcols]).agg(
+        orders=(o.status == "completed").sum(),
+        returned=(o.status == "returned").sum(),
+        revenue=to_float(o.amount.sum(where=o.status == "completed")),
     ).to_pandas()
-    # buyers, and buyers whose second ever order is before the period's end (RPR)
-    bj = oc.join(pt, [oc.ordered_at >= pt.period_start, oc.ordered_at < pt.period_end])
-    buyers = bj.select(bj.customer_id, bj.k, bj.period_end).distinct()
-    buyers = buyers.join(firsts, "customer_id")
-    buyers = with_group(buyers, g)
-    bstats = buyers.group_by(keys).agg(
-        buyers=buyers.count(),
-        repeat_buyers=(buyers.second_at.notnull() & (buyers.second_at < buyers.period_end)).sum(),
-    ).to_pandas()
-    return counts.merge(stats, on=keys, how="outer").merge(bstats, on=keys, how="outer")
+    return counts.merge(stats, on=["k", *gcols], how="outer")
 
 
 # ---------------------------------------------------------------------------- subscriptions

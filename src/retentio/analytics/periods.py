@@ -40,6 +40,37 @@ def truncate(value: pd.Timestamp | dt.datetime | dt.date, period: str) -> pd.Tim
     return ts
 
 
+_MONDAY_EPOCH = 4 * 86400  # 1970-01-05, the first Monday after the epoch
+
+
+def period_number(ts, period: str):
+    """A running integer per period (an Ibis expression), so that offsets and indexes are
+    differences of integers: months since year 0, ISO weeks since 1970-01-05, ..."""
+    if period == "month":
+        return (ts.year() * 12 + ts.month() - 1).cast("int64")
+    if period == "quarter":
+        return (ts.year() * 4 + ts.quarter() - 1).cast("int64")
+    if period == "year":
+        return ts.year().cast("int64")
+    seconds = 604800 if period == "week" else 86400
+    offset = _MONDAY_EPOCH if period == "week" else 0
+    return ((ts.epoch_seconds() - offset).cast("float64") / seconds).floor().cast("int64")
+
+
+def period_number_of(value, period: str) -> int:
+    """The same running number for a Python timestamp."""
+    ts = pd.Timestamp(value)
+    if period == "month":
+        return ts.year * 12 + ts.month - 1
+    if period == "quarter":
+        return ts.year * 4 + (ts.month - 1) // 3
+    if period == "year":
+        return ts.year
+    seconds = 604800 if period == "week" else 86400
+    offset = _MONDAY_EPOCH if period == "week" else 0
+    return int((ts - pd.Timestamp("1970-01-01")).total_seconds() - offset) // seconds
+
+
 @dataclass(frozen=True)
 class Periods:
     """K consecutive periods; ``bounds`` holds their K+1 boundaries."""

@@ -36,3 +36,24 @@ def spark_session(engine: EngineSettings):
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _teach_ibis_bit_or() -> None:
+    """Ibis 12's PySpark compiler has no rule for the ``BitOr`` aggregate although Spark
+    has had ``bit_or`` since 3.0; the retention counts use it (per-customer activity
+    bitmasks), so add the one-line rule DuckDB's compiler already has."""
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+    from ibis.common.exceptions import OperationNotDefinedError
+
+    def visit_bit_or(self, op, *, arg, where, **_kw):
+        return self.agg.bit_or(arg, where=where)
+
+    try:
+        PySparkCompiler.visit_BitOr(PySparkCompiler(), None, arg=None, where=None)
+    except OperationNotDefinedError:
+        PySparkCompiler.visit_BitOr = visit_bit_or
+    except Exception:  # a rule exists (a newer Ibis): keep it
+        pass
+
+
+_teach_ibis_bit_or()

@@ -108,6 +108,8 @@ class Workspace:
         if self._backend is None:
             if self.engine == "duckdb":
                 self._backend = ibis.duckdb.connect(str(self.database_file))
+                # progress is shown by the faces (Rich), not by DuckDB on stdout
+                self._backend.con.execute("SET enable_progress_bar = false")
                 self._ensure_tables()
             else:
                 from retentio.data.spark import spark_session
