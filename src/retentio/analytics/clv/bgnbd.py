@@ -23,7 +23,7 @@ time zero, before any repeat purchase, so x = 0 customers can be dead too::
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, digamma, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from retentio.analytics.clv.base import MLEModel, compress
 from retentio.analytics.clv.predict import ContinuousBTYD
@@ -96,7 +96,7 @@ class BetaGeoModel(ContinuousBTYD, MLEModel):
         customer must also survive every purchase made in (T, T + t]: the posterior
         E[exp(−λ p t)] with λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x), by quadrature over p."""
         x, t_x, T_ = self._validate(frequency, recency, T)
-        now = 1.0 / (1.0 + np.exp(self._log_odds_dead(x, t_x, T_)))
+        now = expit(-self._log_odds_dead(x, t_x, T_))
         if t == 0:
             return now
         r, alpha, a, b = self._check_fitted()
@@ -117,7 +117,7 @@ class BetaGeoModel(ContinuousBTYD, MLEModel):
         z = t / (alpha + T_ + t)
         hyp = hyp2f1(r + x, b + x + s, a + b + x - 1 + s, z)
         first = (a + b + x - 1 + s) / (a - 1) * (1 - ((alpha + T_) / (alpha + T_ + t)) ** (r + x) * hyp)
-        return first / (1 + np.exp(self._log_odds_dead(x, t_x, T_)))
+        return first * expit(-self._log_odds_dead(x, t_x, T_))
 
     def expected_purchases_new_customer(self, t) -> np.ndarray:
         """E[X(t)] for a customer just acquired (eq. 9 of FHL 2005)."""

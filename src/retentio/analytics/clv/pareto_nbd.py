@@ -1,0 +1,136 @@
+"""Pareto/NBD: Schmittlein, Morrison & Colombo (1987), "Counting your customers: who are
+they and what will they do next?", *Management Science* 33(1).
+
+While alive a customer buys at rate λ ~ Gamma(r, α) and dies at an exponential time with
+rate μ ~ Gamma(s, β). The likelihood (Fader & Hardie 2005, "A note on deriving the
+Pareto/NBD model and related expressions", eq. 13 before the hypergeometric step)::
+
+    L = Γ(r+x) α^r β^s / Γ(r) · [ (α+T)^−(r+x) (β+T)^−s  +  s ∫_{t_x}^{T} (α+τ)^−(r+x) (β+τ)^−(s+1) dτ ]
+
+The second term — alive through t_x, gone by T — is the integral over the time of death.
+The usual closed form writes it as a difference of two Gauss hypergeometric functions,
+which cancels catastrophically (and gives NaN in ``lifetimes``) for frequent buyers whose
+last purchase is near T. Here the integral is computed directly: Gauss–Legendre
+quadrature after the change of variables that flattens its exponential decay, summed in
+log space, with gradients by differentiating under the integral. CDNOW: r 0.553,
+α 10.578, s 0.606, β 11.669, LL −9595.0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import digamma, gammaln, logsumexp
+
+from retentio.analytics.clv.base import MLEModel, compress
+from retentio.analytics.clv.predict import ContinuousBTYD
+
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(48)
+_U = (_NODES + 1) / 2
+_W = _WEIGHTS / 2
+
+
+class ParetoNBDModel(ContinuousBTYD, MLEModel):
+    """Pareto/NBD. Parameters ``r, alpha, s, beta``."""
+
+    param_names = ("r", "alpha", "s", "beta")
+    model_name = "pareto_nbd"
+
+    def fit(self, frequency, recency, T, weights=None) -> "ParetoNBDModel":
+        x, t_x, T_ = self._validate(frequency, recency, T)
+        (x, t_x, T_), w = compress(x, t_x, T_, weights=weights)
+        return self._fit((x, t_x, T_), w)
+
+    def _initial(self, data) -> np.ndarray:
+        x, t_x, T = data
+        rate = max(np.average(x / np.maximum(T, 1e-9)), 1e-3)
+        return np.array([1.0, 1.0 / rate, 1.0, float(np.mean(T)) + 1.0])
+
+    @staticmethod
+    def _nodes(params, data):
+        """Quadrature nodes τ (rows × nodes) and the log of weight × integrand there.
+
+        In u = ln(α+τ) the integrand (α+τ)^−(r+x) (β+τ)^−(s+1) dτ becomes
+        e^(−(r+x−1)u) (β+τ)^−(s+1) du, nearly exponential in u; the map
+        v = −ln(1 − w(1 − e^−κ))/κ, with κ the log-slope at the start, flattens that decay
+        (or growth) so that Gauss–Legendre nodes in w cover where the mass is.
+        """
+        r, alpha, s, beta = params
+        x, t_x, T = data
+        u0, u1 = np.log(alpha + t_x), np.log(alpha + T)
+        width = u1 - u0
+        slope = (r + x - 1) + (s + 1) * (alpha + t_x) / (beta + t_x)
+        kappa = np.clip(slope * width, -700, 700)
+        kappa = np.where(np.abs(kappa) < 1e-6, 1e-6, kappa)[:, None]
+        one_minus = -np.expm1(-kappa)  # same sign as kappa
+        v = -np.log1p(-_U[None, :] * one_minus) / kappa
+        log_jac = np.log(one_minus / kappa) + kappa * v  # dv/dw
+        u = u0[:, None] + width[:, None] * v
+        tau = np.exp(u) - alpha
+        log_f = -(r + x - 1)[:, None] * u - (s + 1) * np.log(beta + tau)
+        # rows bought at T have no "died in between" term; keep their numbers finite
+        log_w = np.log(_W)[None, :] + log_jac + np.log(np.where(width > 0, width, 1.0))[:, None]
+        return tau, log_w + log_f
+
+    def _parts(self, params, data):
+        r, alpha, s, beta = params
+        x, t_x, T = data
+        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        tau, log_terms = self._nodes(params, data)
+        log_int = logsumexp(log_terms, axis=1)
+        dead = np.where(T > t_x, np.log(s) + log_int, -np.inf)
+        return head, alive, dead, tau, log_terms, log_int
+
+    def _loglik(self, params, data) -> np.ndarray:
+        head, alive, dead, *_ = self._parts(params, data)
+        return head + np.logaddexp(alive, dead)
+
+    def _grad(self, params, data) -> np.ndarray:
+        r, alpha, s, beta = params
+        x, t_x, T = data
+        head, alive, dead, tau, log_terms, log_int = self._parts(params, data)
+        total = np.logaddexp(alive, dead)
+        wa = np.exp(alive - total)
+        wd = 1 - wa
+        # node weights within the integral, for derivatives under the integral sign
+        q = np.where((T > t_x)[:, None], np.exp(log_terms - log_int[:, None]), 0.0)
+        d_int_r = -(q * np.log(alpha + tau)).sum(1)
+        d_int_alpha = -(r + x) * (q / (alpha + tau)).sum(1)
+        d_int_s = -(q * np.log(beta + tau)).sum(1)
+        d_int_beta = -(s + 1) * (q / (beta + tau)).sum(1)
+        g_r = digamma(r + x) - digamma(r) + np.log(alpha) + wa * -np.log(alpha + T) + wd * d_int_r
+        g_alpha = r / alpha + wa * -(r + x) / (alpha + T) + wd * d_int_alpha
+        g_s = np.log(beta) + wa * -np.log(beta + T) + wd * (1 / s + d_int_s)
+        g_beta = s / beta + wa * -s / (beta + T) + wd * d_int_beta
+        return np.column_stack([g_r, g_alpha, g_s, g_beta])
+
+    # ------------------------------------------------------------------ predictions
+    def probability_alive(self, frequency, recency, T, t: float = 0.0) -> np.ndarray:
+        """P(alive at T + t | x, t_x, T): the alive share of the likelihood, times the
+        posterior survival ((β+T)/(β+T+t))^s for a future time."""
+        params = self._check_fitted()
+        data = self._validate(frequency, recency, T)
+        _, alive, dead, *_ = self._parts(params, data)
+        now = np.exp(alive - np.logaddexp(alive, dead))
+        s, beta = params[2], params[3]
+        return now * ((beta + data[2]) / (beta + data[2] + t)) ** s
+
+    def expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
+        """E[Y(t) | x, t_x, T] = P(alive) · (r+x)(β+T) / ((α+T)(s−1)) · [1 − ((β+T)/(β+T+t))^(s−1)]
+        (Schmittlein et al. 1987; the s → 1 limit is (r+x)/(α+T) · (β+T) ln((β+T+t)/(β+T)))."""
+        r, alpha, s, beta = self._check_fitted()
+        x, t_x, T_ = self._validate(frequency, recency, T)
+        p = self.probability_alive(x, t_x, T_)
+        t = np.asarray(t, dtype="float64")
+        ratio = (beta + T_) / (beta + T_ + t)
+        if abs(s - 1) < 1e-9:
+            shape = (beta + T_) * np.log(1 / ratio)
+        else:
+            shape = (beta + T_) / (s - 1) * (1 - ratio ** (s - 1))
+        return p * (r + x) / (alpha + T_) * shape
+
+    def expected_purchases_new_customer(self, t) -> np.ndarray:
+        """E[X(t)] = r β / (α (s−1)) · [1 − (β/(β+t))^(s−1)]."""
+        r, alpha, s, beta = self._check_fitted()
+        t = np.asarray(t, dtype="float64")
+        return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
