@@ -385,6 +385,194 @@ def funnel(
                   f"({100 - worst['conversion_pct']:.0f} % of the step before).")
 
 
+# ---------------------------------------------------------------------- clv
+clv_app = typer.Typer(help="Customer lifetime value: fit buy-till-you-die models, predict CLV, validate.",
+                      no_args_is_help=True)
+app.add_typer(clv_app, name="clv")
+
+MODELS = ("bgnbd", "mbgnbd", "pareto_nbd", "bgbb", "gamma_gamma", "sbg")
+
+
+def _model(name: str):
+    from retentio import clv
+
+    classes = {"bgnbd": clv.BetaGeoModel, "mbgnbd": clv.ModifiedBetaGeoModel, "pareto_nbd": clv.ParetoNBDModel,
+               "bgbb": clv.BetaGeoBetaBinomModel, "gamma_gamma": clv.GammaGammaModel, "sbg": clv.ShiftedBetaGeoModel}
+    if name not in classes:
+        raise RetentioError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
+    return classes[name]()
+
+
+def _read_csv(path: Path, required: list[str]):
+    import pandas as pd
+
+    if not path.exists():
+        raise RetentioError(f"{path}: no such file")
+    df = pd.read_csv(path)
+    df.columns = [c.strip().lower() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise RetentioError(f"{path}: missing column(s) {missing}; it has {list(df.columns)}")
+    for c in required:
+        bad = pd.to_numeric(df[c], errors="coerce").isna()
+        if bad.any():
+            line = int(bad.to_numpy().argmax()) + 2
+            raise RetentioError(f"{path}, line {line}, column {c!r}: got {df[c].iloc[line - 2]!r}; expected a number")
+    return df
+
+
+def _fit_model(model, name: str, summary: Path | None, survival: Path | None, ws_summary):
+    if name == "sbg":
+        if survival is None:
+            raise RetentioError("--model sbg needs --survival FILE (period,customers[,cohort])")
+        df = _read_csv(survival, ["period", "customers"])
+        groups_ = [g.sort_values("period").customers.to_numpy() for _, g in df.groupby("cohort")] \
+            if "cohort" in df.columns else [df.sort_values("period").customers.to_numpy()]
+        return model.fit(groups_)
+    if summary is not None:
+        if name == "bgbb":
+            df = _read_csv(summary, ["frequency", "recency", "n_periods"])
+            return model.fit(df.frequency, df.recency, df.n_periods, weights=df.get("weight"))
+        if name == "gamma_gamma":
+            df = _read_csv(summary, ["frequency", "monetary_value"])
+            return model.fit(df.frequency, df.monetary_value)
+        df = _read_csv(summary, ["frequency", "recency", "t"])
+        return model.fit(df.frequency, df.recency, df["t"], weights=df.get("weight"))
+    s = ws_summary()
+    if name == "bgbb":
+        raise RetentioError("BG/BB is for discrete opportunities: give --summary FILE with frequency,recency,n_periods")
+    if name == "gamma_gamma":
+        return model.fit(s.frequency, s.monetary_value)
+    return model.fit(s.frequency, s.recency, s["T"])
+
+
+@clv_app.command("fit")
+def clv_fit(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help=f"One of: {', '.join(MODELS)}")] = "bgnbd",
+    calibration_end: Annotated[Optional[datetime.datetime], typer.Option("--calibration-end", formats=["%Y-%m-%d"], help="Fit on orders up to this day (inclusive)")] = None,
+    summary: Annotated[Optional[Path], typer.Option(help="CSV frequency,recency,T (or as the model needs) instead of a workspace")] = None,
+    survival: Annotated[Optional[Path], typer.Option(help="CSV period,customers[,cohort] for --model sbg")] = None,
+    unit: Annotated[str, typer.Option(help="Time unit of recency and T: day or week")] = "week",
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Fit a model by maximum likelihood; prints parameters, standard errors, log-likelihood."""
+    from retentio.analytics.clv.from_orders import rfm_summary
+
+    m = _model(model)
+
+    def ws_summary():
+        with _workspace(ctx, workspace) as ws:
+            return rfm_summary(ws, calibration_end.date() if calibration_end else None, unit=unit)
+
+    with progress(f"fitting {model}"):
+        _fit_model(m, model, summary, survival, ws_summary)
+    result = m.summary()
+    if json:
+        print_json({k: result[k] for k in ("model", "params", "std_errors", "log_likelihood", "n_customers",
+                                            "converged")} | {"message": result["message"]})
+        return
+    rows = [{"parameter": k, "estimate": v, "std_error": result["std_errors"][k]} for k, v in result["params"].items()]
+    print_table(rows, title=f"{model}: {int(result['n_customers']):,} customers, LL {result['log_likelihood']:,.1f}")
+    if result["converged"]:
+        err.print("[green]converged[/]")
+    else:
+        err.print(f"[red]did not converge:[/] {escape(result['message'])}")
+
+
+def _value_models(ws, model: str):
+    from retentio.analytics.clv.from_orders import rfm_summary
+
+    s = rfm_summary(ws, unit="week")
+    m = _model(model)
+    m.fit(s.frequency, s.recency, s["T"])
+    gg = _model("gamma_gamma").fit(s.frequency, s.monetary_value)
+    return m, gg
+
+
+@clv_app.command("predict")
+def clv_predict(
+    ctx: typer.Context,
+    horizon: Annotated[int, typer.Option(help="Number of periods ahead")] = 12,
+    unit: Annotated[str, typer.Option(help="Period: day, week, month (365.25/12 days), quarter or year")] = "month",
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Discount rate per period")] = 0.01,
+    model: Annotated[str, typer.Option(help="bgnbd, mbgnbd or pareto_nbd (spend: gamma_gamma)")] = "bgnbd",
+    top: Annotated[int, typer.Option(help="Rows shown in the terminal")] = 15,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Per customer: expected purchases, P(alive), expected spend and discounted CLV."""
+    from retentio.analytics.clv.from_orders import customer_value
+
+    if model not in ("bgnbd", "mbgnbd", "pareto_nbd"):
+        raise RetentioError("--model must be bgnbd, mbgnbd or pareto_nbd")
+    with _workspace(ctx, workspace) as ws:
+        with progress("CLV"):
+            m, gg = _value_models(ws, model)
+            values = customer_value(ws, m, gg, horizon=horizon, unit=unit, discount_rate=discount_rate)
+    cols = ["customer_id", "expected_purchases", "p_alive", "expected_spend", "clv"]
+    if json:
+        print_json(_records(values[cols]))
+        return
+    print_table(_records(values.sort_values("clv", ascending=False).head(top)[cols]),
+                title=f"Top {top} customers by CLV, next {horizon} {unit}s at {discount_rate:.2%} per {unit}")
+    err.print(f"Total CLV {values.clv.sum():,.0f} over {len(values):,} customers; "
+              f"{unit} = {values.attrs['unit_days']:.4g} days; models {m.model_name} + gamma_gamma.")
+
+
+@clv_app.command("validate")
+def clv_validate(
+    ctx: typer.Context,
+    calibration_end: Annotated[datetime.datetime, typer.Option("--calibration-end", formats=["%Y-%m-%d"], help="Last day of the calibration period")],
+    observation_end: Annotated[Optional[datetime.datetime], typer.Option("--observation-end", formats=["%Y-%m-%d"], help="Last day of the holdout [default: end of data]")] = None,
+    model: Annotated[str, typer.Option(help="bgnbd, mbgnbd or pareto_nbd")] = "bgnbd",
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Holdout validation: predicted vs actual purchases per calibration frequency, and tracking."""
+    from retentio.analytics.base import span
+    from retentio.analytics.clv.from_orders import holdout_validation, rfm_summary
+
+    with _workspace(ctx, workspace) as ws:
+        end = observation_end.date() if observation_end else span(ws, ("orders",))[1].date()
+        with progress("validating"):
+            s = rfm_summary(ws, calibration_end.date(), end, unit="week")
+            m = _model(model).fit(s.frequency, s.recency, s["T"])
+            by, tracking = holdout_validation(m, s, ws)
+    if json:
+        print_json({"model": m.summary(), "by_frequency": _records(by), "tracking": _records(tracking)})
+        return
+    print_table(_records(by), title=f"Holdout purchases per customer by calibration frequency ({model})")
+    last = tracking.iloc[-1]
+    err.print(f"Cumulative repeat purchases at {last['date']}: actual {int(last['actual']):,}, "
+              f"model {last['predicted']:,.0f} ({100 * (last['predicted'] / max(last['actual'], 1) - 1):+.1f} %).")
+
+
+@clv_app.command("channels")
+def clv_channels(
+    ctx: typer.Context,
+    horizon: Annotated[int, typer.Option(help="Periods of future value counted")] = 36,
+    unit: Annotated[str, typer.Option(help="Period unit")] = "month",
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Discount rate per period")] = 0.01,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """LTV : CAC and ROMI per acquisition channel (LTV = revenue so far + discounted future CLV)."""
+    from retentio.analytics.clv.from_orders import channel_value, customer_value
+
+    with _workspace(ctx, workspace) as ws:
+        with progress("channels"):
+            m, gg = _value_models(ws, "bgnbd")
+            values = customer_value(ws, m, gg, horizon=horizon, unit=unit, discount_rate=discount_rate)
+            table = channel_value(ws, values)
+    if json:
+        print_json(_records(table))
+        return
+    print_table(_records(table), title="LTV : CAC by acquisition channel (healthy ≥ 3)",
+                columns=["acquisition_channel", "customers", "cac", "ltv", "ltv_to_cac", "romi_pct", "healthy"])
+
+
 # ---------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: user errors exit 2 without a traceback, internal errors exit 1."""

@@ -1,0 +1,185 @@
+"""From the orders table to the models' inputs and back to business answers.
+
+* :func:`rfm_summary` — the field's (x, t_x, T) summary, as in Fader, Hardie & Lee (2005)
+  and ``lifetimes.utils.summary_data_from_transaction_data``: purchases on the same day
+  count once (distinct purchase periods), x = repeat purchase days, t_x = time from the
+  first to the last purchase day, T = time from the first purchase day to the end of the
+  calibration period, monetary value = mean value of the repeat purchase days; with a
+  holdout period, the same counts after it.
+* :func:`holdout_validation` — predicted vs actual holdout purchases per calibration
+  frequency (FHL 2005, fig. 3) and the cumulative weekly tracking of repeat purchases
+  (fig. 1).
+* :func:`customer_value` and :func:`channel_value` — CLV per customer, and LTV : CAC and
+  ROMI per acquisition channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from retentio.analytics.base import completed_orders, lit_ts, span, to_float
+from retentio.data.errors import RetentioError
+
+if TYPE_CHECKING:
+    from retentio.data.workspace import Workspace
+
+#: length of each time unit in days — stated, never assumed (a month is 365.25 / 12 days)
+UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "quarter": 365.25 / 4, "year": 365.25}
+
+
+def unit_days(unit: str) -> float:
+    try:
+        return UNIT_DAYS[unit]
+    except KeyError:
+        raise RetentioError(f"unknown time unit {unit!r}; use one of {', '.join(UNIT_DAYS)}") from None
+
+
+def _purchase_days(ws: "Workspace"):
+    o = completed_orders(ws)
+    return o.group_by(o.customer_id, day=o.ordered_at.truncate("D")).agg(amount=to_float(o.amount.sum()))
+
+
+def rfm_summary(ws: "Workspace", calibration_end: dt.date | None = None,
+                observation_end: dt.date | None = None, unit: str = "week") -> pd.DataFrame:
+    """Per customer with a purchase on or before ``calibration_end`` (default: the last
+    order day): frequency, recency, T, monetary_value (in ``unit``); with
+    ``observation_end`` also frequency_holdout, monetary_value_holdout, duration_holdout.
+    Both dates are inclusive days."""
+    days = unit_days(unit)
+    sp = span(ws, ("orders",))
+    if sp is None:
+        raise RetentioError("no orders are loaded: CLV needs them (retentio load orders FILE)")
+    cal = pd.Timestamp(calibration_end) if calibration_end else sp[1].normalize()
+    cal_next = cal + pd.Timedelta(days=1)
+    pdays = _purchase_days(ws)
+    c = pdays.filter(pdays.day < lit_ts(cal_next))
+    secs = 86400.0 * days
+    summ = c.group_by("customer_id").agg(
+        first=c.day.min(), last=c.day.max(), n=c.count(), total=c.amount.sum(),
+        first_amount=c.amount.argmin(c.day))
+    summ = summ.mutate(
+        frequency=(summ.n - 1).cast("int64"),
+        recency=(summ["last"].epoch_seconds() - summ["first"].epoch_seconds()).cast("float64") / secs,
+        T=(lit_ts(cal).epoch_seconds() - summ["first"].epoch_seconds()).cast("float64") / secs,
+        monetary_value=ibis_ifelse(summ.n > 1, (summ.total - summ.first_amount) / (summ.n - 1).cast("float64"), 0.0),
+    )
+    out = summ.select("customer_id", "frequency", "recency", "T", "monetary_value", "first")
+    if observation_end is not None:
+        obs = pd.Timestamp(observation_end)
+        if obs <= cal:
+            raise RetentioError("the observation end must be after the calibration end")
+        h = pdays.filter((pdays.day >= lit_ts(cal_next)) & (pdays.day < lit_ts(obs + pd.Timedelta(days=1))))
+        hold = h.group_by("customer_id").agg(frequency_holdout=h.count(), holdout_total=h.amount.sum())
+        out = out.left_join(hold, out.customer_id == hold.customer_id).drop("customer_id_right")
+        out = out.mutate(frequency_holdout=out.frequency_holdout.fill_null(0).cast("int64"),
+                         monetary_value_holdout=ibis_ifelse(out.frequency_holdout > 0,
+                                                            out.holdout_total / out.frequency_holdout, 0.0))
+        out = out.drop("holdout_total")
+    df = out.order_by("customer_id").to_pandas()
+    if observation_end is not None:
+        df["duration_holdout"] = (pd.Timestamp(observation_end) - cal).days / days
+    df.attrs.update({"unit": unit, "unit_days": days, "calibration_end": cal.date().isoformat()})
+    return df
+
+
+def ibis_ifelse(cond, a, b):
+    import ibis
+
+    return ibis.ifelse(cond, a, b)
+
+
+def holdout_validation(model, summary: pd.DataFrame, ws: "Workspace", max_frequency: int = 7,
+                       track_unit: str = "week") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(by_frequency, tracking) for a model fitted on the calibration columns of ``summary``.
+
+    by_frequency: customers, actual and predicted mean holdout purchases per calibration
+    frequency 0..max (the last bucket is "max+"). tracking: per ``track_unit`` from the
+    first purchase to the observation end, cumulative repeat purchases actual and as the
+    model expects them (Σ over customers of E[X(t − first purchase)] for a new customer).
+    """
+    if "frequency_holdout" not in summary:
+        raise RetentioError("holdout validation needs a summary with a holdout period (observation_end)")
+    s = summary
+    pred = model.expected_purchases(s.duration_holdout.iloc[0], s.frequency, s.recency, s["T"])
+    bucket = np.minimum(s.frequency, max_frequency)
+    by = pd.DataFrame({"frequency": bucket, "actual": s.frequency_holdout, "predicted": pred}) \
+        .groupby("frequency").agg(customers=("actual", "size"), actual=("actual", "mean"),
+                                  predicted=("predicted", "mean")).reset_index()
+    by["frequency"] = [f"{k}+" if k == max_frequency else str(k) for k in by.frequency]
+
+    days = s.attrs["unit_days"]
+    step = unit_days(track_unit)
+    first = pd.to_datetime(s["first"])
+    start = first.min()
+    cal_end = pd.Timestamp(s.attrs["calibration_end"])
+    end = cal_end + pd.Timedelta(days=float(s.duration_holdout.iloc[0]) * days)
+    grid = pd.date_range(start, end + pd.Timedelta(days=step), freq=pd.Timedelta(days=step))
+    births, counts = np.unique(first.to_numpy(), return_counts=True)
+    expected = []
+    for g in grid:
+        age = (g - pd.DatetimeIndex(births)).days.to_numpy() / days
+        alive = age > 0
+        expected.append(float((counts[alive] * model.expected_purchases_new_customer(age[alive])).sum()))
+    pdays = _purchase_days(ws).to_pandas()
+    pdays = pdays[pdays.customer_id.isin(s.customer_id)]
+    pdays["rank"] = pdays.sort_values("day").groupby("customer_id").cumcount()
+    repeat_days = np.sort(pdays.loc[pdays["rank"] > 0, "day"].to_numpy())
+    actual = np.searchsorted(repeat_days, grid.to_numpy(), side="left")
+    tracking = pd.DataFrame({"date": grid.date.astype(str), "actual": actual, "predicted": expected,
+                             "holdout": grid > cal_end})
+    return by, tracking
+
+
+def customer_value(ws: "Workspace", model, spend_model, *, horizon: int = 12, unit: str = "month",
+                   discount_rate: float = 0.01, fit_unit: str = "week") -> pd.DataFrame:
+    """Per customer: expected purchases over the horizon, P(alive), expected spend per
+    purchase and discounted CLV, from models fitted on the full history."""
+    s = rfm_summary(ws, unit=fit_unit)
+    period = unit_days(unit) / unit_days(fit_unit)
+    exp = model.expected_purchases(horizon * period, s.frequency, s.recency, s["T"])
+    spend = spend_model.expected_spend(s.frequency, s.monetary_value)
+    clv = model.clv(s.frequency, s.recency, s["T"], spend, horizon=horizon, period=period,
+                    discount_rate=discount_rate)
+    out = pd.DataFrame({
+        "customer_id": s.customer_id,
+        "frequency": s.frequency, "recency": s.recency, "T": s["T"],
+        "expected_purchases": exp,
+        "p_alive": model.probability_alive(s.frequency, s.recency, s["T"]),
+        "expected_spend": spend,
+        "clv": clv,
+    })
+    out.attrs.update({"horizon": horizon, "unit": unit, "unit_days": unit_days(unit),
+                      "discount_rate_per_period": discount_rate, "model": model.model_name,
+                      "spend_model": spend_model.model_name})
+    return out
+
+
+def channel_value(ws: "Workspace", values: pd.DataFrame) -> pd.DataFrame:
+    """Per acquisition channel: customers, mean CAC, mean historical revenue, mean future
+    CLV, LTV (= historical + future), LTV : CAC (≥ 3 is the seeds' rule of thumb) and ROMI
+    = LTV / CAC × 100 (below 100 % a customer does not pay back their acquisition)."""
+    if not ws.is_loaded("customers"):
+        raise RetentioError("LTV : CAC by channel needs the customers table (acquisition_channel, acquisition_cost)")
+    c = ws.table("customers")
+    if "acquisition_channel" not in c.columns:
+        raise RetentioError("the customers table has no acquisition_channel")
+    cust = c.select("customer_id", "acquisition_channel",
+                    cac=to_float(c.acquisition_cost)).to_pandas()
+    o = completed_orders(ws)
+    hist = o.group_by("customer_id").agg(revenue=to_float(o.amount.sum())).to_pandas()
+    df = cust.merge(hist, on="customer_id", how="left").merge(values[["customer_id", "clv"]], on="customer_id",
+                                                              how="left")
+    df[["revenue", "clv"]] = df[["revenue", "clv"]].fillna(0.0)
+    df["ltv"] = df.revenue + df.clv
+    g = df.groupby("acquisition_channel", dropna=False).agg(
+        customers=("customer_id", "size"), cac=("cac", "mean"), historical_revenue=("revenue", "mean"),
+        future_clv=("clv", "mean"), ltv=("ltv", "mean")).reset_index()
+    cac = g.cac.where(g.cac > 0)
+    g["ltv_to_cac"] = g.ltv / cac
+    g["romi_pct"] = 100 * g.ltv / cac
+    g["healthy"] = g.ltv_to_cac >= 3
+    return g.sort_values("ltv_to_cac", ascending=False, na_position="last").reset_index(drop=True)
