@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from retentio.analytics.clv.base import MLEModel, compress
+from retentio.analytics.clv.base import MLEModel
 from retentio.analytics.clv.predict import ContinuousBTYD
 
 
@@ -36,13 +36,6 @@ class BetaGeoModel(ContinuousBTYD, MLEModel):
     model_name = "bgnbd"
     #: MBG/NBD shifts b by one in the dropout terms and lets x = 0 customers die
     _shift = 0
-
-    def fit(self, frequency, recency, T, weights=None) -> "BetaGeoModel":
-        """Fit on per-customer repeat purchases ``frequency`` (x), ``recency`` (t_x: time of
-        the last purchase since the first) and ``T`` (time since the first purchase)."""
-        x, t_x, T_ = self._validate(frequency, recency, T)
-        (x, t_x, T_), w = compress(x, t_x, T_, weights=weights)
-        return self._fit((x, t_x, T_), w)
 
     def _initial(self, data) -> np.ndarray:
         x, t_x, T = data

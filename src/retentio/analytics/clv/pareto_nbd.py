@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, gammaln, logsumexp
 
-from retentio.analytics.clv.base import MLEModel, compress
+from retentio.analytics.clv.base import MLEModel
 from retentio.analytics.clv.predict import ContinuousBTYD
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(48)
@@ -34,11 +34,6 @@ class ParetoNBDModel(ContinuousBTYD, MLEModel):
 
     param_names = ("r", "alpha", "s", "beta")
     model_name = "pareto_nbd"
-
-    def fit(self, frequency, recency, T, weights=None) -> "ParetoNBDModel":
-        x, t_x, T_ = self._validate(frequency, recency, T)
-        (x, t_x, T_), w = compress(x, t_x, T_, weights=weights)
-        return self._fit((x, t_x, T_), w)
 
     def _initial(self, data) -> np.ndarray:
         x, t_x, T = data

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from retentio.analytics.clv.base import compress
 from retentio.data.errors import RetentioError
 
 
 class ContinuousBTYD:
     """Mixin for BG/NBD, MBG/NBD and Pareto/NBD (they define ``expected_purchases``)."""
+
+    def fit(self, frequency, recency, T, weights=None):
+        """Fit on per-customer repeat purchases ``frequency`` (x), ``recency`` (t_x: time of
+        the last purchase since the first) and ``T`` (time since the first purchase), all
+        in one time unit; identical rows are fitted once with their count as weight."""
+        x, t_x, T_ = self._validate(frequency, recency, T)
+        (x, t_x, T_), w = compress(x, t_x, T_, weights=weights)
+        return self._fit((x, t_x, T_), w)
 
     @staticmethod
     def _validate(frequency, recency, T):
