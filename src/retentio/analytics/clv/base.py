@@ -33,11 +33,21 @@ class FitReport:
 def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     """Identical rows once, with their counts as weights: fit time then grows with the
     number of distinct rows, not of customers."""
-    stacked = np.column_stack([np.asarray(c, dtype="float64") for c in columns])
-    w = np.ones(len(stacked)) if weights is None else np.asarray(weights, dtype="float64")
-    uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    counts = np.bincount(inverse.ravel(), weights=w, minlength=len(uniq))
-    return [uniq[:, i] for i in range(uniq.shape[1])], counts
+    import pandas as pd
+
+    cols = [np.asarray(c, dtype="float64") for c in columns]
+    w = np.ones(len(cols[0])) if weights is None else np.asarray(weights, dtype="float64")
+    # hash each column to small integer codes, then the combined code (O(n), no row sort)
+    key = np.zeros(len(cols[0]), dtype="int64")
+    for c in cols:
+        codes, uniques = pd.factorize(c)
+        # re-factorise after each column so the combined code stays below n (no overflow)
+        key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
+    row_codes, first = pd.factorize(key)
+    index = np.zeros(len(first), dtype="int64")
+    index[row_codes[::-1]] = np.arange(len(key))[::-1]  # the first row of each group
+    counts = np.bincount(row_codes, weights=w, minlength=len(first))
+    return [c[index] for c in cols], counts
 
 
 class MLEModel:
@@ -63,6 +73,10 @@ class MLEModel:
     def _grad(self, params: np.ndarray, data) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
+    def _value_and_grad(self, params: np.ndarray, data) -> tuple[np.ndarray, np.ndarray]:
+        """Both at once; models whose terms are shared override this to compute them once."""
+        return self._loglik(params, data), self._grad(params, data)
+
     # -- fitting
     def _fit(self, data, weights: np.ndarray) -> "MLEModel":
         total = weights.sum()
@@ -71,8 +85,7 @@ class MLEModel:
 
         def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
             params = np.exp(theta)
-            ll = self._loglik(params, data)
-            g = self._grad(params, data)
+            ll, g = self._value_and_grad(params, data)
             value = -(weights @ ll) / total
             grad = -(weights @ g) * params / total
             if not np.isfinite(value) or not np.all(np.isfinite(grad)):

@@ -29,6 +29,15 @@ from retentio.analytics.clv.base import MLEModel
 from retentio.analytics.clv.predict import ContinuousBTYD
 
 
+def _with_unique_x(data):
+    """(x, t_x, T, distinct x, index of each row's x): fitting passes these precomputed."""
+    if len(data) == 5:
+        return data
+    x, t_x, T = data
+    ux, ix = np.unique(x, return_inverse=True)
+    return x, t_x, T, ux, ix
+
+
 class BetaGeoModel(ContinuousBTYD, MLEModel):
     """BG/NBD (Fader, Hardie & Lee 2005). Parameters ``r, alpha, a, b``."""
 
@@ -38,43 +47,45 @@ class BetaGeoModel(ContinuousBTYD, MLEModel):
     _shift = 0
 
     def _initial(self, data) -> np.ndarray:
-        x, t_x, T = data
+        x, t_x, T = data[:3]
         rate = max(np.average(x / np.maximum(T, 1e-9)), 1e-3)
         return np.array([1.0, 1.0 / rate, 1.0, 1.0])
 
-    def _terms(self, params, data):
+    def _value_and_grad(self, params, data):
+        """Per-row log-likelihood and its gradient in one pass. Everything that depends on x
+        alone (the lnΓ, lnB and ψ terms) is computed once per distinct x."""
         r, alpha, a, b = params
-        x, t_x, T = data
+        x, t_x, T, ux, ix = _with_unique_x(data)
         s = self._shift
-        A1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-        A2 = betaln(a, b + x + s) - betaln(a, b)
-        A3 = -(r + x) * np.log(alpha + T)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            A4 = np.log(a) - np.log(b + x - 1 + s) - (r + x) * np.log(alpha + t_x)
+        log_alpha = np.log(alpha)
+        A1 = (gammaln(r + ux) - gammaln(r))[ix] + r * log_alpha
+        A2 = (betaln(a, b + ux + s) - betaln(a, b))[ix]
+        log_aT = np.log(alpha + T)
+        log_atx = np.log(alpha + t_x)
+        A3 = -(r + x) * log_aT
         has = (x > 0) | (s == 1)
-        A4 = np.where(has, A4, -np.inf)
-        return A1, A2, A3, A4, has
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_bx = np.log(b + ux - 1 + s)[ix]
+            A4 = np.where(has, np.log(a) - log_bx - (r + x) * log_atx, -np.inf)
+        total = np.logaddexp(A3, A4)
+        ll = A1 + A2 + total
+        w4 = np.exp(A4 - total)  # share of the "left after the last purchase" term
+        w3 = 1 - w4
+        d_ab = digamma(a + b)
+        d_abx = digamma(a + b + ux + s)[ix]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g_r = (digamma(r + ux) - digamma(r))[ix] + log_alpha - w3 * log_aT - np.where(has, w4 * log_atx, 0)
+            g_alpha = r / alpha - w3 * (r + x) / (alpha + T) - np.where(has, w4 * (r + x) / (alpha + t_x), 0)
+            g_a = d_ab - d_abx + np.where(has, w4 / a, 0)
+            g_b = (digamma(b + ux + s) - digamma(b))[ix] + d_ab - d_abx \
+                - np.where(has, w4 / (b + x - 1 + s), 0)
+        return ll, np.column_stack([g_r, g_alpha, g_a, g_b])
 
     def _loglik(self, params, data) -> np.ndarray:
-        A1, A2, A3, A4, _ = self._terms(params, data)
-        return A1 + A2 + np.logaddexp(A3, A4)
+        return self._value_and_grad(params, data)[0]
 
     def _grad(self, params, data) -> np.ndarray:
-        r, alpha, a, b = params
-        x, t_x, T = data
-        s = self._shift
-        A1, A2, A3, A4, has = self._terms(params, data)
-        w4 = np.exp(A4 - np.logaddexp(A3, A4))  # share of the second term
-        w3 = 1 - w4
-        bx = b + x - 1 + s
-        with np.errstate(divide="ignore", invalid="ignore"):
-            g_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) \
-                - np.where(has, w4 * np.log(alpha + t_x), 0)
-            g_alpha = r / alpha - w3 * (r + x) / (alpha + T) - np.where(has, w4 * (r + x) / (alpha + t_x), 0)
-            g_a = digamma(a + b) - digamma(a + b + x + s) + np.where(has, w4 / a, 0)
-            g_b = digamma(b + x + s) - digamma(b) + digamma(a + b) - digamma(a + b + x + s) \
-                - np.where(has, w4 / bx, 0)
-        return np.column_stack([g_r, g_alpha, g_a, g_b])
+        return self._value_and_grad(params, data)[1]
 
     # ------------------------------------------------------------------ predictions
     def _log_odds_dead(self, x, t_x, T):

@@ -24,7 +24,7 @@ from scipy.special import digamma, gammaln, logsumexp
 from retentio.analytics.clv.base import MLEModel
 from retentio.analytics.clv.predict import ContinuousBTYD
 
-_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(48)
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
 _U = (_NODES + 1) / 2
 _W = _WEIGHTS / 2
 
@@ -36,7 +36,7 @@ class ParetoNBDModel(ContinuousBTYD, MLEModel):
     model_name = "pareto_nbd"
 
     def _initial(self, data) -> np.ndarray:
-        x, t_x, T = data
+        x, t_x, T = data[:3]
         rate = max(np.average(x / np.maximum(T, 1e-9)), 1e-3)
         return np.array([1.0, 1.0 / rate, 1.0, float(np.mean(T)) + 1.0])
 
@@ -46,15 +46,20 @@ class ParetoNBDModel(ContinuousBTYD, MLEModel):
 
         In u = ln(α+τ) the integrand (α+τ)^−(r+x) (β+τ)^−(s+1) dτ becomes
         e^(−(r+x−1)u) (β+τ)^−(s+1) du, nearly exponential in u; the map
-        v = −ln(1 − w(1 − e^−κ))/κ, with κ the log-slope at the start, flattens that decay
+        v = −ln(1 − w(1 − e^−κ))/κ, with κ the drop of the log-integrand across the interval, flattens that decay
         (or growth) so that Gauss–Legendre nodes in w cover where the mass is.
         """
         r, alpha, s, beta = params
-        x, t_x, T = data
+        x, t_x, T = data[:3]
         u0, u1 = np.log(alpha + t_x), np.log(alpha + T)
         width = u1 - u0
-        slope = (r + x - 1) + (s + 1) * (alpha + t_x) / (beta + t_x)
-        kappa = np.clip(slope * width, -700, 700)
+        # the secant of the log-integrand over the interval: exact at both ends
+        # (only growth is bounded: e^−κ overflows below −700; large decay is handled in log space)
+        drop = (r + x - 1) * width + (s + 1) * (np.log(beta + T) - np.log(beta + t_x))
+        # Gauss–Legendre integrates a change of up to ~e^10 across the interval exactly enough
+        # on its own; only the excess is flattened (flattening all of it overshoots)
+        kappa = np.sign(drop) * np.maximum(np.abs(drop) - 10.0, 0.0)
+        kappa = np.maximum(kappa, -700)
         kappa = np.where(np.abs(kappa) < 1e-6, 1e-6, kappa)[:, None]
         one_minus = -np.expm1(-kappa)  # same sign as kappa
         v = -np.log1p(-_U[None, :] * one_minus) / kappa
@@ -68,7 +73,7 @@ class ParetoNBDModel(ContinuousBTYD, MLEModel):
 
     def _parts(self, params, data):
         r, alpha, s, beta = params
-        x, t_x, T = data
+        x, t_x, T = data[:3]
         head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
         tau, log_terms = self._nodes(params, data)
@@ -82,7 +87,7 @@ class ParetoNBDModel(ContinuousBTYD, MLEModel):
 
     def _grad(self, params, data) -> np.ndarray:
         r, alpha, s, beta = params
-        x, t_x, T = data
+        x, t_x, T = data[:3]
         head, alive, dead, tau, log_terms, log_int = self._parts(params, data)
         total = np.logaddexp(alive, dead)
         wa = np.exp(alive - total)

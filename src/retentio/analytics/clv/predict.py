@@ -17,7 +17,8 @@ class ContinuousBTYD:
         in one time unit; identical rows are fitted once with their count as weight."""
         x, t_x, T_ = self._validate(frequency, recency, T)
         (x, t_x, T_), w = compress(x, t_x, T_, weights=weights)
-        return self._fit((x, t_x, T_), w)
+        ux, ix = np.unique(x, return_inverse=True)  # x-only terms are computed per distinct x
+        return self._fit((x, t_x, T_, ux, ix), w)
 
     @staticmethod
     def _validate(frequency, recency, T):
