@@ -48,21 +48,23 @@ def simulate(n: int, seed: int = 1) -> pd.DataFrame:
 def run(impl: str, model: str, path: str) -> dict:
     df = pd.read_parquet(path)
     f, r, T = df.frequency.to_numpy(float), df.recency.to_numpy(float), df["T"].to_numpy(float)
-    t0 = time.perf_counter()
     if impl == "retentio":
         from retentio.clv import BetaGeoModel, ParetoNBDModel
 
+        t0 = time.perf_counter()
         m = (BetaGeoModel if model == "bgnbd" else ParetoNBDModel)().fit(f, r, T)
         params = m.params_
     elif impl == "lifetimes":
         from lifetimes import BetaGeoFitter, ParetoNBDFitter
 
+        t0 = time.perf_counter()
         m = (BetaGeoFitter if model == "bgnbd" else ParetoNBDFitter)(penalizer_coef=0.0)
         m.fit(f, r, T)
         params = {k: float(v) for k, v in m.params_.items()}
     else:
         from pymc_marketing.clv import BetaGeoModel, ParetoNBDModel
 
+        t0 = time.perf_counter()
         data = pd.DataFrame({"customer_id": np.arange(len(f)), "frequency": f, "recency": r, "T": T})
         m = (BetaGeoModel if model == "bgnbd" else ParetoNBDModel)(data=data)
         m.fit(method="map")
