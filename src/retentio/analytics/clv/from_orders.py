@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+import ibis
 import numpy as np
 import pandas as pd
 
@@ -65,7 +66,7 @@ def rfm_summary(ws: "Workspace", calibration_end: dt.date | None = None,
         frequency=(summ.n - 1).cast("int64"),
         recency=(summ["last"].epoch_seconds() - summ["first"].epoch_seconds()).cast("float64") / secs,
         T=(lit_ts(cal).epoch_seconds() - summ["first"].epoch_seconds()).cast("float64") / secs,
-        monetary_value=ibis_ifelse(summ.n > 1, (summ.total - summ.first_amount) / (summ.n - 1).cast("float64"), 0.0),
+        monetary_value=ibis.ifelse(summ.n > 1, (summ.total - summ.first_amount) / (summ.n - 1).cast("float64"), 0.0),
     )
     out = summ.select("customer_id", "frequency", "recency", "T", "monetary_value", "first")
     if observation_end is not None:
@@ -76,7 +77,7 @@ def rfm_summary(ws: "Workspace", calibration_end: dt.date | None = None,
         hold = h.group_by("customer_id").agg(frequency_holdout=h.count(), holdout_total=h.amount.sum())
         out = out.left_join(hold, out.customer_id == hold.customer_id).drop("customer_id_right")
         out = out.mutate(frequency_holdout=out.frequency_holdout.fill_null(0).cast("int64"),
-                         monetary_value_holdout=ibis_ifelse(out.frequency_holdout > 0,
+                         monetary_value_holdout=ibis.ifelse(out.frequency_holdout > 0,
                                                             out.holdout_total / out.frequency_holdout, 0.0))
         out = out.drop("holdout_total")
     df = out.order_by("customer_id").to_pandas()
@@ -84,12 +85,6 @@ def rfm_summary(ws: "Workspace", calibration_end: dt.date | None = None,
         df["duration_holdout"] = (pd.Timestamp(observation_end) - cal).days / days
     df.attrs.update({"unit": unit, "unit_days": days, "calibration_end": cal.date().isoformat()})
     return df
-
-
-def ibis_ifelse(cond, a, b):
-    import ibis
-
-    return ibis.ifelse(cond, a, b)
 
 
 def holdout_validation(model, summary: pd.DataFrame, ws: "Workspace", max_frequency: int = 7,
