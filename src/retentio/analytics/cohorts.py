@@ -61,15 +61,16 @@ def cohort_table(ws: "Workspace", period: str = "month", mode: str = "bounded", 
     sp = span(ws, (source,))
     periods = Periods.covering(period, sp[0], sp[1])
     # the per-(customer, period) activity feeds three aggregations: compute it once
+    g = groups(ws, by)
     with cached(ws, _activity(ws, period, source, periods)) as act:
         first = act.group_by("customer_id").agg(c=act.p.min(), last=act.p.max())
         j = act.join(first, "customer_id")
-        j = with_group(j, groups(ws, by))
+        j = with_group(j, g)
         gk = ["c", "group"] if by else ["c"]
         # activity rows are distinct per (customer, period): counting rows counts customers
         cells = j.group_by([*gk, (j.p - j.c).name("offset")]).agg(
             active=j.count(), revenue=to_float(j.revenue.sum())).to_pandas()
-        f = with_group(first, groups(ws, by))
+        f = with_group(first, g)
         sizes = f.group_by(gk).agg(cohort_size=f.count()).to_pandas()
         # for unbounded retention: how many customers' last active offset is each value
         lasts = f.group_by([*gk, (f.last - f.c).name("offset")]).agg(n_last=f.count()).to_pandas()

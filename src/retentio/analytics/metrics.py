@@ -135,12 +135,13 @@ def customer_activity(orders: "ir.Table", periods: Periods, window_days: int) ->
     return cp.group_by("customer_id").agg(first_k=cp.k.min(), single_first=cp.n.argmin(cp.k) == 1, **aggs)
 
 
-def order_counts(ws: "Workspace", periods: Periods, window_days: int, by: str | None) -> pd.DataFrame:
-    """Per period (and group): the customer counts and order statistics."""
+def order_counts(ws: "Workspace", periods: Periods, window_days: int, g: "ir.Table | None") -> pd.DataFrame:
+    """Per period (and group, ``g`` from :func:`groups`): the customer counts and order statistics."""
+    by = g is not None
     oc = completed_orders(ws)
     K = len(periods)
     n_words = (K + 1 + WORD - 1) // WORD
-    per = with_group(customer_activity(oc, periods, window_days), groups(ws, by))
+    per = with_group(customer_activity(oc, periods, window_days), g)
     words = [f"a{w}" for w in range(n_words)] + [f"b{w}" for w in range(n_words)]
     gcols = ["group"] if by else []
     # customers with the same statistics are counted once, with a weight
@@ -170,7 +171,7 @@ def order_counts(ws: "Workspace", periods: Periods, window_days: int, by: str | 
     counts = counts.drop(columns=["new_active_end", "single_new"])
 
     # order statistics of the period: no customer key needed
-    o = with_group(ws.table("orders"), groups(ws, by))
+    o = with_group(ws.table("orders"), g)
     status = o.status.fill_null("completed")
     base = period_number_of(periods.bounds[0], periods.period)
     o = o.mutate(k=period_number(o.ordered_at, periods.period) - base, status=status)
@@ -184,10 +185,10 @@ def order_counts(ws: "Workspace", periods: Periods, window_days: int, by: str | 
 
 
 # ---------------------------------------------------------------------------- subscriptions
-def mrr_movements(ws: "Workspace", periods: Periods, by: str | None) -> pd.DataFrame:
+def mrr_movements(ws: "Workspace", periods: Periods, g: "ir.Table | None") -> pd.DataFrame:
     """Per period (and group): subscribers and MRR movements between the period's boundaries."""
+    by = g is not None
     s = paid_subscriptions(ws)
-    g = groups(ws, by)
     K = len(periods)
     b = periods.boundary_table()
     cover = s.join(b, [s.started_at <= b.b, s.ended_at.isnull() | (s.ended_at > b.b)])
@@ -225,11 +226,12 @@ def mrr_movements(ws: "Workspace", periods: Periods, by: str | None) -> pd.DataF
 
 
 # ---------------------------------------------------------------------------- surveys
-def survey_scores(ws: "Workspace", periods: Periods, by: str | None) -> pd.DataFrame:
+def survey_scores(ws: "Workspace", periods: Periods, g: "ir.Table | None") -> pd.DataFrame:
+    by = g is not None
     sv = ws.table("surveys")
     pt = periods.period_table()
     j = sv.join(pt, [sv.answered_at >= pt.period_start, sv.answered_at < pt.period_end])
-    j = with_group(j, groups(ws, by))
+    j = with_group(j, g)
     is_nps, is_csat, is_ces = j.kind == "nps", j.kind == "csat", j.kind == "ces"
     return j.group_by(_gkeys(by)).agg(
         nps_responses=is_nps.sum(),
@@ -264,12 +266,13 @@ def period_metrics(
     has_orders = ws.is_loaded("orders")
     has_subs = ws.is_loaded("subscriptions")
     has_surveys = ws.is_loaded("surveys")
+    g = groups(ws, by)
     if has_orders:
-        parts.append(order_counts(ws, periods, window, by))
+        parts.append(order_counts(ws, periods, window, g))
     if has_subs:
-        parts.append(mrr_movements(ws, periods, by))
+        parts.append(mrr_movements(ws, periods, g))
     if has_surveys:
-        parts.append(survey_scores(ws, periods, by))
+        parts.append(survey_scores(ws, periods, g))
     frame = parts[0]
     for p in parts[1:]:
         frame = frame.merge(p, on=keys, how="outer")

@@ -159,6 +159,13 @@ def repeat_funnel(ws: "Workspace", max_orders: int = 6) -> pd.DataFrame:
     return steps[["step", "order_number", "customers", "conversion_pct", "lost", "median_days"]]
 
 
+def largest_drop(funnel: pd.DataFrame) -> pd.Series | None:
+    """The funnel step before which the most customers are lost (None with a single step)."""
+    if len(funnel) < 2:
+        return None
+    return funnel.loc[funnel.lost.idxmax()]
+
+
 def subscription_funnel(ws: "Workspace") -> pd.DataFrame:
     """Trial → paid → first renewal (paid for longer than one month). Customers whose
     first paid month has not ended when the data end are left out of the last step."""
@@ -205,5 +212,5 @@ def lifecycle(metrics: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-__all__ = ["SEGMENTS", "SEGMENT_ACTIONS", "lifecycle", "repeat_funnel", "rfm", "segment_summary",
+__all__ = ["SEGMENTS", "SEGMENT_ACTIONS", "largest_drop", "lifecycle", "repeat_funnel", "rfm", "segment_summary",
            "subscription_funnel"]

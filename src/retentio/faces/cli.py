@@ -366,13 +366,13 @@ def funnel(
     json: JsonOpt = False,
 ) -> None:
     """Where customers drop out: 1st → 2nd → 3rd order; trial → paid → renewal."""
-    from retentio.analytics.segments import subscription_funnel
+    from retentio.analytics.segments import largest_drop, subscription_funnel
 
     with _workspace(ctx, workspace) as ws:
         with progress("funnel"):
             orders = ws.funnel(max_orders)
             subs = subscription_funnel(ws) if ws.is_loaded("subscriptions") else None
-    worst = orders.iloc[orders.lost.idxmax()] if len(orders) > 1 else None
+    worst = largest_drop(orders)
     if json:
         print_json({"orders": _records(orders), "subscriptions": _records(subs) if subs is not None else None,
                     "largest_drop": worst["step"] if worst is not None else None})
@@ -390,17 +390,10 @@ clv_app = typer.Typer(help="Customer lifetime value: fit buy-till-you-die models
                       no_args_is_help=True)
 app.add_typer(clv_app, name="clv")
 
-MODELS = ("bgnbd", "mbgnbd", "pareto_nbd", "bgbb", "gamma_gamma", "sbg")
-
-
 def _model(name: str):
-    from retentio import clv
+    from retentio.analytics.clv import make_model
 
-    classes = {"bgnbd": clv.BetaGeoModel, "mbgnbd": clv.ModifiedBetaGeoModel, "pareto_nbd": clv.ParetoNBDModel,
-               "bgbb": clv.BetaGeoBetaBinomModel, "gamma_gamma": clv.GammaGammaModel, "sbg": clv.ShiftedBetaGeoModel}
-    if name not in classes:
-        raise RetentioError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
-    return classes[name]()
+    return make_model(name)
 
 
 def _read_csv(path: Path, required: list[str]):
@@ -449,7 +442,7 @@ def _fit_model(model, name: str, summary: Path | None, survival: Path | None, ws
 @clv_app.command("fit")
 def clv_fit(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help=f"One of: {', '.join(MODELS)}")] = "bgnbd",
+    model: Annotated[str, typer.Option(help="bgnbd, mbgnbd, pareto_nbd, bgbb, gamma_gamma or sbg")] = "bgnbd",
     calibration_end: Annotated[Optional[datetime.datetime], typer.Option("--calibration-end", formats=["%Y-%m-%d"], help="Fit on orders up to this day (inclusive)")] = None,
     summary: Annotated[Optional[Path], typer.Option(help="CSV frequency,recency,T (or as the model needs) instead of a workspace")] = None,
     survival: Annotated[Optional[Path], typer.Option(help="CSV period,customers[,cohort] for --model sbg")] = None,
@@ -481,16 +474,6 @@ def clv_fit(
         err.print(f"[red]did not converge:[/] {escape(result['message'])}")
 
 
-def _value_models(ws, model: str):
-    from retentio.analytics.clv.from_orders import rfm_summary
-
-    s = rfm_summary(ws, unit="week")
-    m = _model(model)
-    m.fit(s.frequency, s.recency, s["T"])
-    gg = _model("gamma_gamma").fit(s.frequency, s.monetary_value)
-    return m, gg
-
-
 @clv_app.command("predict")
 def clv_predict(
     ctx: typer.Context,
@@ -503,13 +486,11 @@ def clv_predict(
     json: JsonOpt = False,
 ) -> None:
     """Per customer: expected purchases, P(alive), expected spend and discounted CLV."""
-    from retentio.analytics.clv.from_orders import customer_value
+    from retentio.analytics.clv.from_orders import customer_value, fit_value_models
 
-    if model not in ("bgnbd", "mbgnbd", "pareto_nbd"):
-        raise RetentioError("--model must be bgnbd, mbgnbd or pareto_nbd")
     with _workspace(ctx, workspace) as ws:
         with progress("CLV"):
-            m, gg = _value_models(ws, model)
+            m, gg = fit_value_models(ws, model)
             values = customer_value(ws, m, gg, horizon=horizon, unit=unit, discount_rate=discount_rate)
     cols = ["customer_id", "expected_purchases", "p_alive", "expected_spend", "clv"]
     if json:
@@ -559,11 +540,11 @@ def clv_channels(
     json: JsonOpt = False,
 ) -> None:
     """LTV : CAC and ROMI per acquisition channel (LTV = revenue so far + discounted future CLV)."""
-    from retentio.analytics.clv.from_orders import channel_value, customer_value
+    from retentio.analytics.clv.from_orders import channel_value, customer_value, fit_value_models
 
     with _workspace(ctx, workspace) as ws:
         with progress("channels"):
-            m, gg = _value_models(ws, "bgnbd")
+            m, gg = fit_value_models(ws, "bgnbd")
             values = customer_value(ws, m, gg, horizon=horizon, unit=unit, discount_rate=discount_rate)
             table = channel_value(ws, values)
     if json:

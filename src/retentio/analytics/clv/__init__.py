@@ -12,5 +12,21 @@ from retentio.analytics.clv.gamma_gamma import GammaGammaModel
 from retentio.analytics.clv.pareto_nbd import ParetoNBDModel
 from retentio.analytics.clv.sbg import ShiftedBetaGeoModel
 
-__all__ = ["BetaGeoBetaBinomModel", "BetaGeoModel", "FitReport", "GammaGammaModel", "ModifiedBetaGeoModel",
+#: CLI / config names of the models
+MODELS = {
+    "bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel, "pareto_nbd": ParetoNBDModel,
+    "bgbb": BetaGeoBetaBinomModel, "gamma_gamma": GammaGammaModel, "sbg": ShiftedBetaGeoModel,
+}
+
+
+def make_model(name: str):
+    """A new, unfitted model by its short name (bgnbd, mbgnbd, pareto_nbd, bgbb, gamma_gamma, sbg)."""
+    from retentio.data.errors import RetentioError
+
+    if name not in MODELS:
+        raise RetentioError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
+    return MODELS[name]()
+
+
+__all__ = ["MODELS", "make_model", "BetaGeoBetaBinomModel", "BetaGeoModel", "FitReport", "GammaGammaModel", "ModifiedBetaGeoModel",
            "ParetoNBDModel", "ShiftedBetaGeoModel", "compress"]

@@ -129,6 +129,19 @@ def holdout_validation(model, summary: pd.DataFrame, ws: "Workspace", max_freque
     return by, tracking
 
 
+def fit_value_models(ws: "Workspace", model: str = "bgnbd", unit: str = "week"):
+    """A purchase model (bgnbd, mbgnbd or pareto_nbd) and Gamma-Gamma spend, both fitted on
+    the workspace's full order history."""
+    from retentio.analytics.clv import make_model
+
+    if model not in ("bgnbd", "mbgnbd", "pareto_nbd"):
+        raise RetentioError("the purchase model must be bgnbd, mbgnbd or pareto_nbd")
+    s = rfm_summary(ws, unit=unit)
+    purchases = make_model(model).fit(s.frequency, s.recency, s["T"])
+    spend = make_model("gamma_gamma").fit(s.frequency, s.monetary_value)
+    return purchases, spend
+
+
 def customer_value(ws: "Workspace", model, spend_model, *, horizon: int = 12, unit: str = "month",
                    discount_rate: float = 0.01, fit_unit: str = "week") -> pd.DataFrame:
     """Per customer: expected purchases over the horizon, P(alive), expected spend per
