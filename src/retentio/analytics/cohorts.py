@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from retentio.analytics.base import cached, completed_orders, groups, paid_subscriptions, span, to_float, with_group
-from retentio.analytics.periods import UNITS, Periods, check_period, period_number, period_number_of
+from retentio.analytics.bitmasks import column_sums, n_words, single_bit, static_bit
+from retentio.analytics.periods import Periods, check_period, period_number, period_number_of
 from retentio.data.errors import RetentioError
 
 if TYPE_CHECKING:
@@ -34,17 +35,25 @@ if TYPE_CHECKING:
 COHORT_PERIODS = ("week", "month", "quarter")
 
 
-def _activity(ws: "Workspace", period: str, source: str, periods: Periods | None) -> "ir.Table":
-    """(customer_id, p, revenue): the periods in which each customer was active."""
-    unit = UNITS[period][1]
+def _activity(ws: "Workspace", period: str, source: str, periods: Periods) -> "ir.Table":
+    """(customer_id, j, revenue): rows that make a customer active in period j (counted
+    from the first period of ``periods``) — completed orders, or paid subscriptions
+    overlapping the period."""
+    base = period_number_of(periods.starts[0], period)
     if source == "orders":
         o = completed_orders(ws)
-        return o.group_by(o.customer_id, p=period_number(o.ordered_at.truncate(unit), period)).agg(
-            revenue=o.amount.sum())
+        return o.select(o.customer_id, j=period_number(o.ordered_at, period) - base, revenue=o.amount)
     s = paid_subscriptions(ws)
     pt = periods.period_table()
     j = s.join(pt, [s.started_at < pt.period_end, s.ended_at.isnull() | (s.ended_at > pt.period_start)])
-    return j.group_by(j.customer_id, p=period_number(j.period_start, period)).agg(revenue=j.mrr.sum())
+    return j.select(j.customer_id, j=j.k, revenue=j.mrr)
+
+
+def _customers(act: "ir.Table", K: int) -> "ir.Table":
+    """Per customer: cohort ``c`` (first active period), ``last`` active period and the
+    bitmask ``w0, w1, …`` of active periods — one aggregation over the activity rows."""
+    words = {f"w{w}": single_bit(act.j, w, K).bit_or() for w in range(n_words(K))}
+    return act.group_by("customer_id").agg(c=act.j.min(), last=act.j.max(), **words)
 
 
 def cohort_table(ws: "Workspace", period: str = "month", mode: str = "bounded", by: str | None = None,
@@ -60,20 +69,30 @@ def cohort_table(ws: "Workspace", period: str = "month", mode: str = "bounded", 
         raise RetentioError(f"no {source} are loaded: cohorts need them (retentio load {source} FILE)")
     sp = span(ws, (source,))
     periods = Periods.covering(period, sp[0], sp[1])
-    # the per-(customer, period) activity feeds three aggregations: compute it once
+    K = len(periods)
+    base = period_number_of(periods.starts[0], period)
     g = groups(ws, by)
-    with cached(ws, _activity(ws, period, source, periods)) as act:
-        first = act.group_by("customer_id").agg(c=act.p.min(), last=act.p.max())
-        j = act.join(first, "customer_id")
-        j = with_group(j, g)
-        gk = ["c", "group"] if by else ["c"]
-        # activity rows are distinct per (customer, period): counting rows counts customers
-        cells = j.group_by([*gk, (j.p - j.c).name("offset")]).agg(
-            active=j.count(), revenue=to_float(j.revenue.sum())).to_pandas()
-        f = with_group(first, g)
-        sizes = f.group_by(gk).agg(cohort_size=f.count()).to_pandas()
+    gk = ["c", "group"] if by else ["c"]
+    act = _activity(ws, period, source, periods)
+    with cached(ws, with_group(_customers(act, K), g)) as cust:
+        # active customers per cohort and period: column sums of one bit each
+        sums = {"cohort_size": cust.count(), **{f"j{j}": static_bit(cust, "w", j).sum() for j in range(K)}}
+        wide = column_sums(cust, sums, gk)
         # for unbounded retention: how many customers' last active offset is each value
-        lasts = f.group_by([*gk, (f.last - f.c).name("offset")]).agg(n_last=f.count()).to_pandas()
+        lasts = cust.group_by([*gk, (cust["last"] - cust.c).name("offset")]).agg(n_last=cust.count()).to_pandas()
+        # revenue needs the cohort on every activity row
+        f = cust.select(*gk, cid=cust.customer_id)
+        r = act.join(f, act.customer_id == f.cid)
+        revenue = r.group_by([*gk, (r.j - r.c).name("offset")]).agg(revenue=to_float(r.revenue.sum())).to_pandas()
+    cells = wide.melt(id_vars=[*gk, "cohort_size"], value_vars=[f"j{j}" for j in range(K)],
+                      var_name="j", value_name="active")
+    cells["offset"] = cells.j.str[1:].astype("int64") - cells.c
+    cells = cells[cells.offset >= 0].drop(columns=["j"]).merge(revenue, on=[*gk, "offset"], how="left")
+    cells["revenue"] = cells.revenue.fillna(0.0)
+    for t in (cells, wide, lasts):
+        t["c"] = t.c + base
+    sizes = wide[[*gk, "cohort_size"]]
+    cells = cells.drop(columns=["cohort_size"])
 
     last_index = period_number_of(periods.starts[-1], period)
     data_end = periods.data_end
