@@ -207,7 +207,8 @@ def main() -> None:
                     "peak memory (MB)": f"{r['peak_mb']:,.0f}",
                     "vs pandas (time, memory)": (f"{(base['metrics_s'] + base['cohorts_s']) / (r['metrics_s'] + r['cohorts_s']):.1f}x faster, "
                                                  f"{r['peak_mb'] / base['peak_mb']:.2f}x memory") if base else "pandas not run",
-                    "agrees with retentio": "yes" if impl in checked or impl == "retentio" else "—",
+                    "agrees with retentio": ("reference" if len(results) > 1 else "no peer run") if impl == "retentio"
+                    else ("yes" if impl in checked else "—"),
                 })
     body = (table(rows) + "\n\nSynthetic orders over 3 years (one customer per 20 orders), read from Parquet "
             f"by every implementation; monthly metrics (36 months, {WINDOW}-day window: start/new/end/retained/"
