@@ -30,14 +30,12 @@ class FitReport:
     n_customers: float
 
 
-def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-    """Identical rows once, with their counts as weights: fit time then grows with the
-    number of distinct rows, not of customers."""
+def factorize_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of ``columns`` and each row's code (index into them), by hashing
+    each column to small integer codes and then the combined code: O(n), no row sort."""
     import pandas as pd
 
     cols = [np.asarray(c, dtype="float64") for c in columns]
-    w = np.ones(len(cols[0])) if weights is None else np.asarray(weights, dtype="float64")
-    # hash each column to small integer codes, then the combined code (O(n), no row sort)
     key = np.zeros(len(cols[0]), dtype="int64")
     for c in cols:
         codes, uniques = pd.factorize(c)
@@ -46,8 +44,15 @@ def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[l
     row_codes, first = pd.factorize(key)
     index = np.zeros(len(first), dtype="int64")
     index[row_codes[::-1]] = np.arange(len(key))[::-1]  # the first row of each group
-    counts = np.bincount(row_codes, weights=w, minlength=len(first))
-    return [c[index] for c in cols], counts
+    return [c[index] for c in cols], row_codes
+
+
+def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Identical rows once, with their counts as weights: fit time then grows with the
+    number of distinct rows, not of customers."""
+    distinct, codes = factorize_rows(*columns)
+    w = np.ones(len(codes)) if weights is None else np.asarray(weights, dtype="float64")
+    return distinct, np.bincount(codes, weights=w, minlength=len(distinct[0]))
 
 
 class MLEModel:
@@ -98,7 +103,11 @@ class MLEModel:
                                    options={"maxiter": self.max_iter, "ftol": self.tol * 1e-3,
                                             "gtol": self.tol, "maxcor": 20})
         params = np.exp(result.x)
-        grad_norm = float(np.max(np.abs(objective(result.x)[1])))
+        # one evaluation at the optimum serves the convergence check, the log-likelihood
+        # and the base point of the Hessian
+        ll_rows, g_rows = self._value_and_grad(params, data)
+        g_total = weights @ g_rows
+        grad_norm = float(np.max(np.abs(g_total * params / total)))
         at_bound = bool(np.any(np.abs(result.x) >= 24.9))
         converged = bool(np.isfinite(result.fun) and grad_norm < 1e-5 and not at_bound)
         why = result.message if isinstance(result.message, str) else str(result.message)
@@ -107,24 +116,25 @@ class MLEModel:
         elif not converged:
             why = f"{why} (largest gradient {grad_norm:.2e})"
         self.params_ = dict(zip(self.param_names, params.tolist()))
-        self.log_likelihood_ = float(weights @ self._loglik(params, data))
+        self.log_likelihood_ = float(weights @ ll_rows)
         self.n_customers_ = float(total)
         self.converged_ = converged
         self.fit_report_ = FitReport(converged, why, int(result.nit), len(weights), float(total))
-        self.std_errors_ = self._std_errors(params, data, weights)
+        self.std_errors_ = self._std_errors(params, data, weights, g_total)
         return self
 
-    def _std_errors(self, params: np.ndarray, data, weights: np.ndarray) -> dict[str, float]:
+    def _std_errors(self, params: np.ndarray, data, weights: np.ndarray, g0: np.ndarray) -> dict[str, float]:
         """Square roots of the diagonal of the inverse observed information, the Hessian
-        of −LL taken by central differences of the exact gradient."""
+        of −LL taken by forward differences (step 10⁻⁶ relative) of the exact gradient,
+        whose value ``g0`` at the optimum is known: its truncation error, ~10⁻⁶ relative,
+        is far below what a standard error is reported to."""
         k = len(params)
         hessian = np.empty((k, k))
         for j in range(k):
-            h = 1e-5 * max(params[j], 1e-8)
-            up, down = params.copy(), params.copy()
+            h = 1e-6 * max(params[j], 1e-8)
+            up = params.copy()
             up[j] += h
-            down[j] -= h
-            hessian[:, j] = -(weights @ self._grad(up, data) - weights @ self._grad(down, data)) / (2 * h)
+            hessian[:, j] = -(weights @ self._value_and_grad(up, data)[1] - g0) / h
         hessian = (hessian + hessian.T) / 2
         try:
             cov = np.linalg.inv(hessian)

@@ -26,16 +26,20 @@ import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from retentio.analytics.clv.base import MLEModel
-from retentio.analytics.clv.predict import ContinuousBTYD
+from retentio.analytics.clv.predict import ContinuousBTYD, distinct_times
 
 
 def _with_unique_x(data):
     """(x, t_x, T, distinct x, index of each row's x): fitting passes these precomputed."""
-    if len(data) == 5:
-        return data
-    x, t_x, T = data
+    if len(data) >= 5:
+        return data[:5]
+    x, t_x, T = data[:3]
     ux, ix = np.unique(x, return_inverse=True)
     return x, t_x, T, ux, ix
+
+
+#: rows per block in the likelihood loop
+_BLOCK = 8192
 
 
 class BetaGeoModel(ContinuousBTYD, MLEModel):
@@ -51,35 +55,52 @@ class BetaGeoModel(ContinuousBTYD, MLEModel):
         rate = max(np.average(x / np.maximum(T, 1e-9)), 1e-3)
         return np.array([1.0, 1.0 / rate, 1.0, 1.0])
 
+    def _prepare(self, data):
+        return (*_with_unique_x(data), distinct_times(data[1], data[2]))
+
     def _value_and_grad(self, params, data):
         """Per-row log-likelihood and its gradient in one pass. Everything that depends on x
-        alone (the lnΓ, lnB and ψ terms) is computed once per distinct x."""
+        alone (the lnΓ, lnB and ψ terms) is computed once per distinct x, and ln(α+t) and
+        1/(α+t) once per distinct time."""
         r, alpha, a, b = params
         x, t_x, T, ux, ix = _with_unique_x(data)
+        ut, i_tx, i_T = data[5] if len(data) == 6 else distinct_times(t_x, T)
         s = self._shift
         log_alpha = np.log(alpha)
-        A1 = (gammaln(r + ux) - gammaln(r))[ix] + r * log_alpha
-        A2 = (betaln(a, b + ux + s) - betaln(a, b))[ix]
-        log_aT = np.log(alpha + T)
-        log_atx = np.log(alpha + t_x)
-        A3 = -(r + x) * log_aT
-        has = (x > 0) | (s == 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_bx = np.log(b + ux - 1 + s)[ix]
-            A4 = np.where(has, np.log(a) - log_bx - (r + x) * log_atx, -np.inf)
-        total = np.logaddexp(A3, A4)
-        ll = A1 + A2 + total
-        w4 = np.exp(A4 - total)  # share of the "left after the last purchase" term
-        w3 = 1 - w4
+        la, ia = np.log(alpha + ut), 1 / (alpha + ut)
+        has = (ux > 0) | (s == 1)
         d_ab = digamma(a + b)
-        d_abx = digamma(a + b + ux + s)[ix]
+        d_abx = digamma(a + b + ux + s)
         with np.errstate(divide="ignore", invalid="ignore"):
-            g_r = (digamma(r + ux) - digamma(r))[ix] + log_alpha - w3 * log_aT - np.where(has, w4 * log_atx, 0)
-            g_alpha = r / alpha - w3 * (r + x) / (alpha + T) - np.where(has, w4 * (r + x) / (alpha + t_x), 0)
-            g_a = d_ab - d_abx + np.where(has, w4 / a, 0)
-            g_b = (digamma(b + ux + s) - digamma(b))[ix] + d_ab - d_abx \
-                - np.where(has, w4 / (b + x - 1 + s), 0)
-        return ll, np.column_stack([g_r, g_alpha, g_a, g_b])
+            # x = 0 customers of BG/NBD cannot have left after a purchase: that term is −inf
+            c4 = np.where(has, np.log(a) - np.log(b + ux - 1 + s), -np.inf)
+        c12 = gammaln(r + ux) - gammaln(r) + r * log_alpha + betaln(a, b + ux + s) - betaln(a, b)
+        g_r_x = digamma(r + ux) - digamma(r) + log_alpha
+        g_a_x = d_ab - d_abx
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_bx = np.where(has, 1 / (b + ux - 1 + s), 0.0)
+        g_b_x = digamma(b + ux + s) - digamma(b) + d_ab - d_abx
+        n = len(x)
+        ll, grad = np.empty(n), np.empty((n, 4))
+        # blocks of rows small enough that every temporary stays in cache and below the
+        # allocator's mmap threshold: whole-array temporaries were mapped afresh on many
+        # calls, which made a call on 345k rows take 19–38 ms instead of a steady 19 ms
+        for lo in range(0, n, _BLOCK):
+            sl = slice(lo, lo + _BLOCK)
+            i, jT, jtx = ix[sl], i_T[sl], i_tx[sl]
+            laT, latx = la[jT], la[jtx]
+            rx = r + x[sl]
+            A3 = -rx * laT
+            A4 = c4[i] - rx * latx
+            total = np.logaddexp(A3, A4)
+            ll[sl] = c12[i] + total
+            w4 = np.exp(A4 - total)  # share of the "left after the last purchase" term
+            w3 = 1 - w4
+            grad[sl, 0] = g_r_x[i] - w3 * laT - w4 * latx
+            grad[sl, 1] = r / alpha - rx * (w3 * ia[jT] + w4 * ia[jtx])
+            grad[sl, 2] = g_a_x[i] + w4 / a
+            grad[sl, 3] = g_b_x[i] - w4 * inv_bx[i]
+        return ll, grad
 
     def _loglik(self, params, data) -> np.ndarray:
         return self._value_and_grad(params, data)[0]

@@ -21,12 +21,19 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, gammaln, logsumexp
 
-from retentio.analytics.clv.base import MLEModel
+from retentio.analytics.clv.base import MLEModel, factorize_rows
 from retentio.analytics.clv.predict import ContinuousBTYD
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
 _U = (_NODES + 1) / 2
 _W = _WEIGHTS / 2
+
+
+def _per_x(f, data):
+    """f(x) per row, evaluated once per distinct x when the fit precomputed them."""
+    if len(data) >= 5:
+        return f(data[3])[data[4]]
+    return f(data[0])
 
 
 class ParetoNBDModel(ContinuousBTYD, MLEModel):
@@ -71,38 +78,84 @@ class ParetoNBDModel(ContinuousBTYD, MLEModel):
         log_w = np.log(_W)[None, :] + log_jac + np.log(np.where(width > 0, width, 1.0))[:, None]
         return tau, log_w + log_f
 
-    def _parts(self, params, data):
+    def _prepare(self, data):
+        return (*data[:5], self._pairs(data))
+
+    @staticmethod
+    def _pairs(data):
+        """The integral splits as ∫_{t_x}^{T} = H_x(t_x) − H_x(T) with the tail
+        H_x(t) = ∫_t^{T_max} (α+τ)^−(r+x) (β+τ)^−(s+1) dτ, so quadrature is needed once per
+        distinct (x, t) among all t_x and T — a few thousand pairs for millions of customers
+        (12,444 for the 345,514 distinct rows of 1M simulated customers) — instead of once
+        per row. Returns (pair x, pair t, T_max, row → pair at t_x, row → pair at T)."""
+        if len(data) == 6:
+            return data[5]
+        x, t_x, T = data[:3]
+        (px, pt), codes = factorize_rows(np.concatenate([x, x]), np.concatenate([t_x, T]))
+        n = len(x)
+        return px, pt, float(T.max()) if n else 0.0, codes[:n], codes[n:]
+
+    def _tails(self, params, pairs, with_grad: bool):
+        """log H_x(t) per pair (−inf where t = T_max), and with ``with_grad`` its
+        derivatives in (r, α, s, β), differentiated under the integral sign."""
+        r, alpha, s, beta = params
+        px, pt, t_max = pairs[:3]
+        upper = np.full_like(pt, t_max)
+        tau, log_terms = self._nodes(params, (px, pt, upper))
+        empty = pt >= t_max
+        log_h = np.where(empty, -np.inf, logsumexp(log_terms, axis=1))
+        if not with_grad:
+            return log_h, None
+        q = np.where(empty[:, None], 0.0, np.exp(log_terms - np.where(empty, 0.0, log_h)[:, None]))
+        d = np.column_stack([
+            -(q * np.log(alpha + tau)).sum(1),
+            -(r + px) * (q / (alpha + tau)).sum(1),
+            -(q * np.log(beta + tau)).sum(1),
+            -(s + 1) * (q / (beta + tau)).sum(1),
+        ])
+        return log_h, d
+
+    def _parts(self, params, data, with_grad: bool = False):
         r, alpha, s, beta = params
         x, t_x, T = data[:3]
-        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        head = _per_x(lambda u: gammaln(r + u), data) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        tau, log_terms = self._nodes(params, data)
-        log_int = logsumexp(log_terms, axis=1)
-        dead = np.where(T > t_x, np.log(s) + log_int, -np.inf)
-        return head, alive, dead, tau, log_terms, log_int
+        pairs = self._pairs(data)
+        log_h, d_h = self._tails(params, pairs, with_grad)
+        h0, h1 = log_h[pairs[3]], log_h[pairs[4]]
+        died = T > t_x
+        # ρ = H(T) / H(t_x) < 1 where T > t_x; log(H(t_x) − H(T)) = log H(t_x) + log(1 − ρ)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = np.where(died, np.exp(h1 - h0), 0.0)
+            log_int = np.where(died, h0 + np.log1p(-rho), -np.inf)
+        dead = np.where(died, np.log(s) + log_int, -np.inf)
+        d_int = None
+        if with_grad:
+            # d log(H0 − H1) = (d log H0 − ρ d log H1) / (1 − ρ)
+            g0, g1 = d_h[pairs[3]], d_h[pairs[4]]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d_int = np.where(died[:, None], (g0 - rho[:, None] * g1) / (1 - rho)[:, None], 0.0)
+        return head, alive, dead, d_int
 
     def _loglik(self, params, data) -> np.ndarray:
-        head, alive, dead, *_ = self._parts(params, data)
+        head, alive, dead, _ = self._parts(params, data)
         return head + np.logaddexp(alive, dead)
 
-    def _grad(self, params, data) -> np.ndarray:
+    def _value_and_grad(self, params, data):
         r, alpha, s, beta = params
         x, t_x, T = data[:3]
-        head, alive, dead, tau, log_terms, log_int = self._parts(params, data)
+        head, alive, dead, d_int = self._parts(params, data, with_grad=True)
         total = np.logaddexp(alive, dead)
         wa = np.exp(alive - total)
         wd = 1 - wa
-        # node weights within the integral, for derivatives under the integral sign
-        q = np.where((T > t_x)[:, None], np.exp(log_terms - log_int[:, None]), 0.0)
-        d_int_r = -(q * np.log(alpha + tau)).sum(1)
-        d_int_alpha = -(r + x) * (q / (alpha + tau)).sum(1)
-        d_int_s = -(q * np.log(beta + tau)).sum(1)
-        d_int_beta = -(s + 1) * (q / (beta + tau)).sum(1)
-        g_r = digamma(r + x) - digamma(r) + np.log(alpha) + wa * -np.log(alpha + T) + wd * d_int_r
-        g_alpha = r / alpha + wa * -(r + x) / (alpha + T) + wd * d_int_alpha
-        g_s = np.log(beta) + wa * -np.log(beta + T) + wd * (1 / s + d_int_s)
-        g_beta = s / beta + wa * -s / (beta + T) + wd * d_int_beta
-        return np.column_stack([g_r, g_alpha, g_s, g_beta])
+        g_r = _per_x(lambda u: digamma(r + u), data) - digamma(r) + np.log(alpha) + wa * -np.log(alpha + T) + wd * d_int[:, 0]
+        g_alpha = r / alpha + wa * -(r + x) / (alpha + T) + wd * d_int[:, 1]
+        g_s = np.log(beta) + wa * -np.log(beta + T) + wd * (1 / s + d_int[:, 2])
+        g_beta = s / beta + wa * -s / (beta + T) + wd * d_int[:, 3]
+        return head + total, np.column_stack([g_r, g_alpha, g_s, g_beta])
+
+    def _grad(self, params, data) -> np.ndarray:
+        return self._value_and_grad(params, data)[1]
 
     # ------------------------------------------------------------------ predictions
     def probability_alive(self, frequency, recency, T, t: float = 0.0) -> np.ndarray:
@@ -110,7 +163,7 @@ class ParetoNBDModel(ContinuousBTYD, MLEModel):
         posterior survival ((β+T)/(β+T+t))^s for a future time."""
         params = self._check_fitted()
         data = self._validate(frequency, recency, T)
-        _, alive, dead, *_ = self._parts(params, data)
+        _, alive, dead, _ = self._parts(params, data)
         now = np.exp(alive - np.logaddexp(alive, dead))
         s, beta = params[2], params[3]
         return now * ((beta + data[2]) / (beta + data[2] + t)) ** s

@@ -8,6 +8,20 @@ from retentio.analytics.clv.base import compress
 from retentio.data.errors import RetentioError
 
 
+def _distinct_x(x, t_x, T):
+    ux, ix = np.unique(x, return_inverse=True)  # x-only terms are computed per distinct x
+    return x, t_x, T, ux, ix
+
+
+def distinct_times(t_x, T):
+    """(distinct times, index of each row's t_x, index of each row's T): terms in ln(α+t)
+    are then computed per distinct time — a few hundred for day-level data."""
+    import pandas as pd
+
+    codes, ut = pd.factorize(np.concatenate([t_x, T]))
+    return np.asarray(ut, dtype="float64"), codes[: len(t_x)], codes[len(t_x):]
+
+
 class ContinuousBTYD:
     """Mixin for BG/NBD, MBG/NBD and Pareto/NBD (they define ``expected_purchases``)."""
 
@@ -17,8 +31,11 @@ class ContinuousBTYD:
         in one time unit; identical rows are fitted once with their count as weight."""
         x, t_x, T_ = self._validate(frequency, recency, T)
         (x, t_x, T_), w = compress(x, t_x, T_, weights=weights)
-        ux, ix = np.unique(x, return_inverse=True)  # x-only terms are computed per distinct x
-        return self._fit((x, t_x, T_, ux, ix), w)
+        return self._fit(self._prepare(_distinct_x(x, t_x, T_)), w)
+
+    def _prepare(self, data):
+        """Precompute what every likelihood evaluation of a fit reuses (models override)."""
+        return data
 
     @staticmethod
     def _validate(frequency, recency, T):
