@@ -25,7 +25,7 @@ from retentio.data.errors import RetentioError, ValidationError
 from retentio.data.schema import TABLES
 from retentio.data.workspace import default_path
 from retentio.workspace import Workspace
-from retentio.faces.output import err, escape, print_json, print_table, progress
+from retentio.faces.output import err, escape, out, print_json, print_table, progress
 
 app = typer.Typer(
     name="retentio",
@@ -552,6 +552,84 @@ def clv_channels(
         return
     print_table(_records(table), title="LTV : CAC by acquisition channel (healthy ≥ 3)",
                 columns=["acquisition_channel", "customers", "cac", "ltv", "ltv_to_cac", "romi_pct", "healthy"])
+
+
+# ---------------------------------------------------------------------- churn
+churn_app = typer.Typer(help="Churn risk: train a calibrated model out of time, score customers with reasons.",
+                        no_args_is_help=True)
+app.add_typer(churn_app, name="churn")
+
+CHURN_KEYS = ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc", "logistic_roc_auc", "n_train",
+              "n_test", "positive_rate", "label")
+
+
+@churn_app.command("train")
+def churn_train(
+    ctx: typer.Context,
+    as_of: Annotated[Optional[datetime.datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Evaluate as of this day (default: the end of the data)")] = None,
+    horizon: Annotated[Optional[int], typer.Option(help="Days without activity after the cutoff that count as churn (default: the activity window)")] = None,
+    event: Annotated[Optional[str], typer.Option(help="Label churn by an event type instead (e.g. login)")] = None,
+    table: Annotated[Optional[Path], typer.Option(help="Train on a snapshot CSV/Parquet (one row per customer) instead of a workspace")] = None,
+    label: Annotated[Optional[str], typer.Option(help="With --table: the churn column (1/0, yes/no, true/false)")] = None,
+    threads: Annotated[int, typer.Option(help="LightGBM threads (results are deterministic for a given count)")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Train the churn model: stacked cutoffs, calibration on a later slice, out-of-time test
+    against recency-only and logistic baselines, backtest; the model is saved in the workspace."""
+    if table is not None:
+        from retentio.analytics.churn.tabular import cross_validate
+
+        if not label:
+            raise RetentioError("--table needs --label COLUMN (the churn flag)")
+        with progress("5-fold cross-validation"):
+            report = cross_validate(table, label, threads=threads, seed=seed)
+    else:
+        from retentio.analytics.churn.train import train
+
+        with _workspace(ctx, workspace) as ws:
+            with progress("churn model", total=None) as step:
+                report = train(ws, as_of.date() if as_of else None, horizon, event, threads=threads, seed=seed,
+                               progress=step)
+    if json:
+        print_json({k: report[k] for k in CHURN_KEYS} | {k: report[k] for k in ("calibration", "backtest", "plan")
+                                                         if k in report})
+        return
+    out.print(f"[bold]Churn label:[/] {escape(report['label']['definition'])}")
+    rows = [{"model": "LightGBM (calibrated)", "roc_auc": report["roc_auc"], "pr_auc": report["pr_auc"],
+             "brier": report["brier"], "top_decile_lift": report["top_decile_lift"]},
+            {"model": "logistic regression", "roc_auc": report["logistic_roc_auc"]},
+            {"model": "recency only" if table is None else "best single column", "roc_auc": report["baseline_roc_auc"]}]
+    print_table(rows, title=f"Out-of-time test: {report['n_test']:,} customers, churn rate "
+                            f"{100 * report['positive_rate']:.1f} % (trained on {report['n_train']:,} rows)")
+    print_table(report["calibration"], title="Calibration (test)")
+    if report.get("backtest"):
+        print_table(report["backtest"], title="Backtest over the last cutoffs")
+
+
+@churn_app.command("score")
+def churn_score(
+    ctx: typer.Context,
+    as_of: Annotated[Optional[datetime.datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Score as of this day (default: the end of the data)")] = None,
+    top: Annotated[Optional[int], typer.Option(help="Only the N customers most at risk")] = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Churn probability, 0–100 score, band, value at risk and the top three reasons per customer."""
+    from retentio.analytics.churn.train import score
+
+    with _workspace(ctx, workspace) as ws:
+        with progress("scoring"):
+            frame = score(ws, as_of.date() if as_of else None, top)
+    if json:
+        print_json(_records(frame))
+        return
+    rows = _records(frame)
+    for r in rows:
+        r["reasons"] = "; ".join(r["reasons"])
+    print_table(rows, title=f"Churn risk as of {frame.attrs.get('as_of')} — {frame.attrs.get('label')}; "
+                            f"value at risk = probability × {frame.attrs.get('value_basis')}")
 
 
 # ---------------------------------------------------------------------- entry point

@@ -1,0 +1,240 @@
+"""Training, honest evaluation and scoring of the churn model on a workspace.
+
+The time plan for an ``as_of`` date A and horizon H (step s between cutoffs):
+
+* test cutoff  t = A − H (its label window closes at A);
+* calibration cutoff  k = t − H (window closes at t, before the test cutoff);
+* training cutoffs  k − H − i·s, i = 0 … n−1 (every window closes by k).
+
+So training labels never see the calibration or test periods and calibration never sees
+the test period: validation is strictly out of time. The backtest repeats the whole plan
+with the test cutoff moved back by s, 2s, … and reports each. Features come from
+:mod:`~retentio.analytics.churn.features` (data strictly before each cutoff).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import pandas as pd
+
+from retentio.analytics.base import span
+from retentio.analytics.churn.evaluate import baseline_auc, calibration_table, scores
+from retentio.analytics.churn.features import AUX, FEATURES, add_p_alive, build_features
+from retentio.analytics.churn.labels import LabelSpec, eligible, labels
+from retentio.analytics.churn.model import ChurnModel, logistic_baseline
+from retentio.analytics.churn.reasons import top_reasons
+from retentio.data.errors import RetentioError
+
+if TYPE_CHECKING:
+    from retentio.data.workspace import Workspace
+
+MODEL_FILE = "churn_model.json"
+#: probability bands
+BANDS = ((0.5, "high"), (0.25, "medium"), (0.0, "low"))
+
+
+@dataclass(frozen=True)
+class CutoffPlan:
+    train: tuple[pd.Timestamp, ...]
+    calibration: pd.Timestamp
+    test: pd.Timestamp
+
+    def as_dict(self) -> dict:
+        return {"train": [c.date().isoformat() for c in self.train],
+                "calibration": self.calibration.date().isoformat(), "test": self.test.date().isoformat()}
+
+
+def data_end(ws: "Workspace") -> pd.Timestamp:
+    """The day after the last recorded activity: the default ``as_of``."""
+    sp = span(ws, ("orders", "subscriptions", "events"))
+    if sp is None:
+        raise RetentioError("churn needs orders, subscriptions or events: load them first")
+    return sp[1].normalize() + pd.Timedelta(days=1)
+
+
+def plan(as_of: pd.Timestamp, horizon: int, n_train: int = 6, step: int = 30) -> CutoffPlan:
+    h = pd.Timedelta(days=horizon)
+    test = pd.Timestamp(as_of).normalize() - h
+    cal = test - h
+    first = cal - h
+    return CutoffPlan(tuple(first - pd.Timedelta(days=step * i) for i in range(n_train)), cal, test)
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The model's inputs: known features present in the frame plus customer attributes."""
+    known = [f.name for f in FEATURES if f.name in frame]
+    extra = [c for c in frame.columns if c not in known and c not in AUX and c not in
+             ("customer_id", "churned", "cutoff", "revenue_365", "mrr_90_ago")]
+    return [c for c in known + extra if frame[c].notna().any()]
+
+
+class _Features:
+    """Features and labels per cutoff, computed once per training run."""
+
+    def __init__(self, ws: "Workspace", spec: LabelSpec, progress: Callable[[str], None] | None):
+        self.ws, self.spec, self.progress = ws, spec, progress
+        self._cache: dict[pd.Timestamp, pd.DataFrame] = {}
+
+    def at(self, cutoff: pd.Timestamp) -> pd.DataFrame:
+        if cutoff not in self._cache:
+            if self.progress:
+                self.progress(f"features at {cutoff.date()}")
+            lab = labels(self.ws, cutoff, self.spec)
+            feats = add_p_alive(build_features(self.ws, cutoff))
+            frame = lab.merge(feats, on="customer_id", how="left")
+            frame["cutoff"] = cutoff
+            # engines return rows in no fixed order; a fixed order keeps training deterministic
+            frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+            self._cache[cutoff] = frame
+        return self._cache[cutoff]
+
+    def stacked(self, cutoffs) -> pd.DataFrame:
+        return pd.concat([self.at(c) for c in cutoffs], ignore_index=True)
+
+
+def _recency(frame: pd.DataFrame, spec: LabelSpec) -> pd.Series:
+    col = "days_since_login" if spec.kind == "event" and spec.event_type == "login" else "recency_days"
+    if col not in frame:
+        col = "tenure_days"
+    return frame[col]
+
+
+def _fit_and_test(data: _Features, p: CutoffPlan, threads: int, seed: int) -> tuple[ChurnModel, dict]:
+    train = data.stacked(p.train)
+    cal, test = data.at(p.calibration), data.at(p.test)
+    if len(test) == 0 or len(cal) == 0:
+        raise RetentioError("no eligible customers at the calibration or test cutoff: the data are too short "
+                            f"for a {data.spec.horizon_days}-day horizon (need about {3 + len(p.train)} horizons)")
+    cols = feature_columns(train)
+    model = ChurnModel(seed=seed, threads=threads).fit(train[cols], train.churned, cal[cols], cal.churned)
+    prob = model.predict_proba(test[cols])
+    y = test.churned.to_numpy()
+    res = scores(y, prob)
+    res["baseline_roc_auc"] = baseline_auc(y, _recency(test, data.spec))
+    res["logistic_roc_auc"] = scores(y, logistic_baseline(train[cols], train.churned, test[cols], seed))["roc_auc"]
+    res["calibration"] = calibration_table(y, prob)
+    res["n_train"], res["n_test"] = int(len(train)), int(len(test))
+    return model, res
+
+
+def train(ws: "Workspace", as_of: dt.date | None = None, horizon: int | None = None, event: str | None = None,
+          *, threads: int = 1, seed: int = 0, n_cutoffs: int = 6, step_days: int = 30, backtest: int = 3,
+          progress: Callable[[str], None] | None = None) -> dict:
+    """Train, evaluate out of time, backtest and save the churn model in the workspace.
+    Returns the report (the CLI's JSON keys plus calibration, backtest, plan, importance)."""
+    spec = LabelSpec.for_workspace(ws, horizon, event)
+    as_of = pd.Timestamp(as_of) if as_of else data_end(ws)
+    data = _Features(ws, spec, progress)
+    main_plan = plan(as_of, spec.horizon_days, n_cutoffs, step_days)
+    model, res = _fit_and_test(data, main_plan, threads, seed)
+    history = [{"test_cutoff": main_plan.test.date().isoformat(),
+                **{k: res[k] for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc",
+                                       "logistic_roc_auc", "n_test", "positive_rate")}}]
+    for i in range(1, backtest):
+        p = plan(as_of - pd.Timedelta(days=step_days * i), spec.horizon_days, n_cutoffs, step_days)
+        try:
+            _, r = _fit_and_test(data, p, threads, seed)
+        except RetentioError as exc:
+            history.append({"test_cutoff": p.test.date().isoformat(), "error": str(exc)})
+            continue
+        history.append({"test_cutoff": p.test.date().isoformat(),
+                        **{k: r[k] for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc",
+                                             "logistic_roc_auc", "n_test", "positive_rate")}})
+    report = {
+        "roc_auc": res["roc_auc"], "pr_auc": res["pr_auc"], "brier": res["brier"],
+        "top_decile_lift": res["top_decile_lift"], "baseline_roc_auc": res["baseline_roc_auc"],
+        "logistic_roc_auc": res["logistic_roc_auc"], "n_train": res["n_train"], "n_test": res["n_test"],
+        "positive_rate": res["positive_rate"], "label": spec.as_dict(),
+        "as_of": as_of.date().isoformat(), "plan": main_plan.as_dict(), "calibration": res["calibration"],
+        "backtest": history, "features": model.features_, "importance": model.importance(),
+    }
+    save(ws, model, report)
+    return report
+
+
+# ----------------------------------------------------------------------------- persistence
+def save(ws: "Workspace", model: ChurnModel, report: dict) -> None:
+    path = ws.path / MODEL_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"report": report, "model": model.to_dict()}))
+    tmp.replace(path)  # atomic: a failed save leaves the previous model intact
+
+
+def load(ws: "Workspace") -> tuple[ChurnModel, dict]:
+    path = ws.path / MODEL_FILE
+    if not path.exists():
+        raise RetentioError(f"no churn model in {ws.path}: train one first (retentio churn train -w {ws.path})")
+    d = json.loads(path.read_text())
+    return ChurnModel.from_dict(d["model"]), d["report"]
+
+
+# ----------------------------------------------------------------------------- scoring
+def band(p: float) -> str:
+    for threshold, name in BANDS:
+        if p >= threshold:
+            return name
+    return "low"
+
+
+def _clv(ws: "Workspace", as_of: pd.Timestamp) -> pd.Series | None:
+    """12-month CLV per customer when the purchase and spend models fit (only at the end
+    of the data: a CLV fitted on later data would leak into an earlier score)."""
+    from retentio.analytics.clv.from_orders import customer_value, fit_value_models
+
+    if not ws.is_loaded("orders") or as_of < data_end(ws):
+        return None
+    try:
+        purchases, spend = fit_value_models(ws)
+        v = customer_value(ws, purchases, spend)
+    except (RetentioError, ValueError, FloatingPointError):
+        return None
+    return v.set_index(v.customer_id.astype(str)).clv
+
+
+def score(ws: "Workspace", as_of: dt.date | None = None, top: int | None = None) -> pd.DataFrame:
+    """Per eligible customer at ``as_of``: churn_probability, score, band, value_at_risk,
+    reasons (top three), sorted by probability; the label definition in ``attrs``."""
+    model, report = load(ws)
+    lab = report["label"]
+    spec = LabelSpec(lab["kind"], lab["horizon_days"], lab["window_days"], lab.get("event_type"))
+    as_of = pd.Timestamp(as_of) if as_of else data_end(ws)
+    who = eligible(ws, as_of, spec)
+    frame = add_p_alive(build_features(ws, as_of)).merge(
+        who.to_pandas().astype({"customer_id": str}), on="customer_id", how="inner").sort_values(
+        "customer_id", kind="stable").reset_index(drop=True)
+    if frame.empty:
+        out = pd.DataFrame(columns=["customer_id", "churn_probability", "score", "band", "value_at_risk", "reasons"])
+        out.attrs["label"] = spec.describe()
+        return out
+    prob = model.predict_proba(frame)
+    clv = _clv(ws, as_of)
+    if clv is not None:
+        value = frame.customer_id.map(clv).fillna(0.0).to_numpy()
+        basis = "12-month CLV (BG/NBD + Gamma-Gamma)"
+    else:
+        value = frame["revenue_365"].fillna(0.0).to_numpy() if "revenue_365" in frame else np.zeros(len(frame))
+        basis = "revenue of the last 365 days"
+    order = np.argsort(-prob, kind="stable")
+    if top:
+        order = order[:top]
+    chosen = frame.iloc[order].reset_index(drop=True)
+    p = prob[order]
+    reasons = top_reasons(model.contributions(chosen), chosen)
+    out = pd.DataFrame({
+        "customer_id": chosen.customer_id,
+        "churn_probability": p,
+        "score": np.round(100 * p).astype(int),
+        "band": [band(x) for x in p],
+        "value_at_risk": np.round(p * value[order], 2),
+        "reasons": reasons,
+    })
+    out.attrs.update({"label": spec.describe(), "as_of": as_of.date().isoformat(), "value_basis": basis})
+    return out
+
+
+__all__ = ["BANDS", "CutoffPlan", "data_end", "feature_columns", "load", "plan", "save", "score", "train"]
