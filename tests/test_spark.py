@@ -79,3 +79,23 @@ def test_segments_and_funnel_identical_on_duckdb_and_spark(both):
     duck, sprk = both
     assert_same(duck.segments(), sprk.segments(), ["customer_id"])
     assert_same(duck.funnel(), sprk.funnel(), ["order_number"])
+
+
+def test_churn_features_and_labels_identical_on_spark(both):
+    import pandas as pd
+
+    from retentio.analytics.churn.features import build_features
+    from retentio.analytics.churn.labels import LabelSpec, labels
+
+    duck, sprk = both
+    cut = pd.Timestamp("2025-09-01")
+    a, b = build_features(duck, cut), build_features(sprk, cut)
+    for frame in (a, b):
+        for c in frame.columns:
+            if c.endswith("_at"):
+                frame[c] = pd.to_datetime(frame[c]).astype("datetime64[us]")
+            elif frame[c].dtype == object or str(frame[c].dtype) in ("string", "str"):
+                frame[c] = frame[c].astype("object").where(frame[c].notna(), None)
+    assert_same(a, b, ["customer_id"])
+    spec = LabelSpec("orders", 60, 90)
+    assert_same(labels(duck, cut, spec), labels(sprk, cut, spec), ["customer_id"])

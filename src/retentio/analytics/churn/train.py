@@ -182,15 +182,16 @@ def band(p: float) -> str:
 
 
 def _clv(ws: "Workspace", as_of: pd.Timestamp) -> pd.Series | None:
-    """12-month CLV per customer when the purchase and spend models fit (only at the end
-    of the data: a CLV fitted on later data would leak into an earlier score)."""
+    """12-month CLV per customer from BG/NBD + Gamma-Gamma fitted on the orders before
+    ``as_of`` (so a score never depends on later data); None when they do not fit."""
     from retentio.analytics.clv.from_orders import customer_value, fit_value_models
 
-    if not ws.is_loaded("orders") or as_of < data_end(ws):
+    if not ws.is_loaded("orders"):
         return None
+    last_day = (as_of - pd.Timedelta(days=1)).date()
     try:
-        purchases, spend = fit_value_models(ws)
-        v = customer_value(ws, purchases, spend)
+        purchases, spend = fit_value_models(ws, calibration_end=last_day)
+        v = customer_value(ws, purchases, spend, calibration_end=last_day)
     except (RetentioError, ValueError, FloatingPointError):
         return None
     return v.set_index(v.customer_id.astype(str)).clv

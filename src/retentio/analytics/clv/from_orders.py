@@ -129,24 +129,26 @@ def holdout_validation(model, summary: pd.DataFrame, ws: "Workspace", max_freque
     return by, tracking
 
 
-def fit_value_models(ws: "Workspace", model: str = "bgnbd", unit: str = "week"):
+def fit_value_models(ws: "Workspace", model: str = "bgnbd", unit: str = "week",
+                     calibration_end: dt.date | None = None):
     """A purchase model (bgnbd, mbgnbd or pareto_nbd) and Gamma-Gamma spend, both fitted on
-    the workspace's full order history."""
+    the workspace's order history (up to ``calibration_end``, inclusive, when given)."""
     from retentio.analytics.clv import make_model
 
     if model not in ("bgnbd", "mbgnbd", "pareto_nbd"):
         raise RetentioError("the purchase model must be bgnbd, mbgnbd or pareto_nbd")
-    s = rfm_summary(ws, unit=unit)
+    s = rfm_summary(ws, calibration_end, unit=unit)
     purchases = make_model(model).fit(s.frequency, s.recency, s["T"])
     spend = make_model("gamma_gamma").fit(s.frequency, s.monetary_value)
     return purchases, spend
 
 
 def customer_value(ws: "Workspace", model, spend_model, *, horizon: int = 12, unit: str = "month",
-                   discount_rate: float = 0.01, fit_unit: str = "week") -> pd.DataFrame:
+                   discount_rate: float = 0.01, fit_unit: str = "week",
+                   calibration_end: dt.date | None = None) -> pd.DataFrame:
     """Per customer: expected purchases over the horizon, P(alive), expected spend per
-    purchase and discounted CLV, from models fitted on the full history."""
-    s = rfm_summary(ws, unit=fit_unit)
+    purchase and discounted CLV, from the order history (up to ``calibration_end``)."""
+    s = rfm_summary(ws, calibration_end, unit=fit_unit)
     period = unit_days(unit) / unit_days(fit_unit)
     exp = model.expected_purchases(horizon * period, s.frequency, s.recency, s["T"])
     spend = spend_model.expected_spend(s.frequency, s.monetary_value)
