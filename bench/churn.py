@@ -171,7 +171,7 @@ def main() -> None:
         folder = Path(tmp)
         t = time.perf_counter()
         make_data(folder, args.customers, args.orders)
-        n_orders = duckdb.sql(f"SELECT count(*) FROM '{folder / 'orders.parquet'}'").fetchone()[0]
+        n_orders = duckdb.sql(f"SELECT count(*) FROM '{folder / 'orders.parquet'}'").fetchall()[0][0]
         print(f"{n_orders:,} orders generated in {time.perf_counter() - t:.0f}s", flush=True)
         for impl in IMPLS:
             out = folder / f"out_{impl}"

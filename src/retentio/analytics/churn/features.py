@@ -98,7 +98,9 @@ def order_aggregates(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
     o = completed_orders(ws)
     o = o.filter(o.ordered_at < c)
     age = _age_days(o.ordered_at, ep)
-    disc = (o.discount.fill_null(0) > 0).cast("int64") if "discount" in o.columns else ibis.literal(0).cast("int64")
+    extra = {}
+    if "discount" in o.columns:
+        extra["discounted"] = (o.discount.fill_null(0) > 0).cast("int64").sum()
     return o.group_by("customer_id").agg(
         last_age=age.min(), first_age=age.max(), frequency=o.count(),
         order_days=o.ordered_at.date().nunique(),
@@ -107,7 +109,7 @@ def order_aggregates(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
         orders_30=(age < 30).sum(), orders_prev_30=((age >= 30) & (age < 60)).sum(),
         spend_90=to_float(o.amount.sum(where=age < 90)),
         spend_prev_90=to_float(o.amount.sum(where=(age >= 90) & (age < 180))),
-        discounted=disc.sum(),
+        **extra,
     )
 
 
@@ -248,7 +250,8 @@ def _derive(df: pd.DataFrame, cutoff: pd.Timestamp, cats: list[str], nums: list[
         out["overdue_ratio"] = df.last_age / gap.where(gap > 0)
         returned = df.returned.fillna(0).astype("float64")
         out["return_share"] = returned / (freq + returned).where(freq + returned > 0)
-        out["discount_share"] = df.discounted / freq.where(freq > 0)
+        if "discounted" in df:
+            out["discount_share"] = df.discounted / freq.where(freq > 0)
         out["revenue_365"] = df.revenue_365.fillna(0.0)
         tenure = df.first_age
     else:
