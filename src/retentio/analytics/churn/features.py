@@ -81,6 +81,8 @@ AUX = ("last_nps_at", "last_csat_at", "last_downgrade_at", "revenue_365", "mrr_9
 _SKIP_ATTRIBUTES = {"customer_id", "email", "phone", "signup_at", "birth_date", "name", "first_name",
                     "last_name"}
 MAX_CATEGORIES = 50
+#: the BG/NBD behind ``p_alive`` is fitted on at most this many customers (seeded sample)
+P_ALIVE_FIT_ROWS = 200_000
 
 
 def _age_days(ts: "ir.Value", cutoff_epoch: int) -> "ir.Value":
@@ -306,9 +308,13 @@ def add_p_alive(frame: pd.DataFrame) -> pd.DataFrame:
     frame["p_alive"] = np.nan
     if has.sum() < 50:
         return frame
+    T = np.maximum(T, t_x)
+    fit = np.arange(len(x))
+    if len(fit) > P_ALIVE_FIT_ROWS:  # the four parameters are as well estimated from a large sample
+        fit = np.random.default_rng(0).choice(len(x), P_ALIVE_FIT_ROWS, replace=False)
     try:
-        model = BetaGeoModel().fit(x, t_x, np.maximum(T, t_x))
-        frame.loc[has, "p_alive"] = model.probability_alive(x, t_x, np.maximum(T, t_x))
+        model = BetaGeoModel().fit(x[fit], t_x[fit], T[fit])
+        frame.loc[has, "p_alive"] = model.probability_alive(x, t_x, T)
     except RetentioError:
         pass
     return frame
