@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# System packages the test suite needs: Java 17 for PySpark's local mode.
+# System packages the test suite needs: Java 17 for PySpark's local mode, and Debian's
+# chromium for the report's browser test (driven by Playwright; no browser is downloaded).
 # Installed with apt-get when missing and running as root; otherwise print the command.
 set -euo pipefail
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system packages: ${missing[*]}"

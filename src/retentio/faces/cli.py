@@ -174,13 +174,17 @@ def demo(
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Generate a demo business (shop + subscriptions, 3 years) and load it into a workspace."""
+    """Generate a demo business (shop + subscriptions, 3 years), load it, run the whole analysis
+    (metrics, cohorts, segments, CLV, churn model) and write the report; prints its path."""
     from retentio.data.demo import generate
 
     target = workspace or (ctx.obj or {}).get("workspace") or Path("retentio-demo")
     if customers < 10:
         raise RetentioError("--customers must be at least 10")
-    with progress("demo", total=8) as step:
+    from retentio.analytics.churn import train as churn
+    from retentio.faces.report import build
+
+    with progress("demo", total=22) as step:
         step("generating")
         data = generate(customers, seed)
         if csv_dir:
@@ -192,7 +196,11 @@ def demo(
                 ws.load(name, frame, mode="replace")
             step("summarising")
             summary = ws.summary()
-    result = {"workspace": str(Path(target).resolve()), "customers": customers, "seed": seed, "tables": summary}
+            step("training the churn model")
+            churn.train(ws, progress=step)
+            report = build(ws, Path(target) / "report.html", progress=step)
+    result = {"workspace": str(Path(target).resolve()), "customers": customers, "seed": seed, "tables": summary,
+              "report": str(Path(report["report"]).resolve())}
     if csv_dir:
         result["csv_dir"] = str(csv_dir)
     if json:
@@ -200,7 +208,9 @@ def demo(
         return
     print_table(summary, title=f"Demo workspace {result['workspace']}",
                 columns=["table", "rows", "customers", "from", "to"])
-    err.print(f"Workspace ready: [bold]{result['workspace']}[/]  (try: retentio -w {target} tables)")
+    err.print(f"Workspace ready: [bold]{result['workspace']}[/]  (try: retentio -w {target} churn score --top 10)")
+    err.print("Report (open it in a browser):")
+    print(result["report"])
 
 
 # ---------------------------------------------------------------------- analytics
@@ -630,6 +640,30 @@ def churn_score(
         r["reasons"] = "; ".join(r["reasons"])
     print_table(rows, title=f"Churn risk as of {frame.attrs.get('as_of')} — {frame.attrs.get('label')}; "
                             f"value at risk = probability × {frame.attrs.get('value_basis')}")
+
+
+# ---------------------------------------------------------------------- report
+@app.command("report")
+def report_cmd(
+    ctx: typer.Context,
+    out_path: Annotated[Path, typer.Option("--out", help="The HTML file to write")] = Path("report.html"),
+    period: Annotated[str, typer.Option(help="week, month or quarter")] = "month",
+    lang: Annotated[str, typer.Option(help="en or ru")] = "en",
+    png: Annotated[Optional[Path], typer.Option(help="Also export every chart as PNG into this folder")] = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Write the retention report: one self-contained HTML file (works offline) with ten sections."""
+    from retentio.faces.report import build
+
+    with _workspace(ctx, workspace) as ws:
+        with progress("report", total=12) as step:
+            result = build(ws, out_path, period=period, lang=lang, png_dir=png, progress=step)
+    if json:
+        print_json(result)
+        return
+    err.print(f"[green]report written:[/] {result['charts']} charts, {result['bytes'] / 1e6:.1f} MB")
+    print(Path(result["report"]).resolve())
 
 
 # ---------------------------------------------------------------------- entry point

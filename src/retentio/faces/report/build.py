@@ -1,0 +1,421 @@
+"""The retention report: one self-contained HTML file (Vega-Lite charts with the Vega
+JavaScript inlined from the installed vl-convert package, so nothing is fetched when it is
+opened), ten sections each with a takeaway written from its numbers, and PNG copies of
+the charts on request. The numbers come from the analytics layer; this module only
+arranges and words them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from retentio.faces.report.i18n import TEXT, Fmt
+
+if TYPE_CHECKING:
+    from retentio.workspace import Workspace
+
+PALETTE = ["#2f6690", "#d1495b", "#3a7d44", "#edae49", "#7b5ea7", "#00798c", "#9c6644", "#66a182", "#8d99ae",
+           "#e07a5f", "#30638e"]
+WIDTH = 620
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    takeaway: str = ""
+    charts: list[tuple[str, alt.TopLevelMixin]] = field(default_factory=list)
+    tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
+    note: str = ""
+
+
+def _theme(chart):
+    return chart.configure_range(category=PALETTE).configure_view(strokeWidth=0).configure_axis(
+        labelFontSize=11, titleFontSize=12, grid=True, gridColor="#eee")
+
+
+# ----------------------------------------------------------------------------- sections
+def _kpis(ws, m, period, f: Fmt) -> Section:
+    from retentio.analytics.trends import headline
+
+    t = f.t
+    h = headline(m, period)
+    s = Section("kpis", t["s1"])
+    rows = []
+    for k in h["kpis"]:
+        fmt = f.money if k["kpi"] == "revenue" else (lambda v: f.num(v, 0)) if k["kpi"] == "customers_end" \
+            else (lambda v: f.num(v, 1))
+        rows.append([t[k["kpi"]], fmt(k["value"]), fmt(k["previous"]), fmt(k["year_ago"]), k["benchmark"] or ""])
+    s.tables.append(([t["kpi"], t["value"], t["previous"], t["year_ago"], t["benchmark"]], rows))
+    crr = next((k for k in h["kpis"] if k["kpi"] == "crr_pct"), None)
+    if crr and crr["change"] is not None:
+        verb = t["rose"] if crr["change"] > 0 else t["fell"] if crr["change"] < 0 else t["held"]
+        s.takeaway = t["k_up"].format(kpi=t["crr_pct"], verb=verb, value=f.num(crr["value"], 1),
+                                      delta=f.signed(crr["change"]))
+    s.note = f"{t['period']}: {h['period_start']}"
+    return s
+
+
+def _over_time(m, period, f: Fmt) -> Section:
+    from retentio.analytics.trends import seasonal_verdict
+
+    t = f.t
+    s = Section("over_time", t["s2"])
+    done = m[m.complete]
+    long = done.melt(id_vars=["period_start"], value_vars=[c for c in ("crr_pct", "churn_pct") if c in done],
+                     var_name="metric", value_name="pct").dropna()
+    long["metric"] = long.metric.map({"crr_pct": t["crr_pct"], "churn_pct": t["churn_pct"]})
+    chart = alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("period_start:T", title=None), y=alt.Y("pct:Q", title="%"),
+        color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="top")),
+        tooltip=["period_start:T", "metric:N", alt.Tooltip("pct:Q", format=".1f")]).properties(width=WIDTH, height=260)
+    s.charts.append(("retention_over_time", chart))
+    v = seasonal_verdict(done.churn_pct, period) if "churn_pct" in done and len(done) >= 2 else None
+    if v is None or v.kind == "short":
+        s.takeaway = t["v_short"].format(n=len(done))
+    else:
+        s.takeaway = t[f"v_{v.kind}"].format(delta=f.signed(v.change))
+    return s
+
+
+def _cohorts(ws, f: Fmt) -> Section:
+    from retentio.analytics.cohorts import average_curve
+
+    t = f.t
+    s = Section("cohorts", t["s3"])
+    c = ws.cohorts(period="month")
+    c = c[c.complete]
+    recent = c[c.cohort >= sorted(c.cohort.unique())[-24]] if c.cohort.nunique() > 24 else c
+    heat = alt.Chart(recent).mark_rect().encode(
+        x=alt.X("offset:O", title=t["offset"]), y=alt.Y("cohort:O", title=t["cohort"]),
+        color=alt.Color("retention_pct:Q", title=t["retention"], scale=alt.Scale(scheme="blues")),
+        tooltip=["cohort:O", "offset:O", "cohort_size:Q", alt.Tooltip("retention_pct:Q", format=".1f")],
+    ).properties(width=WIDTH, height=360)
+    s.charts.append(("cohort_heatmap", heat))
+    avg = average_curve(c)
+    curve = alt.Chart(avg[avg.offset > 0]).mark_line(point=True).encode(
+        x=alt.X("offset:Q", title=t["offset"]), y=alt.Y("retention_pct:Q", title=t["retention"]),
+        tooltip=["offset:Q", alt.Tooltip("retention_pct:Q", format=".1f")]).properties(width=WIDTH, height=220)
+    s.charts.append(("retention_curve", curve))
+    rev = recent.groupby("cohort").cumulative_revenue_per_customer.max().reset_index()
+    bars = alt.Chart(rev).mark_bar().encode(
+        x=alt.X("cohort:O", title=t["cohort"]), y=alt.Y("cumulative_revenue_per_customer:Q", title=f.currency),
+        tooltip=["cohort:O", alt.Tooltip("cumulative_revenue_per_customer:Q", format=",.2f")],
+    ).properties(width=WIDTH, height=200)
+    s.charts.append(("revenue_per_customer", bars))
+    k = 3 if (avg.offset == 3).any() else int(avg.offset.max())
+    s.takeaway = t["cohort_take"].format(pct=f.pct(float(avg.loc[avg.offset == k, "retention_pct"].iloc[0])), k=k)
+    return s
+
+
+def _mrr(ws, m, f: Fmt) -> Section:
+    t = f.t
+    s = Section("mrr", t["s4"])
+    if "mrr_start" not in m:
+        s.takeaway = t["no_subs"]
+        return s
+    done = m[m.complete]
+    cols = ["mrr_new", "mrr_expansion", "mrr_reactivated", "mrr_contraction", "mrr_churned"]
+    long = done.melt(id_vars=["period_start"], value_vars=cols, var_name="movement", value_name="mrr")
+    long.loc[long.movement.isin(["mrr_contraction", "mrr_churned"]), "mrr"] *= -1
+    long["movement"] = long.movement.str.replace("mrr_", "")
+    chart = alt.Chart(long).mark_bar().encode(
+        x=alt.X("period_start:T", title=None), y=alt.Y("sum(mrr):Q", title="MRR"),
+        color=alt.Color("movement:N", title=None, legend=alt.Legend(orient="top")),
+        tooltip=["period_start:T", "movement:N", alt.Tooltip("mrr:Q", format=",.2f")]).properties(width=WIDTH, height=260)
+    s.charts.append(("mrr_movements", chart))
+    last = done.iloc[-1]
+    s.takeaway = t["mrr_take"].format(a=f.money(last.mrr_start), b=f.money(last.mrr_end), c=f.money(last.mrr_churned))
+    return s
+
+
+def _lifecycle(ws, m, f: Fmt) -> Section:
+    from retentio.analytics.segments import largest_drop, lifecycle
+
+    t = f.t
+    s = Section("lifecycle", t["s5"])
+    lc = lifecycle(m[m.complete])
+    long = lc.melt(id_vars=["period_start"], value_vars=["new", "retained", "reactivated", "dormant"],
+                   var_name="state", value_name="customers")
+    long.loc[long.state == "dormant", "customers"] *= -1
+    chart = alt.Chart(long).mark_bar().encode(
+        x=alt.X("period_start:T", title=None), y=alt.Y("customers:Q", title=t["count"]),
+        color=alt.Color("state:N", title=None, legend=alt.Legend(orient="top")),
+        tooltip=["period_start:T", "state:N", "customers:Q"]).properties(width=WIDTH, height=260)
+    s.charts.append(("lifecycle", chart))
+    fun = ws.funnel()
+    fchart = alt.Chart(fun).mark_bar().encode(
+        x=alt.X("step:N", sort=None, title=None), y=alt.Y("customers:Q", title=t["count"]),
+        tooltip=["step:N", "customers:Q", alt.Tooltip("conversion_pct:Q", format=".1f"), "median_days:Q"],
+    ).properties(width=WIDTH, height=220)
+    s.charts.append(("repeat_funnel", fchart))
+    drop = largest_drop(fun)
+    if drop is not None:
+        i = int(fun.index[fun.step == drop.step][0])
+        before = fun.iloc[i - 1]
+        s.takeaway = t["funnel_take"].format(a=before.step, b=drop.step, n=f.num(drop.lost),
+                                             pct=f.pct(100 * drop.lost / before.customers))
+    return s
+
+
+def _segments(ws, f: Fmt) -> Section:
+    from retentio.analytics.segments import segment_summary
+
+    t = f.t
+    s = Section("segments", t["s6"])
+    summ = segment_summary(ws.segments())
+    summ = summ[summ.customers > 0]
+    chart = alt.Chart(summ).mark_circle(opacity=0.8).encode(
+        x=alt.X("recency_days:Q", title="recency, days", scale=alt.Scale(reverse=True)),
+        y=alt.Y("frequency:Q", title="orders"), size=alt.Size("customers:Q", scale=alt.Scale(range=[60, 2400])),
+        color=alt.Color("segment:N", legend=alt.Legend(columns=2)),
+        tooltip=["segment:N", "customers:Q", alt.Tooltip("revenue:Q", format=",.0f")]).properties(width=WIDTH, height=300)
+    s.charts.append(("rfm_map", chart))
+    s.tables.append(([t["segment"], t["customers"], t["share"], t["revenue"], t["action"]],
+                     [[r.segment, f.num(r.customers), f.pct(r.share_pct), f.money(r.revenue), r.action]
+                      for r in summ.itertuples()]))
+    big = summ.loc[summ.customers.idxmax()]
+    top = summ[summ.segment.isin(["champions", "loyal"])]
+    s.takeaway = t["rfm_take"].format(seg=big.segment, n=f.num(big.customers), top="champions + loyal",
+                                      share=f.pct(float(top.revenue_share_pct.sum())))
+    return s
+
+
+def _clv(ws, f: Fmt) -> Section:
+    from retentio.analytics.clv.from_orders import (channel_value, customer_value, fit_value_models,
+                                                    holdout_validation, rfm_summary)
+
+    t = f.t
+    s = Section("clv", t["s7"])
+    purchases, spend = fit_value_models(ws)
+    v = customer_value(ws, purchases, spend)
+    hist = alt.Chart(v[v.clv > 0]).mark_bar().encode(
+        x=alt.X("clv:Q", bin=alt.Bin(maxbins=40), title=f"CLV, {f.currency}"), y=alt.Y("count():Q", title=t["count"]),
+    ).properties(width=WIDTH, height=220)
+    s.charts.append(("clv_distribution", hist))
+    top = v.sort_values("clv", ascending=False).head(10)
+    s.tables.append(([t["customer"], "P(alive)", "CLV"],
+                     [[r.customer_id, f.pct(100 * r.p_alive), f.money(r.clv)] for r in top.itertuples()]))
+    ordered = np.sort(v.clv.to_numpy())[::-1]
+    share = 100 * ordered[: max(len(ordered) // 10, 1)].sum() / max(ordered.sum(), 1e-9)
+    s.takeaway = t["clv_take"].format(median=f.money(float(np.median(v.clv))), share=f.pct(share))
+    if ws.is_loaded("customers"):
+        ch = channel_value(ws, v)
+        s.tables.append(([t["channel"], t["customers"], t["cac"], t["ltv"], t["ratio"], t["romi"]],
+                         [[str(r.acquisition_channel), f.num(r.customers), f.money(r.cac), f.money(r.ltv),
+                           f.num(r.ltv_to_cac, 1) if pd.notna(r.ltv_to_cac) else "—",
+                           f.num(r.romi_pct, 0) if pd.notna(r.romi_pct) else "—"] for r in ch.itertuples()]))
+        ok = int((ch.ltv_to_cac >= 3).sum())
+        s.note = t["cac_take"].format(ok=ok, n=len(ch))
+    end = pd.Timestamp(v.attrs.get("calibration_end", None) or pd.Timestamp.today())
+    from retentio.analytics.base import span
+
+    last = span(ws, ("orders",))[1].normalize()
+    cal = (last - pd.Timedelta(days=182)).date()
+    summ = rfm_summary(ws, cal, last.date())
+    model = type(purchases)().fit(summ.frequency, summ.recency, summ["T"])
+    _, tracking = holdout_validation(model, summ, ws)
+    long = tracking.melt(id_vars=["date", "holdout"], value_vars=["actual", "predicted"], var_name="series",
+                         value_name="repeat_purchases")
+    track = alt.Chart(long).mark_line().encode(
+        x=alt.X("date:T", title=None), y=alt.Y("repeat_purchases:Q", title="cumulative repeat purchases"),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top")), strokeDash="series:N",
+    ).properties(width=WIDTH, height=240)
+    rule = alt.Chart(pd.DataFrame({"date": [str(cal)]})).mark_rule(color="#888").encode(x="date:T")
+    s.charts.append(("clv_holdout", track + rule))
+    del end
+    return s
+
+
+_REASON_KINDS = (("no order", "order gap"), ("order", "fewer orders"), ("spend down", "spend down"),
+                 ("login", "logins"), ("usage", "usage"), ("failed payment", "payments"),
+                 ("downgraded", "downgrade"), ("MRR down", "downgrade"), ("subscription ended", "subscription ended"),
+                 ("support ticket", "tickets"), ("NPS", "low NPS"), ("satisfaction", "low CSAT"),
+                 ("returned", "returns"), ("discounted", "discounts"), ("purchase pattern", "P(alive)"),
+                 ("a customer for only", "new customer"))
+
+
+def _reason_kind(text: str) -> str:
+    for prefix, kind in _REASON_KINDS:
+        if prefix in text:
+            return kind
+    return text.split(":")[0]
+
+
+def _churn(ws, f: Fmt, progress) -> Section:
+    from retentio.analytics.churn import train as churn
+    from retentio.data.errors import RetentioError
+
+    t = f.t
+    s = Section("churn", t["s8"])
+    try:
+        _, report = churn.load(ws)
+    except RetentioError:
+        if progress:
+            progress("training the churn model")
+        report = churn.train(ws)
+    scored = churn.score(ws)
+    q = pd.DataFrame([{"model": "LightGBM", "roc_auc": report["roc_auc"]},
+                      {"model": "logistic", "roc_auc": report["logistic_roc_auc"]},
+                      {"model": "recency", "roc_auc": report["baseline_roc_auc"]}])
+    s.charts.append(("churn_quality", alt.Chart(q).mark_bar().encode(
+        x=alt.X("roc_auc:Q", scale=alt.Scale(domain=[0.5, 1]), title="ROC-AUC (out of time)"),
+        y=alt.Y("model:N", sort=None, title=None), tooltip=["model:N", alt.Tooltip("roc_auc:Q", format=".3f")],
+    ).properties(width=WIDTH, height=110)))
+    cal = pd.DataFrame(report["calibration"])
+    diag = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(color="#aaa", strokeDash=[4, 4]).encode(
+        x="x:Q", y="y:Q")
+    s.charts.append(("churn_calibration", (diag + alt.Chart(cal).mark_line(point=True).encode(
+        x=alt.X("predicted:Q", title="predicted"), y=alt.Y("observed:Q", title="observed"),
+        tooltip=["bin:N", "customers:Q"])).properties(width=300, height=260)))
+    kinds = pd.Series([_reason_kind(r) for rs in scored.reasons for r in rs[:1]]).value_counts().head(10)
+    kinds = kinds.rename_axis("reason").reset_index(name="customers")
+    s.charts.append(("churn_reasons", alt.Chart(kinds).mark_bar().encode(
+        x=alt.X("customers:Q", title=t["count"]), y=alt.Y("reason:N", sort="-x", title=None),
+    ).properties(width=WIDTH, height=240)))
+    top = scored.head(15)
+    s.tables.append(([t["customer"], t["probability"], t["at_risk"], t["reasons"]],
+                     [[r.customer_id, f.pct(100 * r.churn_probability, 0), f.money(r.value_at_risk),
+                       "; ".join(r.reasons)] for r in top.itertuples()]))
+    high = scored[scored.band == "high"]
+    s.takeaway = t["churn_take"].format(auc=f.num(report["roc_auc"], 3), base=f.num(report["baseline_roc_auc"], 3),
+                                        lr=f.num(report["logistic_roc_auc"], 3), n=f.num(len(high)),
+                                        var=f.money(float(high.value_at_risk.sum())))
+    s.note = report["label"]["definition"]
+    return s
+
+
+def _feedback(ws, m, f: Fmt) -> Section:
+    t = f.t
+    s = Section("feedback", t["s9"])
+    if not ws.is_loaded("surveys") or "nps" not in m:
+        s.takeaway = t["no_surveys"]
+        return s
+    done = m[m.complete]
+    long = done.melt(id_vars=["period_start"], value_vars=["nps", "csat_pct"], var_name="metric",
+                     value_name="score").dropna()
+    s.charts.append(("feedback_over_time", alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("period_start:T", title=None), y=alt.Y("score:Q", title=None),
+        color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="top"))).properties(width=WIDTH, height=240)))
+    sv = ws.table("surveys")
+    nps = sv.filter(sv.kind == "nps")
+    groups = nps.group_by(group=ibis_cases(nps.score)).agg(answers=nps.count()).to_pandas()
+    s.charts.append(("nps_groups", alt.Chart(groups).mark_arc(innerRadius=50).encode(
+        theta="answers:Q", color=alt.Color("group:N", scale=alt.Scale(
+            domain=["promoters", "passives", "detractors"], range=["#3a7d44", "#edae49", "#d1495b"])),
+        tooltip=["group:N", "answers:Q"]).properties(width=260, height=260)))
+    last = done.iloc[-1]
+    s.takeaway = t["fb_take"].format(nps=f.num(last.nps, 1), resp=f.num(last.nps_responses))
+    return s
+
+
+def ibis_cases(score):
+    import ibis
+
+    return ibis.cases((score >= 9, "promoters"), (score >= 7, "passives"), else_="detractors")
+
+
+def _data(ws, f: Fmt) -> Section:
+    import duckdb
+    import ibis
+    import lightgbm
+
+    from retentio import __version__
+
+    t = f.t
+    s = Section("data", t["s10"])
+    summ = ws.summary()
+    s.tables.append(([t["table"], t["rows"], t["customers"], t["from"], t["to"]],
+                     [[r["table"], f.num(r["rows"]), f.num(r.get("customers") or 0), r.get("from") or "—",
+                       r.get("to") or "—"] for r in summ]))
+    loads = ws.load_history()
+    rejected = sum(int(x["rows_rejected"] or 0) for x in loads)
+    s.takeaway = t["data_take"].format(tables=sum(1 for r in summ if r["rows"]), rejected=f.num(rejected))
+    st = ws.settings
+    s.tables.append(([t["definitions"], ""], [
+        ["activity window", f"{st.activity_window_days} days"], ["timezone", st.timezone],
+        ["currency", st.currency], ["engine", ws.engine],
+        ["active (orders)", "a completed order in the activity window before the instant"],
+        ["CRR", "(customers at end − new) / customers at start"],
+        ["NPS", "% promoters (9–10) − % detractors (0–6)"],
+        ["versions", f"retentio {__version__}, ibis {ibis.__version__}, duckdb {duckdb.__version__}, "
+                     f"lightgbm {lightgbm.__version__}, altair {alt.__version__}"],
+    ]))
+    return s
+
+
+# ----------------------------------------------------------------------------- assembly
+SECTIONS = ("kpis", "over_time", "cohorts", "mrr", "lifecycle", "segments", "clv", "churn", "feedback", "data")
+
+
+def build(ws: "Workspace", out: Path, period: str = "month", lang: str = "en", png_dir: Path | None = None,
+          progress: Callable[[str], None] | None = None) -> dict:
+    """Write the report to ``out`` (and each chart as PNG into ``png_dir``); returns a summary."""
+    from retentio.data.errors import RetentioError
+
+    if lang not in TEXT:
+        raise RetentioError(f"--lang must be one of {', '.join(TEXT)}")
+    f = Fmt(lang, ws.settings.currency)
+
+    def step(msg):
+        if progress:
+            progress(msg)
+
+    step("metrics")
+    m = ws.metrics(period=period)
+    makers = {
+        "kpis": lambda: _kpis(ws, m, period, f), "over_time": lambda: _over_time(m, period, f),
+        "cohorts": lambda: _cohorts(ws, f), "mrr": lambda: _mrr(ws, m, f), "lifecycle": lambda: _lifecycle(ws, m, f),
+        "segments": lambda: _segments(ws, f), "clv": lambda: _clv(ws, f), "churn": lambda: _churn(ws, f, progress),
+        "feedback": lambda: _feedback(ws, m, f), "data": lambda: _data(ws, f),
+    }
+    sections = []
+    for i, key in enumerate(SECTIONS, 1):
+        step(f"section {i}: {key}")
+        try:
+            sec = makers[key]()
+        except RetentioError as exc:  # the data do not support this section: say so, keep the rest
+            sec = Section(key, f.t[f"s{i}"], takeaway=str(exc))
+        sections.append(sec)
+    html = render(sections, f, ws)
+    out = Path(out)
+    out.write_text(html, encoding="utf-8")
+    pngs = []
+    if png_dir:
+        png_dir = Path(png_dir)
+        png_dir.mkdir(parents=True, exist_ok=True)
+        for sec in sections:
+            for name, chart in sec.charts:
+                path = png_dir / f"{name}.png"
+                _theme(chart).save(str(path), format="png", scale_factor=1.5)
+                pngs.append(str(path))
+    return {"report": str(out), "sections": [s.key for s in sections],
+            "charts": sum(len(s.charts) for s in sections), "png": pngs, "bytes": out.stat().st_size}
+
+
+def render(sections: list[Section], f: Fmt, ws) -> str:
+    import jinja2
+    import vl_convert as vlc
+    from altair.utils._importers import vl_version_for_vl_convert
+
+    bundle = vlc.javascript_bundle(vl_version=vl_version_for_vl_convert())
+    specs = {}
+    for sec in sections:
+        for name, chart in sec.charts:
+            specs[name] = _theme(chart).to_dict()
+    env = jinja2.Environment(loader=jinja2.PackageLoader("retentio.faces.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html"]))
+    return env.get_template("report.html.j2").render(
+        t=f.t, lang=f.lang, sections=sections, bundle=bundle, specs=json.dumps(specs).replace("</", "<\\/"),
+        generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"), workspace=str(ws.path))
+
+
+__all__ = ["SECTIONS", "build", "render"]

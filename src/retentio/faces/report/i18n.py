@@ -1,0 +1,113 @@
+"""Words and number formats of the report, in English and Russian (Babel for locale
+formatting: decimal separators, grouping, currency symbols and percent signs)."""
+
+from __future__ import annotations
+
+from babel.numbers import format_currency, format_decimal
+
+LOCALES = {"en": "en_US", "ru": "ru_RU"}
+
+TEXT = {
+    "en": {
+        "title": "Retention report", "generated": "Generated", "period": "Last complete period",
+        "s1": "Headline KPIs", "s2": "Retention and churn over time", "s3": "Cohorts",
+        "s4": "Subscription MRR movements", "s5": "Lifecycle and the repeat-purchase funnel",
+        "s6": "RFM segments", "s7": "Customer lifetime value", "s8": "Churn risk", "s9": "Feedback",
+        "s10": "Data and definitions",
+        "kpi": "KPI", "value": "Value", "previous": "Previous period", "year_ago": "A year earlier",
+        "benchmark": "Industry benchmark", "na": "not available",
+        "crr_pct": "Customer retention rate, %", "churn_pct": "Churn rate, %",
+        "revenue_churn_pct": "Revenue churn, %", "nrr_pct": "Net revenue retention, %",
+        "repeat_purchase_rate_pct": "Repeat purchase rate, %", "nps": "NPS", "customers_end": "Active customers",
+        "revenue": "Revenue",
+        "k_up": "{kpi} {verb} to {value} ({delta} against the previous period).",
+        "rose": "rose", "fell": "fell", "held": "held",
+        "v_short": "Only {n} periods of data: at least two years are needed to tell seasonal from persistent movement.",
+        "v_seasonal": "The latest churn movement ({delta} pp) is mostly seasonal: the same month usually moves this way.",
+        "v_persistent": "The latest churn movement ({delta} pp) is persistent: the trend itself moved, not just the season.",
+        "v_flat": "Churn did not move in the latest period.",
+        "cohort_take": "On average {pct} of a cohort is still active {k} periods after its first purchase.",
+        "mrr_take": "MRR moved from {a} to {b} in the last complete period; churned MRR was {c}.",
+        "funnel_take": "Most customers are lost between {a} and {b}: {n} customers ({pct} of those who reached {a}).",
+        "rfm_take": "{seg} is the largest segment ({n} customers); {top} bring {share} of revenue.",
+        "clv_take": "Median 12-month CLV is {median}; the top 10 % of customers hold {share} of future value.",
+        "cac_take": "{ok} of {n} channels meet the LTV : CAC ≥ 3 rule.",
+        "churn_take": "The model ranks churners with ROC-AUC {auc} (recency alone {base}, logistic regression {lr}); "
+                      "{n} customers are at high risk, with {var} at risk.",
+        "fb_take": "NPS was {nps} in the last complete period ({resp} answers).",
+        "data_take": "{tables} tables loaded; {rejected} rows were rejected at load.",
+        "segment": "Segment", "customers": "Customers", "share": "Share", "action": "What to do",
+        "customer": "Customer", "probability": "Churn probability", "at_risk": "Value at risk", "reasons": "Reasons",
+        "channel": "Channel", "cac": "CAC", "ltv": "LTV", "ratio": "LTV : CAC", "romi": "ROMI, %",
+        "table": "Table", "rows": "Rows", "from": "From", "to": "To", "definitions": "Definitions",
+        "no_subs": "No subscriptions are loaded.", "no_surveys": "No survey answers are loaded.",
+        "offset": "Periods since first purchase", "cohort": "Cohort", "retention": "Retention, %",
+        "count": "Customers",
+    },
+    "ru": {
+        "title": "Отчёт по удержанию", "generated": "Сформирован", "period": "Последний полный период",
+        "s1": "Ключевые показатели", "s2": "Удержание и отток во времени", "s3": "Когорты",
+        "s4": "Движение MRR подписок", "s5": "Жизненный цикл и воронка повторных покупок",
+        "s6": "RFM-сегменты", "s7": "Пожизненная ценность клиента (CLV)", "s8": "Риск оттока",
+        "s9": "Обратная связь", "s10": "Данные и определения",
+        "kpi": "Показатель", "value": "Значение", "previous": "Прошлый период", "year_ago": "Год назад",
+        "benchmark": "Ориентир отрасли", "na": "нет данных",
+        "crr_pct": "Коэффициент удержания (CRR), %", "churn_pct": "Отток клиентов, %",
+        "revenue_churn_pct": "Отток выручки, %", "nrr_pct": "Чистое удержание выручки (NRR), %",
+        "repeat_purchase_rate_pct": "Доля повторных покупок, %", "nps": "NPS", "customers_end": "Активные клиенты",
+        "revenue": "Выручка",
+        "k_up": "{kpi}: {verb} до {value} ({delta} к прошлому периоду).",
+        "rose": "рост", "fell": "снижение", "held": "без изменений",
+        "v_short": "Данных всего за {n} периодов: чтобы отличить сезонность от устойчивого сдвига, нужно не меньше двух лет.",
+        "v_seasonal": "Последнее изменение оттока ({delta} п. п.) в основном сезонное: в этом месяце так бывает обычно.",
+        "v_persistent": "Последнее изменение оттока ({delta} п. п.) устойчивое: сдвинулся сам тренд, а не сезон.",
+        "v_flat": "Отток в последнем периоде не изменился.",
+        "cohort_take": "В среднем {pct} когорты остаются активными через {k} периодов после первой покупки.",
+        "mrr_take": "MRR за последний полный период изменился с {a} до {b}; ушедший MRR — {c}.",
+        "funnel_take": "Больше всего клиентов теряется между шагами «{a}» и «{b}»: {n} клиентов ({pct} дошедших до «{a}»).",
+        "rfm_take": "Крупнейший сегмент — {seg} ({n} клиентов); {top} приносят {share} выручки.",
+        "clv_take": "Медианный CLV за 12 месяцев — {median}; на лучшие 10 % клиентов приходится {share} будущей ценности.",
+        "cac_take": "Правилу LTV : CAC ≥ 3 соответствуют {ok} из {n} каналов.",
+        "churn_take": "Модель различает уходящих с ROC-AUC {auc} (только давность — {base}, логистическая регрессия — {lr}); "
+                      "в зоне высокого риска {n} клиентов, под угрозой {var}.",
+        "fb_take": "NPS в последнем полном периоде — {nps} ({resp} ответов).",
+        "data_take": "Загружено таблиц: {tables}; отклонено строк при загрузке: {rejected}.",
+        "segment": "Сегмент", "customers": "Клиенты", "share": "Доля", "action": "Что делать",
+        "customer": "Клиент", "probability": "Вероятность оттока", "at_risk": "Ценность под угрозой",
+        "reasons": "Причины", "channel": "Канал", "cac": "CAC", "ltv": "LTV", "ratio": "LTV : CAC", "romi": "ROMI, %",
+        "table": "Таблица", "rows": "Строк", "from": "С", "to": "По", "definitions": "Определения",
+        "no_subs": "Подписки не загружены.", "no_surveys": "Ответы на опросы не загружены.",
+        "offset": "Периодов после первой покупки", "cohort": "Когорта", "retention": "Удержание, %",
+        "count": "Клиенты",
+    },
+}
+
+
+class Fmt:
+    """Locale-aware number formatting for one report."""
+
+    def __init__(self, lang: str, currency: str):
+        self.lang, self.locale, self.currency = lang, LOCALES[lang], currency
+        self.t = TEXT[lang]
+
+    def num(self, v, digits: int = 0) -> str:
+        if v is None:
+            return self.t["na"]
+        return format_decimal(round(float(v), digits), format=f"#,##0.{'0' * digits}" if digits else "#,##0",
+                              locale=self.locale)
+
+    def pct(self, v, digits: int = 1) -> str:
+        return self.t["na"] if v is None else f"{self.num(v, digits)} %"
+
+    def money(self, v) -> str:
+        if v is None:
+            return self.t["na"]
+        try:
+            return format_currency(float(v), self.currency, locale=self.locale)
+        except Exception:  # an unknown currency code: plain number and the code
+            return f"{self.num(v, 2)} {self.currency}"
+
+    def signed(self, v, digits: int = 1) -> str:
+        if v is None:
+            return self.t["na"]
+        return ("+" if v > 0 else "") + self.num(v, digits)
