@@ -197,8 +197,14 @@ def _clv(ws, f: Fmt) -> Section:
     s = Section("clv", t["s7"])
     purchases, spend = fit_value_models(ws)
     v = customer_value(ws, purchases, spend)
-    hist = alt.Chart(v[v.clv > 0]).mark_bar().encode(
-        x=alt.X("clv:Q", bin=alt.Bin(maxbins=40), title=f"CLV, {f.currency}"), y=alt.Y("count():Q", title=t["count"]),
+    # binned here: a chart carries 40 bars, not one row per customer
+    values = v.clv[v.clv > 0].to_numpy()
+    upper = float(np.quantile(values, 0.99)) if len(values) else 1.0
+    counts, edges = np.histogram(np.clip(values, 0, upper), bins=40, range=(0, upper))
+    bins = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "customers": counts})
+    hist = alt.Chart(bins).mark_bar().encode(
+        x=alt.X("from:Q", title=f"CLV, {f.currency} (top 1 % in the last bar)"), x2="to:Q",
+        y=alt.Y("customers:Q", title=t["count"]), tooltip=["from:Q", "to:Q", "customers:Q"],
     ).properties(width=WIDTH, height=220)
     s.charts.append(("clv_distribution", hist))
     top = v.sort_values("clv", ascending=False).head(10)
