@@ -27,14 +27,18 @@ def demo_data():
     return generate(n_customers=1500, seed=11)
 
 
+def demo_workspace(path: Path, data) -> Path:
+    """Load a generated demo business into a new DuckDB workspace (Moscow time, roubles)."""
+    with Workspace.init(path, timezone="Europe/Moscow", currency="RUB") as w:
+        for name, frame in data.tables().items():
+            w.load(name, frame)
+    return path
+
+
 @pytest.fixture(scope="session")
 def demo_ws_path(tmp_path_factory, demo_data) -> Path:
     """A DuckDB workspace holding the small demo business (do not write to it)."""
-    path = tmp_path_factory.mktemp("demo") / "ws"
-    with Workspace.init(path, timezone="Europe/Moscow", currency="RUB") as w:
-        for name, frame in demo_data.tables().items():
-            w.load(name, frame)
-    return path
+    return demo_workspace(tmp_path_factory.mktemp("demo") / "ws", demo_data)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from retentio.analytics.churn.features import add_p_alive, build_features
 from retentio.analytics.churn.labels import LabelSpec, labels
 from retentio.analytics.churn.train import data_end, load, plan, score, train
 from retentio.data.demo import generate
-from tests.conftest import run_cli, write
+from tests.conftest import demo_workspace, run_cli, write
 
 CUT = pd.Timestamp("2026-01-01")
 
@@ -101,11 +101,7 @@ def test_features_ignore_everything_on_or_after_the_cutoff(shop, tmp_path):
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     data = generate(n_customers=6000, seed=5)
-    path = tmp_path_factory.mktemp("churn") / "ws"
-    with Workspace.init(path) as w:
-        for name, frame in data.tables().items():
-            w.load(name, frame)
-    return path, data
+    return demo_workspace(tmp_path_factory.mktemp("churn") / "ws", data), data
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from retentio import Workspace
 from retentio.data.demo import generate
 from retentio.faces.report import SECTIONS
-from tests.conftest import run_cli
+from tests.conftest import demo_workspace, run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -21,12 +20,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 @pytest.fixture(scope="module")
 def demo_ws(tmp_path_factory):
     # more than Altair's 5,000-row limit for any chart that would carry one row per customer
-    data = generate(n_customers=6000, seed=9)
-    path = tmp_path_factory.mktemp("report") / "ws"
-    with Workspace.init(path, timezone="Europe/Moscow", currency="RUB") as w:
-        for name, frame in data.tables().items():
-            w.load(name, frame)
-    return path
+    return demo_workspace(tmp_path_factory.mktemp("report") / "ws", generate(n_customers=6000, seed=9))
 
 
 @pytest.fixture(scope="module")
