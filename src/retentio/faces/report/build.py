@@ -126,7 +126,7 @@ def _mrr(ws, m, f: Fmt) -> Section:
     cols = ["mrr_new", "mrr_expansion", "mrr_reactivated", "mrr_contraction", "mrr_churned"]
     long = done.melt(id_vars=["period_start"], value_vars=cols, var_name="movement", value_name="mrr")
     long.loc[long.movement.isin(["mrr_contraction", "mrr_churned"]), "mrr"] *= -1
-    long["movement"] = long.movement.str.replace("mrr_", "")
+    long["movement"] = long.movement.str.replace("mrr_", "").map(lambda k: t.get(k, k))
     chart = alt.Chart(long).mark_bar().encode(
         x=alt.X("period_start:T", title=None), y=alt.Y("sum(mrr):Q", title="MRR"),
         color=alt.Color("movement:N", title=None, legend=alt.Legend(orient="top")),
@@ -146,6 +146,7 @@ def _lifecycle(ws, m, f: Fmt) -> Section:
     long = lc.melt(id_vars=["period_start"], value_vars=["new", "retained", "reactivated", "dormant"],
                    var_name="state", value_name="customers")
     long.loc[long.state == "dormant", "customers"] *= -1
+    long["state"] = long.state.map(t)
     chart = alt.Chart(long).mark_bar().encode(
         x=alt.X("period_start:T", title=None), y=alt.Y("customers:Q", title=t["count"]),
         color=alt.Color("state:N", title=None, legend=alt.Legend(orient="top")),
@@ -174,8 +175,8 @@ def _segments(ws, f: Fmt) -> Section:
     summ = segment_summary(ws.segments())
     summ = summ[summ.customers > 0]
     chart = alt.Chart(summ).mark_circle(opacity=0.8).encode(
-        x=alt.X("recency_days:Q", title="recency, days", scale=alt.Scale(reverse=True)),
-        y=alt.Y("frequency:Q", title="orders"), size=alt.Size("customers:Q", scale=alt.Scale(range=[60, 2400])),
+        x=alt.X("recency_days:Q", title=t["recency"], scale=alt.Scale(reverse=True)),
+        y=alt.Y("frequency:Q", title=t["orders"]), size=alt.Size("customers:Q", scale=alt.Scale(range=[60, 2400])),
         color=alt.Color("segment:N", legend=alt.Legend(columns=2)),
         tooltip=["segment:N", "customers:Q", alt.Tooltip("revenue:Q", format=",.0f")]).properties(width=WIDTH, height=300)
     s.charts.append(("rfm_map", chart))
@@ -203,7 +204,7 @@ def _clv(ws, f: Fmt) -> Section:
     counts, edges = np.histogram(np.clip(values, 0, upper), bins=40, range=(0, upper))
     bins = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "customers": counts})
     hist = alt.Chart(bins).mark_bar().encode(
-        x=alt.X("from:Q", title=f"CLV, {f.currency} (top 1 % in the last bar)"), x2="to:Q",
+        x=alt.X("from:Q", title=t["clv_axis"].format(cur=f.currency)), x2="to:Q",
         y=alt.Y("customers:Q", title=t["count"]), tooltip=["from:Q", "to:Q", "customers:Q"],
     ).properties(width=WIDTH, height=220)
     s.charts.append(("clv_distribution", hist))
@@ -231,8 +232,9 @@ def _clv(ws, f: Fmt) -> Section:
     _, tracking = holdout_validation(model, summ, ws)
     long = tracking.melt(id_vars=["date", "holdout"], value_vars=["actual", "predicted"], var_name="series",
                          value_name="repeat_purchases")
+    long["series"] = long.series.map(t)
     track = alt.Chart(long).mark_line().encode(
-        x=alt.X("date:T", title=None), y=alt.Y("repeat_purchases:Q", title="cumulative repeat purchases"),
+        x=alt.X("date:T", title=None), y=alt.Y("repeat_purchases:Q", title=t["cum_repeat"]),
         color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top")), strokeDash="series:N",
     ).properties(width=WIDTH, height=240)
     rule = alt.Chart(pd.DataFrame({"date": [str(cal)]})).mark_rule(color="#888").encode(x="date:T")
@@ -269,18 +271,18 @@ def _churn(ws, f: Fmt, progress) -> Section:
             progress("training the churn model")
         report = churn.train(ws)
     scored = churn.score(ws)
-    q = pd.DataFrame([{"model": "LightGBM", "roc_auc": report["roc_auc"]},
-                      {"model": "logistic", "roc_auc": report["logistic_roc_auc"]},
-                      {"model": "recency", "roc_auc": report["baseline_roc_auc"]}])
-    s.charts.append(("churn_quality", alt.Chart(q).mark_bar().encode(
-        x=alt.X("roc_auc:Q", scale=alt.Scale(domain=[0.5, 1]), title="ROC-AUC (out of time)"),
+    q = pd.DataFrame([{"model": t["model_lgbm"], "roc_auc": report["roc_auc"]},
+                      {"model": t["model_lr"], "roc_auc": report["logistic_roc_auc"]},
+                      {"model": t["model_recency"], "roc_auc": report["baseline_roc_auc"]}])
+    s.charts.append(("churn_quality", alt.Chart(q).mark_bar(clip=True).encode(
+        x=alt.X("roc_auc:Q", scale=alt.Scale(domain=[0.5, 1]), title=t["auc_oot"]),
         y=alt.Y("model:N", sort=None, title=None), tooltip=["model:N", alt.Tooltip("roc_auc:Q", format=".3f")],
     ).properties(width=WIDTH, height=110)))
     cal = pd.DataFrame(report["calibration"])
     diag = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(color="#aaa", strokeDash=[4, 4]).encode(
         x="x:Q", y="y:Q")
     s.charts.append(("churn_calibration", (diag + alt.Chart(cal).mark_line(point=True).encode(
-        x=alt.X("predicted:Q", title="predicted"), y=alt.Y("observed:Q", title="observed"),
+        x=alt.X("predicted:Q", title=t["predicted"]), y=alt.Y("observed:Q", title=t["observed"]),
         tooltip=["bin:N", "customers:Q"])).properties(width=300, height=260)))
     kinds = pd.Series([_reason_kind(r) for rs in scored.reasons for r in rs[:1]]).value_counts().head(10)
     kinds = kinds.rename_axis("reason").reset_index(name="customers")
@@ -308,15 +310,17 @@ def _feedback(ws, m, f: Fmt) -> Section:
     done = m[m.complete]
     long = done.melt(id_vars=["period_start"], value_vars=["nps", "csat_pct"], var_name="metric",
                      value_name="score").dropna()
+    long["metric"] = long.metric.map({"nps": "NPS", "csat_pct": t["csat"]})
     s.charts.append(("feedback_over_time", alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("period_start:T", title=None), y=alt.Y("score:Q", title=None),
         color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="top"))).properties(width=WIDTH, height=240)))
     sv = ws.table("surveys")
     nps = sv.filter(sv.kind == "nps")
     groups = nps.group_by(group=ibis_cases(nps.score)).agg(answers=nps.count()).to_pandas()
+    groups["group"] = groups.group.map(t)
     s.charts.append(("nps_groups", alt.Chart(groups).mark_arc(innerRadius=50).encode(
         theta="answers:Q", color=alt.Color("group:N", scale=alt.Scale(
-            domain=["promoters", "passives", "detractors"], range=["#3a7d44", "#edae49", "#d1495b"])),
+            domain=[t["promoters"], t["passives"], t["detractors"]], range=["#3a7d44", "#edae49", "#d1495b"])),
         tooltip=["group:N", "answers:Q"]).properties(width=260, height=260)))
     last = done.iloc[-1]
     s.takeaway = t["fb_take"].format(nps=f.num(last.nps, 1), resp=f.num(last.nps_responses))
@@ -419,8 +423,13 @@ def render(sections: list[Section], f: Fmt, ws) -> str:
             specs[name] = _theme(chart).to_dict()
     env = jinja2.Environment(loader=jinja2.PackageLoader("retentio.faces.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html"]))
+    # axis numbers and month names in the report's language (d3 locales shipped with vl-convert)
+    tag = {"en": "en-US", "ru": "ru-RU"}[f.lang]
+    embed = {"actions": False, "renderer": "svg", "formatLocale": vlc.get_format_locale(tag),
+             "timeFormatLocale": vlc.get_time_format_locale(tag)}
     return env.get_template("report.html.j2").render(
         t=f.t, lang=f.lang, sections=sections, bundle=bundle, specs=json.dumps(specs).replace("</", "<\\/"),
+        embed=json.dumps(embed),
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"), workspace=str(ws.path))
 
 
