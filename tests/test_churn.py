@@ -11,7 +11,7 @@ import pytest
 from retentio import Workspace
 from retentio.analytics.churn.features import add_p_alive, build_features
 from retentio.analytics.churn.labels import LabelSpec, labels
-from retentio.analytics.churn.train import data_end, load, plan, score, train
+from retentio.analytics.churn.train import plan, score, train
 from retentio.data.demo import generate
 from tests.conftest import demo_workspace, run_cli, write
 

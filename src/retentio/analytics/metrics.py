@@ -34,7 +34,7 @@ import pandas as pd
 from retentio.analytics.base import cached, completed_orders, groups, paid_subscriptions, rate, span, to_float, with_group
 from retentio.analytics.bitmasks import bit, bit_range, column_sums, single_bit, static_bit
 from retentio.analytics.bitmasks import n_words as nw
-from retentio.analytics.periods import UNITS, Periods, check_period, period_number, period_number_of
+from retentio.analytics.periods import Periods, check_period, period_number, period_number_of
 from retentio.data.errors import RetentioError
 
 if TYPE_CHECKING:
@@ -57,6 +57,9 @@ SUB_KEYS = ["subscribers_start", "subscribers_end", "subscribers_lost", "subscri
             "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churned", "mrr_reactivated", "mrr_end",
             "grr_pct", "nrr_pct", "revenue_churn_pct"]
 SURVEY_KEYS = ["nps", "nps_responses", "csat_pct", "ces_mean"]
+
+#: NPS answer groups (Reichheld 2003): promoters 9–10, detractors 0–6, passives between
+PROMOTER_MIN, DETRACTOR_MAX = 9, 6
 
 
 def _gkeys(by: str | None) -> list[str]:
@@ -245,12 +248,21 @@ def survey_scores(ws: "Workspace", periods: Periods, g: "ir.Table | None") -> pd
     is_nps, is_csat, is_ces = j.kind == "nps", j.kind == "csat", j.kind == "ces"
     return j.group_by(_gkeys(by)).agg(
         nps_responses=is_nps.sum(),
-        promoters=(is_nps & (j.score >= 9)).sum(),
-        detractors=(is_nps & (j.score <= 6)).sum(),
+        promoters=(is_nps & (j.score >= PROMOTER_MIN)).sum(),
+        detractors=(is_nps & (j.score <= DETRACTOR_MAX)).sum(),
         csat_responses=is_csat.sum(),
         csat_satisfied=(is_csat & (j.score >= 4)).sum(),
         ces_mean=j.score.mean(where=is_ces),
     ).to_pandas()
+
+
+def nps_groups(ws: "Workspace") -> pd.DataFrame:
+    """All NPS answers by group: (group, answers) for promoters, passives and detractors."""
+    sv = ws.table("surveys")
+    nps = sv.filter(sv.kind == "nps")
+    group = ibis.cases((nps.score >= PROMOTER_MIN, "promoters"), (nps.score > DETRACTOR_MAX, "passives"),
+                       else_="detractors")
+    return nps.group_by(group=group).agg(answers=nps.count()).to_pandas()
 
 
 # ---------------------------------------------------------------------------- the report

@@ -231,8 +231,8 @@ def build_features(ws: "Workspace", cutoff: pd.Timestamp, customers: "ir.Table |
     df = frame.to_pandas()
     for col in df.columns:
         # engines return sums of DECIMAL money (and of booleans on some) as Decimal objects
-        if df[col].dtype == object and col not in ("customer_id", *cats):
-            df[col] = pd.to_numeric(df[col], errors="coerce") if not col.endswith("_at") else df[col]
+        if df[col].dtype == object and col not in ("customer_id", *cats) and not col.endswith("_at"):
+            df[col] = pd.to_numeric(df[col], errors="coerce")
     return _derive(df, cutoff, cats, nums)
 
 

@@ -71,41 +71,38 @@ class LabelSpec:
         raise RetentioError("churn needs orders, subscriptions or events: load them first")
 
 
+def _active(ws: "Workspace", spec: LabelSpec, lo: pd.Timestamp, hi: pd.Timestamp):
+    """Distinct customer_id with the label's activity in [lo, hi): a completed order, or
+    an event of the label's type."""
+    if spec.kind == "orders":
+        t, when = completed_orders(ws), "ordered_at"
+    else:
+        t, when = ws.table("events"), "occurred_at"
+        t = t.filter(t.event_type == spec.event_type)
+    return t.filter((t[when] >= lit_ts(lo)) & (t[when] < lit_ts(hi))).select("customer_id").distinct()
+
+
+def _subscribed(ws: "Workspace", at: pd.Timestamp):
+    """Distinct customer_id with a paid subscription covering the instant."""
+    s, t = paid_subscriptions(ws), lit_ts(at)
+    return s.filter((s.started_at <= t) & (s.ended_at.isnull() | (s.ended_at > t))).select("customer_id").distinct()
+
+
 def eligible(ws: "Workspace", cutoff: pd.Timestamp, spec: LabelSpec):
     """(customer_id) of customers eligible at the cutoff, as an Ibis table."""
-    c = lit_ts(cutoff)
-    start = lit_ts(pd.Timestamp(cutoff) - pd.Timedelta(days=spec.window_days))
-    if spec.kind == "orders":
-        o = completed_orders(ws)
-        return o.filter((o.ordered_at >= start) & (o.ordered_at < c)).select("customer_id").distinct()
+    cutoff = pd.Timestamp(cutoff)
     if spec.kind == "subscriptions":
-        s = paid_subscriptions(ws)
-        return s.filter((s.started_at <= c) & (s.ended_at.isnull() | (s.ended_at > c))).select(
-            "customer_id").distinct()
-    e = ws.table("events")
-    return e.filter((e.event_type == spec.event_type) & (e.occurred_at >= start) & (e.occurred_at < c)).select(
-        "customer_id").distinct()
+        return _subscribed(ws, cutoff)
+    return _active(ws, spec, cutoff - pd.Timedelta(days=spec.window_days), cutoff)
 
 
 def labels(ws: "Workspace", cutoff: pd.Timestamp, spec: LabelSpec) -> pd.DataFrame:
     """(customer_id, churned) for the customers eligible at the cutoff."""
     cutoff = pd.Timestamp(cutoff)
-    c = lit_ts(cutoff)
-    end = lit_ts(cutoff + pd.Timedelta(days=spec.horizon_days))
+    end = cutoff + pd.Timedelta(days=spec.horizon_days)
     el = eligible(ws, cutoff, spec)
-    if spec.kind == "orders":
-        o = completed_orders(ws)
-        kept = o.filter((o.ordered_at >= c) & (o.ordered_at < end)).select("customer_id").distinct()
-    elif spec.kind == "subscriptions":
-        s = paid_subscriptions(ws)
-        kept = s.filter((s.started_at <= end) & (s.ended_at.isnull() | (s.ended_at > end))).select(
-            "customer_id").distinct()
-    else:
-        e = ws.table("events")
-        kept = e.filter((e.event_type == spec.event_type) & (e.occurred_at >= c) & (e.occurred_at < end)).select(
-            "customer_id").distinct()
-    kept = kept.mutate(stayed=1)
-    k = kept.rename(_cid="customer_id")
+    kept = _subscribed(ws, end) if spec.kind == "subscriptions" else _active(ws, spec, cutoff, end)
+    k = kept.mutate(stayed=1).rename(_cid="customer_id")
     j = el.left_join(k, el.customer_id == k._cid)
     df = j.select(j.customer_id, churned=j.stayed.isnull().cast("int64")).to_pandas()
     df["customer_id"] = df.customer_id.astype(str)

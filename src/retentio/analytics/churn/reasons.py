@@ -162,20 +162,31 @@ WRITERS = {
 }
 
 
-def top_reasons(contrib: pd.DataFrame, frame: pd.DataFrame, k: int = 3) -> list[list[str]]:
-    """For each row: up to ``k`` plain-word reasons, strongest push towards churn first."""
-    out = []
+#: what each reason group is called where reasons are counted (customer attributes keep their name)
+GROUP_NAMES = {
+    "gap": "order gap", "orders": "fewer orders", "spend": "spend down", "few": "few orders", "logins": "logins",
+    "usage": "usage", "payments": "payments", "plan": "downgrade", "payments_past": "payments",
+    "tickets": "tickets", "nps": "low NPS", "csat": "low CSAT", "returns": "returns", "discounts": "discounts",
+    "alive": "P(alive)", "tenure": "new customer",
+}
+
+
+def top_reasons(contrib: pd.DataFrame, frame: pd.DataFrame, k: int = 3,
+                with_groups: bool = False) -> list[list[str]] | tuple[list[list[str]], list[list[str]]]:
+    """For each row: up to ``k`` plain-word reasons, strongest push towards churn first;
+    with ``with_groups`` also each reason's group name (:data:`GROUP_NAMES`)."""
+    out, out_groups = [], []
     names = list(contrib.columns)
     values = contrib.to_numpy()
     records = frame.to_dict("records")
     for i, rec in enumerate(records):
         order = values[i].argsort()[::-1]
-        seen, reasons = set(), []
+        groups, reasons = [], []
         for j in order:
             if values[i, j] <= 0 or len(reasons) >= k:
                 break
             group, writer = WRITERS.get(names[j], (names[j], None))
-            if group in seen:
+            if group in groups:
                 continue
             if writer is None:  # a customer attribute: say what it is
                 value = rec.get(names[j])
@@ -183,10 +194,11 @@ def top_reasons(contrib: pd.DataFrame, frame: pd.DataFrame, k: int = 3) -> list[
             else:
                 text = writer(rec)
             if text:
-                seen.add(group)
+                groups.append(group)
                 reasons.append(text)
         out.append(reasons)
-    return out
+        out_groups.append([GROUP_NAMES.get(g, g) for g in groups])
+    return (out, out_groups) if with_groups else out
 
 
-__all__ = ["WRITERS", "top_reasons"]
+__all__ = ["GROUP_NAMES", "WRITERS", "top_reasons"]

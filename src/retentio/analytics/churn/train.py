@@ -68,8 +68,7 @@ def plan(as_of: pd.Timestamp, horizon: int, n_train: int = 6, step: int = 30) ->
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """The model's inputs: known features present in the frame plus customer attributes."""
     known = [f.name for f in FEATURES if f.name in frame]
-    extra = [c for c in frame.columns if c not in known and c not in AUX and c not in
-             ("customer_id", "churned", "cutoff", "revenue_365", "mrr_90_ago")]
+    extra = [c for c in frame.columns if c not in known and c not in AUX and c not in ("customer_id", "churned", "cutoff")]
     return [c for c in known + extra if frame[c].notna().any()]
 
 
@@ -122,6 +121,12 @@ def _fit_and_test(data: _Features, p: CutoffPlan, threads: int, seed: int) -> tu
     return model, res
 
 
+def _backtest_row(p: CutoffPlan, res: dict) -> dict:
+    return {"test_cutoff": p.test.date().isoformat(),
+            **{k: res[k] for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc",
+                                   "logistic_roc_auc", "n_test", "positive_rate")}}
+
+
 def train(ws: "Workspace", as_of: dt.date | None = None, horizon: int | None = None, event: str | None = None,
           *, threads: int = 1, seed: int = 0, n_cutoffs: int = 6, step_days: int = 30, backtest: int = 3,
           progress: Callable[[str], None] | None = None) -> dict:
@@ -132,9 +137,7 @@ def train(ws: "Workspace", as_of: dt.date | None = None, horizon: int | None = N
     data = _Features(ws, spec, progress)
     main_plan = plan(as_of, spec.horizon_days, n_cutoffs, step_days)
     model, res = _fit_and_test(data, main_plan, threads, seed)
-    history = [{"test_cutoff": main_plan.test.date().isoformat(),
-                **{k: res[k] for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc",
-                                       "logistic_roc_auc", "n_test", "positive_rate")}}]
+    history = [_backtest_row(main_plan, res)]
     for i in range(1, backtest):
         p = plan(as_of - pd.Timedelta(days=step_days * i), spec.horizon_days, n_cutoffs, step_days)
         try:
@@ -142,9 +145,7 @@ def train(ws: "Workspace", as_of: dt.date | None = None, horizon: int | None = N
         except RetentioError as exc:
             history.append({"test_cutoff": p.test.date().isoformat(), "error": str(exc)})
             continue
-        history.append({"test_cutoff": p.test.date().isoformat(),
-                        **{k: r[k] for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc",
-                                             "logistic_roc_auc", "n_test", "positive_rate")}})
+        history.append(_backtest_row(p, r))
     report = {
         "roc_auc": res["roc_auc"], "pr_auc": res["pr_auc"], "brier": res["brier"],
         "top_decile_lift": res["top_decile_lift"], "baseline_roc_auc": res["baseline_roc_auc"],
@@ -197,9 +198,11 @@ def _clv(ws: "Workspace", as_of: pd.Timestamp) -> pd.Series | None:
     return v.set_index(v.customer_id.astype(str)).clv
 
 
-def score(ws: "Workspace", as_of: dt.date | None = None, top: int | None = None) -> pd.DataFrame:
+def score(ws: "Workspace", as_of: dt.date | None = None, top: int | None = None,
+          with_groups: bool = False) -> pd.DataFrame:
     """Per eligible customer at ``as_of``: churn_probability, score, band, value_at_risk,
-    reasons (top three), sorted by probability; the label definition in ``attrs``."""
+    reasons (top three), sorted by probability; the label definition in ``attrs``. With
+    ``with_groups`` also ``reason_groups``, the kind of each reason (for counting them)."""
     model, report = load(ws)
     lab = report["label"]
     spec = LabelSpec(lab["kind"], lab["horizon_days"], lab["window_days"], lab.get("event_type"))
@@ -225,7 +228,7 @@ def score(ws: "Workspace", as_of: dt.date | None = None, top: int | None = None)
         order = order[:top]
     chosen = frame.iloc[order].reset_index(drop=True)
     p = prob[order]
-    reasons = top_reasons(model.contributions(chosen), chosen)
+    reasons, groups = top_reasons(model.contributions(chosen), chosen, with_groups=True)
     out = pd.DataFrame({
         "customer_id": chosen.customer_id,
         "churn_probability": p,
@@ -234,6 +237,8 @@ def score(ws: "Workspace", as_of: dt.date | None = None, top: int | None = None)
         "value_at_risk": np.round(p * value[order], 2),
         "reasons": reasons,
     })
+    if with_groups:
+        out["reason_groups"] = groups
     out.attrs.update({"label": spec.describe(), "as_of": as_of.date().isoformat(), "value_basis": basis})
     return out
 

@@ -26,16 +26,12 @@ import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from retentio.analytics.clv.base import MLEModel
-from retentio.analytics.clv.predict import ContinuousBTYD, distinct_times
+from retentio.analytics.clv.predict import ContinuousBTYD, distinct_x, distinct_times
 
 
 def _with_unique_x(data):
     """(x, t_x, T, distinct x, index of each row's x): fitting passes these precomputed."""
-    if len(data) >= 5:
-        return data[:5]
-    x, t_x, T = data[:3]
-    ux, ix = np.unique(x, return_inverse=True)
-    return x, t_x, T, ux, ix
+    return data[:5] if len(data) >= 5 else distinct_x(*data[:3])
 
 
 #: rows per block in the likelihood loop

@@ -8,7 +8,7 @@ from retentio.analytics.clv.base import compress
 from retentio.data.errors import RetentioError
 
 
-def _distinct_x(x, t_x, T):
+def distinct_x(x, t_x, T):
     ux, ix = np.unique(x, return_inverse=True)  # x-only terms are computed per distinct x
     return x, t_x, T, ux, ix
 
@@ -31,7 +31,7 @@ class ContinuousBTYD:
         in one time unit; identical rows are fitted once with their count as weight."""
         x, t_x, T_ = self._validate(frequency, recency, T)
         (x, t_x, T_), w = compress(x, t_x, T_, weights=weights)
-        return self._fit(self._prepare(_distinct_x(x, t_x, T_)), w)
+        return self._fit(self._prepare(distinct_x(x, t_x, T_)), w)
 
     def _prepare(self, data):
         """Precompute what every likelihood evaluation of a fit reuses (models override)."""

@@ -191,6 +191,7 @@ def _segments(ws, f: Fmt) -> Section:
 
 
 def _clv(ws, f: Fmt) -> Section:
+    from retentio.analytics.base import span
     from retentio.analytics.clv.from_orders import (channel_value, customer_value, fit_value_models,
                                                     holdout_validation, rfm_summary)
 
@@ -222,9 +223,6 @@ def _clv(ws, f: Fmt) -> Section:
                            f.num(r.romi_pct, 0) if pd.notna(r.romi_pct) else "—"] for r in ch.itertuples()]))
         ok = int((ch.ltv_to_cac >= 3).sum())
         s.note = t["cac_take"].format(ok=ok, n=len(ch))
-    end = pd.Timestamp(v.attrs.get("calibration_end", None) or pd.Timestamp.today())
-    from retentio.analytics.base import span
-
     last = span(ws, ("orders",))[1].normalize()
     cal = (last - pd.Timedelta(days=182)).date()
     summ = rfm_summary(ws, cal, last.date())
@@ -239,23 +237,7 @@ def _clv(ws, f: Fmt) -> Section:
     ).properties(width=WIDTH, height=240)
     rule = alt.Chart(pd.DataFrame({"date": [str(cal)]})).mark_rule(color="#888").encode(x="date:T")
     s.charts.append(("clv_holdout", track + rule))
-    del end
     return s
-
-
-_REASON_KINDS = (("no order", "order gap"), ("order", "fewer orders"), ("spend down", "spend down"),
-                 ("login", "logins"), ("usage", "usage"), ("failed payment", "payments"),
-                 ("downgraded", "downgrade"), ("MRR down", "downgrade"), ("subscription ended", "subscription ended"),
-                 ("support ticket", "tickets"), ("NPS", "low NPS"), ("satisfaction", "low CSAT"),
-                 ("returned", "returns"), ("discounted", "discounts"), ("purchase pattern", "P(alive)"),
-                 ("a customer for only", "new customer"))
-
-
-def _reason_kind(text: str) -> str:
-    for prefix, kind in _REASON_KINDS:
-        if prefix in text:
-            return kind
-    return text.split(":")[0]
 
 
 def _churn(ws, f: Fmt, progress) -> Section:
@@ -270,7 +252,7 @@ def _churn(ws, f: Fmt, progress) -> Section:
         if progress:
             progress("training the churn model")
         report = churn.train(ws)
-    scored = churn.score(ws)
+    scored = churn.score(ws, with_groups=True)
     q = pd.DataFrame([{"model": t["model_lgbm"], "roc_auc": report["roc_auc"]},
                       {"model": t["model_lr"], "roc_auc": report["logistic_roc_auc"]},
                       {"model": t["model_recency"], "roc_auc": report["baseline_roc_auc"]}])
@@ -284,7 +266,7 @@ def _churn(ws, f: Fmt, progress) -> Section:
     s.charts.append(("churn_calibration", (diag + alt.Chart(cal).mark_line(point=True).encode(
         x=alt.X("predicted:Q", title=t["predicted"]), y=alt.Y("observed:Q", title=t["observed"]),
         tooltip=["bin:N", "customers:Q"])).properties(width=300, height=260)))
-    kinds = pd.Series([_reason_kind(r) for rs in scored.reasons for r in rs[:1]]).value_counts().head(10)
+    kinds = pd.Series([g[0] for g in scored.reason_groups if g]).value_counts().head(10)
     kinds = kinds.rename_axis("reason").reset_index(name="customers")
     s.charts.append(("churn_reasons", alt.Chart(kinds).mark_bar().encode(
         x=alt.X("customers:Q", title=t["count"]), y=alt.Y("reason:N", sort="-x", title=None),
@@ -302,6 +284,8 @@ def _churn(ws, f: Fmt, progress) -> Section:
 
 
 def _feedback(ws, m, f: Fmt) -> Section:
+    from retentio.analytics.metrics import nps_groups
+
     t = f.t
     s = Section("feedback", t["s9"])
     if not ws.is_loaded("surveys") or "nps" not in m:
@@ -314,9 +298,7 @@ def _feedback(ws, m, f: Fmt) -> Section:
     s.charts.append(("feedback_over_time", alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("period_start:T", title=None), y=alt.Y("score:Q", title=None),
         color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="top"))).properties(width=WIDTH, height=240)))
-    sv = ws.table("surveys")
-    nps = sv.filter(sv.kind == "nps")
-    groups = nps.group_by(group=ibis_cases(nps.score)).agg(answers=nps.count()).to_pandas()
+    groups = nps_groups(ws)
     groups["group"] = groups.group.map(t)
     s.charts.append(("nps_groups", alt.Chart(groups).mark_arc(innerRadius=50).encode(
         theta="answers:Q", color=alt.Color("group:N", scale=alt.Scale(
@@ -325,12 +307,6 @@ def _feedback(ws, m, f: Fmt) -> Section:
     last = done.iloc[-1]
     s.takeaway = t["fb_take"].format(nps=f.num(last.nps, 1), resp=f.num(last.nps_responses))
     return s
-
-
-def ibis_cases(score):
-    import ibis
-
-    return ibis.cases((score >= 9, "promoters"), (score >= 7, "passives"), else_="detractors")
 
 
 def _data(ws, f: Fmt) -> Section:
