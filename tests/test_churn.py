@@ -211,6 +211,36 @@ def test_reasons_are_true_of_the_customer(scored):
                 assert f.downgrades_90 >= 1
 
 
+def test_reasons_follow_the_contributions_and_skip_what_is_not_true():
+    from retentio.analytics.churn.reasons import top_reasons
+
+    frame = pd.DataFrame({
+        "recency_days": [82.0, 5.0, 40.0], "overdue_ratio": [3.14, 0.5, np.nan],
+        "logins_30": [0.0, 4.0, 1.0], "logins_prev_30": [2.0, 3.0, 1.0],
+        "login_trend_pct": [-100.0, 33.3, 0.0], "days_since_login": [31.0, 2.0, 10.0],
+        "last_nps": [2.0, 9.0, np.nan], "last_nps_at": pd.to_datetime(["2026-07-27", "2026-07-01", None]),
+        "segment": ["b2b", None, "retail"],
+    })
+    contrib = pd.DataFrame({
+        # row 0: NPS strongest, then the order gap (two features, one reason), then logins
+        # row 1: the gap and logins push but are not true of the customer (recent order and
+        #        rising logins); NPS 9 is no warning; only the attribute is left, and it is missing
+        # row 2: one positive push; negative ones are never reasons
+        "recency_days": [0.5, 0.9, 0.3], "overdue_ratio": [0.6, 0.1, -0.2],
+        "login_trend_pct": [0.2, 0.8, -0.1], "days_since_login": [0.1, 0.0, -0.3],
+        "last_nps": [0.9, 0.7, -0.1], "segment": [0.05, 0.3, -0.4],
+    })
+    reasons, groups = top_reasons(contrib, frame, with_groups=True)
+    assert reasons[0] == ["gave NPS 2 on 2026-07-27", "no order for 82 days — 3.1× their usual gap",
+                          "logins down 100 % over the last 30 days (0 against 2 in the 30 before)"]
+    assert groups[0] == ["low NPS", "order gap", "logins"]
+    assert reasons[1] == [] and groups[1] == []
+    assert reasons[2] == ["no order for 40 days"]
+    assert top_reasons(contrib, frame, k=1)[0] == ["gave NPS 2 on 2026-07-27"]
+    contrib.loc[0, "segment"] = 5.0
+    assert top_reasons(contrib, frame, k=1)[0] == ["segment: b2b"]
+
+
 def test_planted_causes_appear_in_the_reasons(scored, trained):
     cut, frame, feats, data = scored
     h = pd.Timedelta(days=trained["label"]["horizon_days"])

@@ -81,8 +81,9 @@ AUX = ("last_nps_at", "last_csat_at", "last_downgrade_at", "revenue_365", "mrr_9
 _SKIP_ATTRIBUTES = {"customer_id", "email", "phone", "signup_at", "birth_date", "name", "first_name",
                     "last_name"}
 MAX_CATEGORIES = 50
-#: the BG/NBD behind ``p_alive`` is fitted on at most this many customers (seeded sample)
-P_ALIVE_FIT_ROWS = 200_000
+#: the BG/NBD behind ``p_alive`` (and the CLV models behind value at risk) are fitted on at
+#: most this many customers, a seeded sample: their few parameters are as well estimated
+FIT_SAMPLE_ROWS = 200_000
 
 
 def _age_days(ts: "ir.Value", cutoff_epoch: int) -> "ir.Value":
@@ -99,16 +100,17 @@ def order_aggregates(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
     c, ep = lit_ts(cutoff), _epoch(cutoff)
     o = completed_orders(ws)
     o = o.filter(o.ordered_at < c)
-    age = _age_days(o.ordered_at, ep)
+    # the age is projected once: inside every aggregate the engine would recompute it
+    o = o.mutate(age=_age_days(o.ordered_at, ep))
+    age = o.age
     extra = {}
     if "discount" in o.columns:
-        extra["discounted"] = (o.discount.fill_null(0) > 0).cast("int64").sum()
+        extra["discounted"] = o.count(where=o.discount.fill_null(0) > 0)
     return o.group_by("customer_id").agg(
         last_age=age.min(), first_age=age.max(), frequency=o.count(),
-        order_days=o.ordered_at.date().nunique(),
         revenue_total=to_float(o.amount.sum()),
         revenue_365=to_float(o.amount.sum(where=age < 365)),
-        orders_30=(age < 30).sum(), orders_prev_30=((age >= 30) & (age < 60)).sum(),
+        orders_30=o.count(where=age < 30), orders_prev_30=o.count(where=(age >= 30) & (age < 60)),
         spend_90=to_float(o.amount.sum(where=age < 90)),
         spend_prev_90=to_float(o.amount.sum(where=(age >= 90) & (age < 180))),
         **extra,
@@ -125,15 +127,16 @@ def _events(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
     c, ep = lit_ts(cutoff), _epoch(cutoff)
     e = ws.table("events")
     e = e.filter(e.occurred_at < c)
-    age = _age_days(e.occurred_at, ep)
+    e = e.mutate(age=_age_days(e.occurred_at, ep))
+    age = e.age
     login, usage = e.event_type == "login", e.event_type == "usage"
     return e.group_by("customer_id").agg(
-        logins_30=(login & (age < 30)).sum(),
-        logins_prev_30=(login & (age >= 30) & (age < 60)).sum(),
+        logins_30=e.count(where=login & (age < 30)),
+        logins_prev_30=e.count(where=login & (age >= 30) & (age < 60)),
         days_since_login=age.min(where=login),
-        usage_30=(usage & (age < 30)).sum(),
-        usage_prev_30=(usage & (age >= 30) & (age < 60)).sum(),
-        payment_failures_90=((e.event_type == "payment_failed") & (age < 90)).sum(),
+        usage_30=e.count(where=usage & (age < 30)),
+        usage_prev_30=e.count(where=usage & (age >= 30) & (age < 60)),
+        payment_failures_90=e.count(where=(e.event_type == "payment_failed") & (age < 90)),
     )
 
 
@@ -152,9 +155,9 @@ def _subscriptions(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
         subscribed=(~s.ended & (s.mrr > 0)).any().cast("int64"),
         mrr_now=to_float(s.mrr.sum(where=~s.ended)),
         mrr_90_ago=to_float(s.mrr.sum(where=s.covers_then)),
-        downgrades_90=(s.down & (s.age < 90)).sum(),
+        downgrades_90=s.count(where=s.down & (s.age < 90)),
         last_downgrade_at=s.started_at.max(where=s.down),
-        involuntary_cancels=(s.ended & (s.churn_type == "involuntary")).sum(),
+        involuntary_cancels=s.count(where=s.ended & (s.churn_type == "involuntary")),
     )
 
 
@@ -162,10 +165,10 @@ def _tickets(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
     c, ep = lit_ts(cutoff), _epoch(cutoff)
     t = ws.table("tickets")
     t = t.filter(t.opened_at < c)
-    age = _age_days(t.opened_at, ep)
+    t = t.mutate(age=_age_days(t.opened_at, ep))
     return t.group_by("customer_id").agg(
-        tickets_90=(age < 90).sum(), tickets_30=(age < 30).sum(),
-        tickets_unresolved=(t.resolved_at.isnull() | (t.resolved_at >= c)).sum(),
+        tickets_90=t.count(where=t.age < 90), tickets_30=t.count(where=t.age < 30),
+        tickets_unresolved=t.count(where=t.resolved_at.isnull() | (t.resolved_at >= c)),
     )
 
 
@@ -310,8 +313,8 @@ def add_p_alive(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     T = np.maximum(T, t_x)
     fit = np.arange(len(x))
-    if len(fit) > P_ALIVE_FIT_ROWS:  # the four parameters are as well estimated from a large sample
-        fit = np.random.default_rng(0).choice(len(x), P_ALIVE_FIT_ROWS, replace=False)
+    if len(fit) > FIT_SAMPLE_ROWS:  # the four parameters are as well estimated from a large sample
+        fit = np.random.default_rng(0).choice(len(x), FIT_SAMPLE_ROWS, replace=False)
     try:
         model = BetaGeoModel().fit(x[fit], t_x[fit], T[fit])
         frame.loc[has, "p_alive"] = model.probability_alive(x, t_x, T)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from retentio.analytics.base import span
 from retentio.analytics.churn.evaluate import baseline_auc, calibration_table, scores
-from retentio.analytics.churn.features import AUX, FEATURES, add_p_alive, build_features
+from retentio.analytics.churn.features import AUX, FEATURES, FIT_SAMPLE_ROWS, add_p_alive, build_features
 from retentio.analytics.churn.labels import LabelSpec, eligible, labels
 from retentio.analytics.churn.model import ChurnModel, logistic_baseline
 from retentio.analytics.churn.reasons import top_reasons
@@ -184,15 +184,19 @@ def band(p: float) -> str:
 
 def _clv(ws: "Workspace", as_of: pd.Timestamp) -> pd.Series | None:
     """12-month CLV per customer from BG/NBD + Gamma-Gamma fitted on the orders before
-    ``as_of`` (so a score never depends on later data); None when they do not fit."""
-    from retentio.analytics.clv.from_orders import customer_value, fit_value_models
+    ``as_of`` (so a score never depends on later data); None when they do not fit. The
+    models' few parameters are fitted on a seeded sample of at most
+    :data:`FIT_SAMPLE_ROWS` customers and applied to all."""
+    from retentio.analytics.clv.from_orders import customer_value, fit_value_models, rfm_summary
 
     if not ws.is_loaded("orders"):
         return None
     last_day = (as_of - pd.Timedelta(days=1)).date()
     try:
-        purchases, spend = fit_value_models(ws, calibration_end=last_day)
-        v = customer_value(ws, purchases, spend, calibration_end=last_day)
+        summary = rfm_summary(ws, last_day)
+        sample = summary.sample(FIT_SAMPLE_ROWS, random_state=0) if len(summary) > FIT_SAMPLE_ROWS else summary
+        purchases, spend = fit_value_models(ws, summary=sample)
+        v = customer_value(ws, purchases, spend, summary=summary)
     except (RetentioError, ValueError, FloatingPointError):
         return None
     return v.set_index(v.customer_id.astype(str)).clv

@@ -130,14 +130,15 @@ def holdout_validation(model, summary: pd.DataFrame, ws: "Workspace", max_freque
 
 
 def fit_value_models(ws: "Workspace", model: str = "bgnbd", unit: str = "week",
-                     calibration_end: dt.date | None = None):
+                     calibration_end: dt.date | None = None, summary: pd.DataFrame | None = None):
     """A purchase model (bgnbd, mbgnbd or pareto_nbd) and Gamma-Gamma spend, both fitted on
-    the workspace's order history (up to ``calibration_end``, inclusive, when given)."""
+    the workspace's order history (up to ``calibration_end``, inclusive, when given), or
+    on ``summary`` (an :func:`rfm_summary` in ``unit``, or a sample of one) when given."""
     from retentio.analytics.clv import make_model
 
     if model not in ("bgnbd", "mbgnbd", "pareto_nbd"):
         raise RetentioError("the purchase model must be bgnbd, mbgnbd or pareto_nbd")
-    s = rfm_summary(ws, calibration_end, unit=unit)
+    s = rfm_summary(ws, calibration_end, unit=unit) if summary is None else summary
     purchases = make_model(model).fit(s.frequency, s.recency, s["T"])
     spend = make_model("gamma_gamma").fit(s.frequency, s.monetary_value)
     return purchases, spend
@@ -145,10 +146,11 @@ def fit_value_models(ws: "Workspace", model: str = "bgnbd", unit: str = "week",
 
 def customer_value(ws: "Workspace", model, spend_model, *, horizon: int = 12, unit: str = "month",
                    discount_rate: float = 0.01, fit_unit: str = "week",
-                   calibration_end: dt.date | None = None) -> pd.DataFrame:
+                   calibration_end: dt.date | None = None, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per customer: expected purchases over the horizon, P(alive), expected spend per
-    purchase and discounted CLV, from the order history (up to ``calibration_end``)."""
-    s = rfm_summary(ws, calibration_end, unit=fit_unit)
+    purchase and discounted CLV, from the order history (up to ``calibration_end``) or
+    from ``summary`` (its :func:`rfm_summary` in ``fit_unit``) when given."""
+    s = rfm_summary(ws, calibration_end, unit=fit_unit) if summary is None else summary
     period = unit_days(unit) / unit_days(fit_unit)
     exp = model.expected_purchases(horizon * period, s.frequency, s.recency, s["T"])
     spend = spend_model.expected_spend(s.frequency, s.monetary_value)
