@@ -26,10 +26,16 @@ class ChurnModel:
     #: Defaults chosen for explainability at scale: shallow trees (15 leaves, depth ≤ 5) and a
     #: learning rate of 0.15 with early stopping give the same out-of-time AUC as 31-leaf trees at
     #: 0.05 (demo: 0.770 against 0.771; 250k customers: 0.970 against 0.970) with about a tenth
-    #: of the TreeSHAP cost, which grows with trees × leaves × depth².
+    #: of the TreeSHAP cost, which grows with trees × leaves × depth². Early stopping counts a
+    #: round as progress only when the calibration log-loss falls by ``min_delta`` (1e-4): on
+    #: large data the loss keeps creeping down by less, and each further tree costs every
+    #: scored customer SHAP time — at 1M customers 50 trees instead of 214, out-of-time AUC
+    #: 0.9707 against 0.9708; on the demo the stop is unchanged (about 20 trees).
     def __init__(self, n_estimators: int = 300, learning_rate: float = 0.15, num_leaves: int = 15,
-                 min_child_samples: int = 40, max_depth: int = 5, seed: int = 0, threads: int = 1):
+                 min_child_samples: int = 40, max_depth: int = 5, min_delta: float = 1e-4, seed: int = 0,
+                 threads: int = 1):
         self.n_estimators = n_estimators
+        self.min_delta = min_delta
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -70,7 +76,7 @@ class ChurnModel:
         callbacks, valid = [], []
         if X_cal is not None and len(np.unique(y_cal)) == 2:
             valid = [lgb.Dataset(self._frame(X_cal), np.asarray(y_cal, int), reference=train)]
-            callbacks = [lgb.early_stopping(40, verbose=False)]
+            callbacks = [lgb.early_stopping(40, verbose=False, min_delta=self.min_delta)]
         self.booster_ = lgb.train(self._params(), train, num_boost_round=self.n_estimators,
                                   valid_sets=valid, callbacks=callbacks)
         self.calibration_ = None
@@ -103,7 +109,8 @@ class ChurnModel:
     # ---------------------------------------------------------------- persistence
     def to_dict(self) -> dict:
         return {"params": {k: getattr(self, k) for k in ("n_estimators", "learning_rate", "num_leaves",
-                                                          "min_child_samples", "max_depth", "seed", "threads")},
+                                                          "min_child_samples", "max_depth", "min_delta", "seed",
+                                                          "threads")},
                 "features": self.features_, "categories": self.categories_, "calibration": self.calibration_,
                 "best_iteration": int(self.booster_.best_iteration or 0),
                 "booster": self.booster_.model_to_string()}
