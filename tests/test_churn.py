@@ -170,6 +170,20 @@ def test_scores_ignore_data_after_the_cutoff(demo, trained, tmp_path):
     pd.testing.assert_frame_equal(first, second)
 
 
+def test_calibration_never_promises_certainty():
+    from retentio.analytics.churn.model import _smoothed_isotonic
+
+    raw = np.linspace(0, 1, 88)
+    y = np.r_[np.zeros(50), np.ones(38)]  # perfectly separated: plain isotonic gives 0 and 1
+    cal = _smoothed_isotonic(raw, y)
+    p = np.interp(raw, cal["x"], cal["y"])
+    assert p[:50] == pytest.approx(1 / 52) and p[50:] == pytest.approx(39 / 40)
+    # a corrected block that would undercut the one below it is pooled with it
+    y = np.r_[np.zeros(10), np.ones(9), np.zeros(1), np.ones(2)]  # blocks 0/10, 9/10, 2/2
+    p = np.interp(np.linspace(0, 1, 22), *_smoothed_isotonic(np.linspace(0, 1, 22), y).values())
+    assert np.all(np.diff(p) >= 0) and p[-1] < 1
+
+
 @pytest.fixture(scope="module")
 def scored(demo, trained):
     path, data = demo

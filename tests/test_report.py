@@ -54,6 +54,32 @@ def test_russian_report_formats_numbers_by_locale(reports):
     html = reports["ru"][0].read_text(encoding="utf-8")
     assert "Отчёт по удержанию" in html and "Риск оттока" in html
     assert "₽" in html  # the workspace currency, formatted by Babel for ru_RU
+    # churn reasons, their groups and the label definition are in Russian too
+    assert "Уход — клиент с завершённым заказом" in html
+    assert "нет заказов уже" in html and "no order for" not in html
+    assert json.dumps("перерыв в заказах")[1:-1] in html  # in the reasons chart's (JSON) data
+
+
+def test_russian_reasons_use_plural_forms_and_local_numbers():
+    import numpy as np
+    import pandas as pd
+
+    from retentio.analytics.churn.reasons import top_reasons
+    from retentio.faces.report.i18n import Fmt, reason_phrases
+
+    frame = pd.DataFrame({"recency_days": [1.0, 22.0, 82.0, 31.0], "overdue_ratio": [np.nan, np.nan, 3.14, np.nan],
+                          "tickets_unresolved": [1.0, 2.0, 5.0, 21.0],
+                          "last_nps": [2.0, np.nan, np.nan, np.nan],
+                          "last_nps_at": pd.to_datetime(["2026-07-27", None, None, None])})
+    contrib = pd.DataFrame({"recency_days": [0.0, 0.9, 0.9, 0.9], "tickets_unresolved": [0.5, 0.5, 0.5, 0.5],
+                            "last_nps": [0.7, 0.0, 0.0, 0.0]})
+    reasons, groups = top_reasons(contrib, frame, with_groups=True, phrases=reason_phrases(Fmt("ru", "RUB")))
+    assert reasons[0] == ["оценка NPS 2 от 27.07.2026", "1 открытое обращение в поддержку"]
+    assert reasons[1] == ["нет заказов уже 22 дня", "2 открытых обращения в поддержку"]
+    assert reasons[2] == ["нет заказов уже 82 дня — в 3,1 раза дольше обычного интервала",
+                          "5 открытых обращений в поддержку"]
+    assert reasons[3] == ["нет заказов уже 31 день", "21 открытое обращение в поддержку"]
+    assert groups[2] == ["перерыв в заказах", "обращения"]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")

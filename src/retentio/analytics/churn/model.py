@@ -62,7 +62,6 @@ class ChurnModel:
 
     def fit(self, X: pd.DataFrame, y, X_cal: pd.DataFrame | None = None, y_cal=None) -> "ChurnModel":
         import lightgbm as lgb
-        from sklearn.isotonic import IsotonicRegression
 
         y = np.asarray(y, int)
         if len(np.unique(y)) < 2:
@@ -81,9 +80,7 @@ class ChurnModel:
                                   valid_sets=valid, callbacks=callbacks)
         self.calibration_ = None
         if X_cal is not None and len(np.unique(y_cal)) == 2:
-            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-            iso.fit(self.predict_raw(X_cal), np.asarray(y_cal, float))
-            self.calibration_ = {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+            self.calibration_ = _smoothed_isotonic(self.predict_raw(X_cal), np.asarray(y_cal, float))
         return self
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
@@ -124,6 +121,26 @@ class ChurnModel:
         m.booster_ = lgb.Booster(model_str=d["booster"])
         m.booster_.best_iteration = d.get("best_iteration", 0)
         return m
+
+
+def _smoothed_isotonic(raw: np.ndarray, y: np.ndarray) -> dict:
+    """The isotonic map raw score → P(churn) (Zadrozny & Elkan 2002) with each block's
+    frequency Laplace-corrected to (k + 1) / (n + 2) (Zadrozny & Elkan 2001, "Obtaining
+    calibrated probability estimates from decision trees and naive Bayesian classifiers").
+
+    Plain isotonic regression gives its top block the raw frequency: 38 of 38 churned in
+    the calibration slice becomes a probability of exactly 1, which no later slice
+    bears out. The corrected block values are pooled once more (weighted isotonic fit)
+    where the correction broke their order. Returns the map's knots {"x", "y"}."""
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+    block = np.unique(iso.predict(raw), return_inverse=True)[1]
+    n = np.bincount(block).astype(float)
+    k = np.bincount(block, weights=y)
+    target = ((k + 1) / (n + 2))[block]
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, target)
+    return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
 
 
 #: the logistic baseline trains on at most this many rows (a seeded random sample)

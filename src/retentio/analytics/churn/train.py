@@ -27,7 +27,7 @@ from retentio.analytics.churn.evaluate import baseline_auc, calibration_table, s
 from retentio.analytics.churn.features import AUX, FEATURES, FIT_SAMPLE_ROWS, add_p_alive, build_features
 from retentio.analytics.churn.labels import LabelSpec, eligible, labels
 from retentio.analytics.churn.model import ChurnModel, logistic_baseline
-from retentio.analytics.churn.reasons import top_reasons
+from retentio.analytics.churn.reasons import ENGLISH, Phrasebook, top_reasons
 from retentio.data.errors import RetentioError
 
 if TYPE_CHECKING:
@@ -203,10 +203,11 @@ def _clv(ws: "Workspace", as_of: pd.Timestamp) -> pd.Series | None:
 
 
 def score(ws: "Workspace", as_of: dt.date | None = None, top: int | None = None,
-          with_groups: bool = False) -> pd.DataFrame:
+          with_groups: bool = False, phrases: Phrasebook = ENGLISH) -> pd.DataFrame:
     """Per eligible customer at ``as_of``: churn_probability, score, band, value_at_risk,
-    reasons (top three), sorted by probability; the label definition in ``attrs``. With
-    ``with_groups`` also ``reason_groups``, the kind of each reason (for counting them)."""
+    reasons (top three, worded by ``phrases``), sorted by probability; the label
+    definition in ``attrs``. With ``with_groups`` also ``reason_groups``, the kind of each
+    reason (for counting them)."""
     model, report = load(ws)
     lab = report["label"]
     spec = LabelSpec(lab["kind"], lab["horizon_days"], lab["window_days"], lab.get("event_type"))
@@ -232,7 +233,7 @@ def score(ws: "Workspace", as_of: dt.date | None = None, top: int | None = None,
         order = order[:top]
     chosen = frame.iloc[order].reset_index(drop=True)
     p = prob[order]
-    reasons, groups = top_reasons(model.contributions(chosen), chosen, with_groups=True)
+    reasons, groups = top_reasons(model.contributions(chosen), chosen, with_groups=True, phrases=phrases)
     out = pd.DataFrame({
         "customer_id": chosen.customer_id,
         "churn_probability": p,

@@ -17,7 +17,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from retentio.faces.report.i18n import TEXT, Fmt
+from retentio.faces.report.i18n import TEXT, Fmt, reason_phrases
 
 if TYPE_CHECKING:
     from retentio.workspace import Workspace
@@ -252,7 +252,7 @@ def _churn(ws, f: Fmt, progress) -> Section:
         if progress:
             progress("training the churn model")
         report = churn.train(ws)
-    scored = churn.score(ws, with_groups=True)
+    scored = churn.score(ws, with_groups=True, phrases=reason_phrases(f))
     q = pd.DataFrame([{"model": t["model_lgbm"], "roc_auc": report["roc_auc"]},
                       {"model": t["model_lr"], "roc_auc": report["logistic_roc_auc"]},
                       {"model": t["model_recency"], "roc_auc": report["baseline_roc_auc"]}])
@@ -279,7 +279,9 @@ def _churn(ws, f: Fmt, progress) -> Section:
     s.takeaway = t["churn_take"].format(auc=f.num(report["roc_auc"], 3), base=f.num(report["baseline_roc_auc"], 3),
                                         lr=f.num(report["logistic_roc_auc"], 3), n=f.num(len(high)),
                                         var=f.money(float(high.value_at_risk.sum())))
-    s.note = report["label"]["definition"]
+    label = report["label"]
+    # the analytics state the definition in English; other languages word it from the same fields
+    s.note = t["label_" + label["kind"]].format(**label) if "label_" + label["kind"] in t else label["definition"]
     return s
 
 

@@ -93,6 +93,12 @@ TEXT = {
         "calibration_end": "конец калибровки", "model_lgbm": "LightGBM", "model_lr": "логистическая регрессия",
         "model_recency": "только давность", "clv_axis": "CLV, {cur} (верхний 1 % в последнем столбце)",
         "count": "Клиенты",
+        "label_orders": "Уход — клиент с завершённым заказом за {window_days} дн. до даты среза не делает ни одного "
+                        "завершённого заказа за {horizon_days} дн. после неё.",
+        "label_subscriptions": "Уход — у подписчика, платящего на дату среза, через {horizon_days} дн. нет "
+                               "оплачиваемой подписки.",
+        "label_event": "Уход — у клиента с событием «{event_type}» за {window_days} дн. до даты среза нет такого "
+                       "события за {horizon_days} дн. после неё.",
     },
 }
 
@@ -125,3 +131,75 @@ class Fmt:
         if v is None:
             return self.t["na"]
         return ("+" if v > 0 else "") + self.num(v, digits)
+
+
+# ----------------------------------------------------------------------------- churn reasons
+def _ru_count(n: float, one: str, few: str, many: str) -> str:
+    """A count with its noun in the Russian plural form CLDR gives for it (1 день, 2 дня, 5 дней)."""
+    from babel import Locale
+
+    k = int(round(n))
+    form = Locale.parse(LOCALES["ru"]).plural_form(k)
+    return f"{k} {one if form == 'one' else few if form == 'few' else many}"
+
+
+def reason_phrases(f: Fmt):
+    """The churn reasons' phrasebook for the report's language (English is the analytics'
+    own; the keys and values are those of :data:`retentio.analytics.churn.reasons.ENGLISH`)."""
+    from babel.dates import format_date
+    import pandas as pd
+
+    from retentio.analytics.churn.reasons import ENGLISH, Phrasebook
+
+    if f.lang == "en":
+        return ENGLISH
+
+    def day(v) -> str:
+        return format_date(pd.Timestamp(v).date(), "short", locale=f.locale)
+
+    def days(n) -> str:
+        return _ru_count(n, "день", "дня", "дней")
+
+    def times(n) -> str:
+        return _ru_count(n, "раз", "раза", "раз")
+
+    return Phrasebook(
+        say={
+            "gap": lambda d: f"нет заказов уже {days(d)}",
+            "gap_overdue": lambda d, q: f"нет заказов уже {days(d)} — в {f.num(q, 1)} раза дольше обычного интервала",
+            "fewer_orders": lambda now, before: (f"{_ru_count(now, 'заказ', 'заказа', 'заказов')} за последние "
+                                                 f"30 дней против {f.num(before)} за предыдущие 30"),
+            "spend_down": lambda p: f"траты снизились на {f.pct(p, 0)} за последние 90 дней",
+            "few_orders": lambda n: f"всего {_ru_count(n, 'заказ', 'заказа', 'заказов')}",
+            "basket": lambda v: f"средний чек {f.num(v, 2)}",
+            "logins_down": lambda p, now, before: (f"входов на {f.pct(p, 0)} меньше за последние 30 дней "
+                                                   f"({f.num(now)} против {f.num(before)} за предыдущие 30)"),
+            "no_login": lambda d: f"нет входов уже {days(d)}",
+            "usage_down": lambda p: f"использование продукта снизилось на {f.pct(p, 0)} за последние 30 дней",
+            "failed_payments": lambda n: (f"{_ru_count(n, 'неудачный платёж', 'неудачных платежа', 'неудачных платежей')}"
+                                          " за последние 90 дней"),
+            "downgraded": lambda n, when: (f"тариф понижен {times(n)} за последние 90 дней"
+                                           + (f", последний раз {day(when)}" if not pd.isna(when) else "")),
+            "mrr_down": lambda before, now: f"MRR снизился с {f.num(before, 2)} до {f.num(now, 2)} за 90 дней",
+            "subscription_ended": lambda before: f"подписка закончилась (90 дней назад MRR был {f.num(before, 2)})",
+            "involuntary": lambda n: f"подписка уже прерывалась из-за неудачного платежа ({times(n)})",
+            "tickets_open": lambda n: (f"{_ru_count(n, 'открытое обращение', 'открытых обращения', 'открытых обращений')}"
+                                       " в поддержку"),
+            "tickets_recent": lambda n: (f"{_ru_count(n, 'обращение', 'обращения', 'обращений')} в поддержку "
+                                         "за последние 90 дней"),
+            "nps": lambda s, when: f"оценка NPS {f.num(s)} от {day(when)}",
+            "csat": lambda s, when: f"оценка удовлетворённости {f.num(s)}/5 от {day(when)}",
+            "returns": lambda p: f"возвращено {f.pct(p, 0)} заказов",
+            "discounts": lambda p: f"{f.pct(p, 0)} заказов со скидкой",
+            "p_alive": lambda p: f"по истории покупок клиент ещё покупает лишь с вероятностью {f.pct(p, 0)}",
+            "tenure": lambda d: f"клиент всего {days(d)}",
+            "attribute": lambda name, value: f"{name}: {value}",
+        },
+        groups={
+            "gap": "перерыв в заказах", "orders": "меньше заказов", "spend": "траты снизились",
+            "few": "мало заказов", "basket": "средний чек", "logins": "входы", "usage": "использование", "payments": "платежи",
+            "plan": "понижение тарифа", "ended": "подписка закончилась", "payments_past": "платежи",
+            "tickets": "обращения", "nps": "низкий NPS", "csat": "низкий CSAT", "returns": "возвраты",
+            "discounts": "скидки", "alive": "P(alive)", "tenure": "новый клиент",
+        },
+    )
