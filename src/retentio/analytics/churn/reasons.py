@@ -6,7 +6,9 @@ warning sign).
 
 Writers work column-wise: each gets the candidate rows' values as arrays, decides with
 NumPy where its statement holds and formats text only for those rows, so reasons for
-a million customers cost seconds rather than a Python loop over every row.
+a million customers cost seconds rather than a Python loop over every row. The words
+come from a :class:`Phrasebook`: :data:`ENGLISH` here, other languages where the faces
+need them (the report's Russian).
 """
 
 from __future__ import annotations
