@@ -231,12 +231,8 @@ def build_features(ws: "Workspace", cutoff: pd.Timestamp, customers: "ir.Table |
     for p in parts:
         p = p.rename(_cid="customer_id")
         frame = frame.left_join(p, frame.customer_id == p._cid).drop("_cid")
-    df = frame.to_pandas()
-    for col in df.columns:
-        # engines return sums of DECIMAL money (and of booleans on some) as Decimal objects
-        if df[col].dtype == object and col not in ("customer_id", *cats) and not col.endswith("_at"):
-            df[col] = pd.to_numeric(df[col], errors="coerce")
-    return _derive(df, cutoff, cats, nums)
+    # money sums are cast to float in the engine; DECIMAL attributes become floats in _derive
+    return _derive(frame.to_pandas(), cutoff, cats, nums)
 
 
 def _derive(df: pd.DataFrame, cutoff: pd.Timestamp, cats: list[str], nums: list[str]) -> pd.DataFrame:

@@ -270,20 +270,15 @@ def top_reasons(contrib: pd.DataFrame, frame: pd.DataFrame, k: int = 3, with_gro
     frame = frame.reset_index(drop=True)
     n = len(frame)
     # the groups present (a customer attribute is a group of its own, named after it)
-    writers: dict[str, tuple[str, Callable[[_Rows, Mapping], np.ndarray]]] = {}
-    member = []
-    for name in contrib.columns:
-        group = _GROUP_OF.get(name, name)
-        if group not in writers:
-            writer = GROUPS[group][0] if group in GROUPS else _attribute(name)
-            writers[group] = (phrases.groups.get(group, name.replace("_", " ")), writer)
-        member.append(list(writers).index(group))
+    names = list(dict.fromkeys(_GROUP_OF.get(c, c) for c in contrib.columns))
+    writers = {g: (phrases.groups.get(g, g.replace("_", " ")), GROUPS[g][0] if g in GROUPS else _attribute(g))
+               for g in names}
     values = contrib.to_numpy("float64")
-    strength = np.full((n, len(writers)), -np.inf)
-    for j, g in enumerate(member):
+    strength = np.full((n, len(names)), -np.inf)
+    for j, name in enumerate(contrib.columns):
+        g = names.index(_GROUP_OF.get(name, name))
         np.maximum(strength[:, g], values[:, j], out=strength[:, g])
     rank = np.argsort(-strength, axis=1, kind="stable")
-    names = list(writers)
     found = np.zeros(n, int)
     texts = np.full((n, k), None, dtype=object)
     kinds = np.full((n, k), None, dtype=object)

@@ -281,7 +281,8 @@ def _churn(ws, f: Fmt, progress) -> Section:
                                         var=f.money(float(high.value_at_risk.sum())))
     label = report["label"]
     # the analytics state the definition in English; other languages word it from the same fields
-    s.note = t["label_" + label["kind"]].format(**label) if "label_" + label["kind"] in t else label["definition"]
+    worded = t.get(f"label_{label['kind']}")
+    s.note = worded.format(**label) if worded else label["definition"]
     return s
 
 

@@ -3,9 +3,13 @@ formatting: decimal separators, grouping, currency symbols and percent signs).""
 
 from __future__ import annotations
 
+from babel import Locale
+from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
 LOCALES = {"en": "en_US", "ru": "ru_RU"}
+#: parsed once: reasons ask it for a plural form per number
+_RU = Locale.parse(LOCALES["ru"])
 
 TEXT = {
     "en": {
@@ -136,17 +140,14 @@ class Fmt:
 # ----------------------------------------------------------------------------- churn reasons
 def _ru_count(n: float, one: str, few: str, many: str) -> str:
     """A count with its noun in the Russian plural form CLDR gives for it (1 день, 2 дня, 5 дней)."""
-    from babel import Locale
-
     k = int(round(n))
-    form = Locale.parse(LOCALES["ru"]).plural_form(k)
+    form = _RU.plural_form(k)
     return f"{k} {one if form == 'one' else few if form == 'few' else many}"
 
 
 def reason_phrases(f: Fmt):
     """The churn reasons' phrasebook for the report's language (English is the analytics'
     own; the keys and values are those of :data:`retentio.analytics.churn.reasons.ENGLISH`)."""
-    from babel.dates import format_date
     import pandas as pd
 
     from retentio.analytics.churn.reasons import ENGLISH, Phrasebook
