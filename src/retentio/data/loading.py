@@ -1,20 +1,30 @@
 """Loading a canonical table into the embedded DuckDB store, validated and atomic.
 
-The input (CSV, Parquet, JSON lines, or a pandas/Polars/Arrow frame) is streamed by
-DuckDB into a staging table of text columns, parsed and checked there in SQL — one
-flag column per rule — and only then inserted into the store inside one transaction.
-Nothing is half-written: a file with errors changes nothing, unless the caller asks to
-store the valid rows and write the rejected ones with their reasons (``skip_invalid``).
+The input (CSV in any common encoding, Excel, Parquet, JSON lines, or a pandas/Polars/
+Arrow frame) is staged by DuckDB as text (:mod:`retentio.data.staging`), parsed and
+checked there in SQL — one flag column per rule — and only then written into the store
+inside one transaction. Nothing is half-written: a file with errors changes nothing,
+unless the caller asks to store the valid rows and write the rejected ones with their
+reasons (``skip_invalid``).
+
+Nothing is changed silently either. Numbers are read exactly as written or refused
+(:mod:`retentio.data.numbers`); day/month-ambiguous dates need a stated format; ids
+written as integral floats (``17850.0``) are normalised and counted in the report; the
+same file loaded twice, or rows already stored in a table without ids, are refused or
+skipped and counted; an upsert changes only the columns the file has; a replace that
+would keep only a small part of the file needs ``force``.
 
 Line numbers are what an editor shows: the header is line 1, so the first data row of
-a CSV is line 2 (a quoted field spanning several lines shifts later rows; the rejects
-file carries the row number too). For Parquet and frames positions are 1-based rows.
+a CSV is line 2, also after quoted fields that span lines. Excel rows are the sheet's
+row numbers; Parquet and frames use 1-based rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,26 +34,24 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from retentio.data.errors import RetentioError, RowError, ValidationError
+from retentio.data.numbers import CURRENCY_SIGNS, NumberSQL, currency_tokens
 from retentio.data.schema import SURVEY_SCALES, Column, Kind, TableSchema
+from retentio.data.staging import LINE, Staged, lit, q, stage
 
 MODES = ("append", "replace", "upsert")
 MAX_REPORTED_ERRORS = 50
+#: a replace that would keep less than this share of the file's rows needs ``force``
+MIN_REPLACE_SHARE = 0.5
 
 _TS_FORMATS = ["%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y%m%d"]
 _TS_EXPECTED = "a date-time such as 2024-03-01 14:30:00, 2024-03-01T14:30:00+03:00 or 01.03.2024"
 _DATE_EXPECTED = "a date such as 2024-03-01 or 01.03.2024"
+_SLASHED = "^\\d{1,2}[/-]\\d{1,2}[/-]\\d{2,4}(\\D.*)?$"
 _BOOL_TRUE = ("true", "t", "1", "yes", "y", "да")
 _BOOL_FALSE = ("false", "f", "0", "no", "n", "нет")
+_INTEGRAL_FLOAT = "^-?\\d+\\.0+$"
 
-
-def q(name: str) -> str:
-    """Quote an SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """Quote an SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
+__all__ = ["LoadReport", "load_table", "read_mapping_file", "normalise_name", "q", "lit", "MODES"]
 
 
 def normalise_name(name: str) -> str:
@@ -51,19 +59,41 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
 
+def attribute_name(name: str) -> str:
+    """The stored name of an extra customer column: the user's own words, lower-case,
+    with runs of spaces or punctuation made one ``_`` (``Город доставки`` →
+    ``город_доставки``). Any script is kept; DuckDB quotes identifiers."""
+    cleaned = re.sub(r"[^\w]+", "_", normalise_name(name)).strip("_")
+    return cleaned or "attribute"
+
+
 @dataclass
 class LoadReport:
+    """What a load did: rows read, stored, rejected, skipped and normalised, and how the
+    input was read (delimiter, decimal, encoding, sheet)."""
+
     table: str
     source: str
     mode: str
     rows_read: int = 0
     rows_stored: int = 0
     rows_rejected: int = 0
+    #: rows identical to rows already stored (tables without ids), not stored again
+    rows_skipped_duplicate: int = 0
+    rows_updated: int = 0
     rejects_file: str | None = None
     warnings: list[str] = field(default_factory=list)
     attributes_added: list[str] = field(default_factory=list)
+    #: file column -> canonical column, for every column that was stored
+    columns: dict[str, str] = field(default_factory=dict)
+    #: column -> number of values rewritten (e.g. ids 17850.0 -> 17850)
+    normalised: dict[str, int] = field(default_factory=dict)
     delimiter: str | None = None
     decimal: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    date_format: str | None = None
+    format: str | None = None
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -86,148 +116,54 @@ class _Check:
         return self.expected_sql or lit(self.expected)
 
 
-# --------------------------------------------------------------------------- staging
-
-
-def _describe_source(source: Any) -> str:
-    if isinstance(source, (str, Path)):
-        return str(source)
-    return f"<{type(source).__module__.split('.')[0]} {type(source).__name__}>"
-
-
-def _stage(
-    con: duckdb.DuckDBPyConnection,
-    source: Any,
-    *,
-    delimiter: str | None,
-    fmt: str | None,
-) -> tuple[str, str, str | None]:
-    """Create TEMP TABLE _stage (all text) from the source.
-
-    Returns (source description, position label, detected delimiter).
-    """
-    con.execute("DROP TABLE IF EXISTS _stage")
-    label = "row"
-    detected = None
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise RetentioError(f"{path}: no such file")
-        if path.is_file() and path.stat().st_size == 0:
-            raise RetentioError(f"{path}: the file is empty (expected a header line and data rows)")
-        kind = fmt or _format_of(path)
-        if kind == "csv":
-            opts = ["header = true", "all_varchar = true", "auto_detect = true"]
-            if delimiter:
-                opts.append(f"delim = {lit(delimiter)}")
-            rel = f"read_csv({lit(str(path))}, {', '.join(opts)})"
-            label = "line"
-            try:
-                sniff = con.execute(f"SELECT Delimiter FROM sniff_csv({lit(str(path))})").fetchone()
-                detected = delimiter or (sniff[0] if sniff else None)
-            except duckdb.Error:
-                detected = delimiter
-        elif kind == "parquet":
-            glob = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
-            rel = f"read_parquet({lit(glob)})"
-        elif kind == "jsonl":
-            rel = f"read_json({lit(str(path))}, format = 'newline_delimited')"
-            label = "line"
-        else:
-            raise RetentioError(f"{path}: unknown file format {kind!r}; use csv, parquet or jsonl")
+def read_mapping_file(path: str | Path) -> dict[str, str]:
+    """Column renames from a file: TOML (``"Номер заказа" = "order_id"``, at the top or
+    under a ``[map]`` table) or plain lines ``their name = our_name`` (``#`` comments)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RetentioError(f"{path}: no such mapping file")
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".toml":
         try:
-            con.execute(f"CREATE TEMP TABLE _stage AS SELECT * FROM {rel}")
-        except duckdb.Error as exc:
-            raise RetentioError(f"{path}: cannot be read as {kind}: {str(exc).splitlines()[0]}") from None
-    else:
-        arrow = _to_arrow(source)
-        con.register("_source_frame", arrow)
-        try:
-            con.execute("CREATE TEMP TABLE _stage AS SELECT * FROM _source_frame")
-        finally:
-            con.unregister("_source_frame")
-    # Every value goes through the same text parser, whatever the source's types, so
-    # one set of rules (and messages) applies to CSV, Parquet and frames alike.
-    cols = con.execute("SELECT name, type FROM pragma_table_info('_stage')").fetchall()
-    if any(t != "VARCHAR" for _, t in cols):
-        casts = ", ".join(
-            f"CAST({q(n)} AS VARCHAR) AS {q(n)}" if t != "VARCHAR" else q(n) for n, t in cols
-        )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {casts} FROM _stage")
-    return _describe_source(source), label, detected
-
-
-def _format_of(path: Path) -> str:
-    if path.is_dir():
-        return "parquet"
-    suffixes = [s.lower() for s in path.suffixes]
-    if ".parquet" in suffixes or ".pq" in suffixes:
-        return "parquet"
-    if ".jsonl" in suffixes or ".ndjson" in suffixes or ".json" in suffixes:
-        return "jsonl"
-    return "csv"
-
-
-def _to_arrow(frame: Any):
-    import pyarrow as pa
-
-    if isinstance(frame, pa.Table):
-        return frame
-    mod = type(frame).__module__
-    if mod.startswith("pandas"):
-        return pa.Table.from_pandas(frame, preserve_index=False)
-    if mod.startswith("polars"):
-        return frame.to_arrow()
-    if hasattr(frame, "__arrow_c_stream__"):
-        return pa.table(frame)
-    raise RetentioError(
-        f"cannot load a {type(frame).__name__}: pass a file path, or a pandas, Polars or Arrow table"
-    )
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RetentioError(f"{path}: not valid TOML: {exc}") from None
+        data = data.get("map", data)
+        bad = [k for k, v in data.items() if not isinstance(v, str)]
+        if bad:
+            raise RetentioError(f"{path}: each entry must be \"their column\" = \"our_column\"; not so for {bad}")
+        return {str(k): v for k, v in data.items()}
+    mapping: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise RetentioError(f"{path}, line {n}: expected their_column=our_column, got {line!r}")
+        theirs, ours = (part.strip().strip('"') for part in line.split("=", 1))
+        mapping[theirs] = ours
+    return mapping
 
 
 # --------------------------------------------------------------------------- parsing
 
 
-def _number_sql(raw: str, decimal: str) -> str:
-    """Text → normalised number text: spaces (also non-breaking) removed, the decimal
-    separator made a dot and thousands separators dropped."""
-    s = f"replace(replace(replace({raw}, ' ', ''), chr(160), ''), chr(8239), '')"
-    if decimal == ",":
-        return f"replace(replace({s}, '.', ''), ',', '.')"
-    return f"replace({s}, ',', '')"
+def _date_sql(kind: Kind, raw: str, timezone: str, date_format: str | None, excel: bool) -> str:
+    """SQL parsing a date or date-time written in one of the accepted forms (NULL if none)."""
+    formats = "[" + ", ".join(lit(x) for x in ([date_format] if date_format else []) + _TS_FORMATS) + "]"
+    # Times with an offset are instants: convert them to workspace wall-clock time.
+    with_offset = "'\\d:\\d\\d(:\\d\\d(\\.\\d+)?)?\\s*(Z|[+-]\\d\\d(:?\\d\\d)?)$'"
+    ts = (f"(CASE WHEN regexp_matches({raw}, {with_offset}) THEN timezone({lit(timezone)}, TRY_CAST({raw} AS TIMESTAMPTZ)) "
+          f"ELSE coalesce(TRY_CAST({raw} AS TIMESTAMP), try_strptime({raw}, {formats})) END)")
+    if excel:  # a date cell typed as a number: days since 1899-12-30 (Excel's 1900 date system)
+        serial = (f"TIMESTAMP '1899-12-30' + to_microseconds(CAST(round(TRY_CAST({raw} AS DOUBLE) * 86400000000) AS BIGINT))")
+        ts = f"(CASE WHEN regexp_matches({raw}, '^\\d{{5}}(\\.\\d+)?$') THEN {serial} ELSE {ts} END)"
+    return ts if kind == Kind.TIMESTAMP else f"CAST({ts} AS DATE)"
 
 
-def _parse_sql(col: Column, raw: str, decimal: str, timezone: str) -> str:
-    """SQL that parses the trimmed text ``raw`` into the column's type (NULL if it cannot)."""
-    k = col.kind
-    if k in (Kind.ID, Kind.STRING):
-        return raw
-    if k == Kind.MONEY:
-        return f"TRY_CAST({_number_sql(raw, decimal)} AS DECIMAL(18,4))"
-    if k == Kind.FLOAT:
-        return f"TRY_CAST({_number_sql(raw, decimal)} AS DOUBLE)"
-    if k == Kind.INT:
-        return f"TRY_CAST(TRY_CAST({_number_sql(raw, decimal)} AS DECIMAL(38,6)) AS BIGINT)"
-    if k == Kind.BOOL:
-        t = ", ".join(lit(v) for v in _BOOL_TRUE)
-        f = ", ".join(lit(v) for v in _BOOL_FALSE)
-        return f"(CASE WHEN lower({raw}) IN ({t}) THEN TRUE WHEN lower({raw}) IN ({f}) THEN FALSE END)"
-    formats = "[" + ", ".join(lit(x) for x in _TS_FORMATS) + "]"
-    if k == Kind.TIMESTAMP:
-        # Times with an offset are instants: convert them to workspace wall-clock time.
-        return (
-            f"(CASE WHEN regexp_matches({raw}, '\\d:\\d\\d(:\\d\\d(\\.\\d+)?)?\\s*(Z|[+-]\\d\\d(:?\\d\\d)?)$') "
-            f"THEN timezone({lit(timezone)}, TRY_CAST({raw} AS TIMESTAMPTZ)) "
-            f"ELSE coalesce(TRY_CAST({raw} AS TIMESTAMP), try_strptime({raw}, {formats})) END)"
-        )
-    if k == Kind.DATE:
-        return f"coalesce(TRY_CAST({raw} AS DATE), CAST(try_strptime({raw}, {formats}) AS DATE))"
-    raise AssertionError(k)
-
-
-def _expected_type(col: Column) -> str:
+def _expected_type(col: Column, currency: str) -> str:
     return {
-        Kind.MONEY: "a number such as 1234.50 (a decimal comma is accepted with --decimal ,)",
+        Kind.MONEY: f"a number such as 1234.50, 1,234.50 or 1 234,50 (in {currency} if a currency is written)",
         Kind.FLOAT: "a number",
         Kind.INT: "a whole number",
         Kind.BOOL: "true/false, yes/no or 1/0",
@@ -236,16 +172,47 @@ def _expected_type(col: Column) -> str:
     }.get(col.kind, "text")
 
 
-def _detect_decimal(con: duckdb.DuckDBPyConnection, columns: list[str]) -> str:
-    """A decimal comma when numeric columns hold values like 12,50 and none like 12.50."""
-    if not columns:
-        return "."
-    comma = " OR ".join(f"regexp_matches(trim({q(c)}), '^-?\\d+,\\d{{1,4}}$')" for c in columns)
-    dot = " OR ".join(f"regexp_matches(trim({q(c)}), '^-?\\d+\\.\\d+$')" for c in columns)
-    n_comma, n_dot = con.execute(
-        f"SELECT count(*) FILTER (WHERE {comma}), count(*) FILTER (WHERE {dot}) FROM _stage"
-    ).fetchone()
-    return "," if n_comma > 0 and n_dot == 0 else "."
+def _decide_decimal(con, staged: Staged, numeric: list[str]) -> tuple[str, list[tuple[int, str, str]], bool]:
+    """The file's decimal separator from all its numeric text values (module
+    :mod:`retentio.data.numbers`): ".", ",", "mixed", or "" when ambiguous (with
+    examples of the ambiguous values, and whether the file also mixes both)."""
+    text_cols = [c for c in numeric if c not in staged.typed_columns]
+    if not text_cols:
+        return ".", [], False
+    parts, ambiguous = [], []
+    for c in text_cols:
+        raw = f"NULLIF(trim({q(c)}), '')"
+        point, comma, amb = NumberSQL(raw).evidence()
+        # only values with a separator can be evidence: skip the regexes on the rest
+        has_sep = f"({raw} LIKE '%,%' OR {raw} LIKE '%.%')"
+        parts += [f"count(*) FILTER (WHERE {has_sep} AND {point})",
+                  f"count(*) FILTER (WHERE {has_sep} AND {comma})",
+                  f"count(*) FILTER (WHERE {has_sep} AND {amb})"]
+        ambiguous.append((c, f"{has_sep} AND {amb}"))
+    counts = con.execute(f"SELECT {', '.join(parts)} FROM _stage").fetchall()[0]
+    points, commas, ambs = sum(counts[0::3]), sum(counts[1::3]), sum(counts[2::3])
+    if points and commas and not ambs:
+        return "mixed", [], True
+    if not ambs or (points and not commas):
+        return ("," if commas and not points else "."), [], False
+    if commas and not points:
+        return ",", [], False
+    examples = []
+    for c, cond in ambiguous:
+        examples += [(line, c, v) for line, v in con.execute(
+            f"SELECT {LINE}, trim({q(c)}) FROM _stage WHERE {cond} ORDER BY {LINE} LIMIT 3").fetchall()]
+    return "", examples[:3], bool(points and commas)
+
+
+def _ambiguous_decimal_error(staged: Staged, examples, points_and_commas: bool) -> RetentioError:
+    shown = "; ".join(f"{staged.unit} {line}, column {c!r}: {v!r}" for line, c, v in examples)
+    why = ("the file writes decimals both with a point and with a comma, so" if points_and_commas
+           else "no value in the file shows which is the decimal separator, and")
+    return RetentioError(
+        f"{staged.source}: cannot tell the decimal separator: {why} values such as {shown} could be read "
+        "two ways (1,200 is 1200 with a decimal point and 1.2 with a decimal comma). Nothing was stored. "
+        "Say which it is with --decimal . or --decimal ,"
+    )
 
 
 # --------------------------------------------------------------------------- the load
@@ -262,16 +229,24 @@ def load_table(
     delimiter: str | None = None,
     decimal: str | None = None,
     fmt: str | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    date_format: str | None = None,
+    allow_duplicates: bool = False,
+    force: bool = False,
     timezone: str = "UTC",
+    currency: str = "USD",
     now: dt.datetime | None = None,
     step: Callable[[str], None] = lambda _msg: None,
     max_errors: int = MAX_REPORTED_ERRORS,
+    protected: tuple[Path, ...] = (),
 ) -> LoadReport:
     """Validate ``source`` against ``schema`` and store it into the table of that name.
 
     Raises :class:`ValidationError` (nothing stored) when any row is invalid and
     ``skip_invalid`` is not given; otherwise stores the valid rows and writes the
-    rejected ones, with a ``reasons`` column, to the ``skip_invalid`` CSV.
+    rejected ones, with a ``reasons`` column, to the ``skip_invalid`` CSV. ``protected``
+    are files the rejects must never overwrite (the workspace's own).
     """
     if mode not in MODES:
         raise RetentioError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
@@ -281,46 +256,97 @@ def load_table(
         )
     if decimal not in (None, ".", ","):
         raise RetentioError(f"decimal separator must be '.' or ',', got {decimal!r}")
+    if date_format is not None:
+        _check_date_format(con, date_format)
+    if skip_invalid is not None:
+        _check_rejects_target(Path(skip_invalid), source, protected)
 
     step("reading")
-    name, label, detected_delim = _stage(con, source, delimiter=delimiter, fmt=fmt)
-    report = LoadReport(table=schema.name, source=name, mode=mode, delimiter=detected_delim)
+    staged = stage(con, source, delimiter=delimiter, fmt=fmt, encoding=encoding, sheet=sheet)
+    report = LoadReport(table=schema.name, source=staged.source, mode=mode, delimiter=staged.delimiter,
+                        encoding=staged.encoding, sheet=staged.sheet, date_format=date_format, format=staged.fmt)
     try:
-        _validate_and_store(con, schema, report, label, mapping or {}, mode, skip_invalid,
-                            decimal, timezone, now, step, max_errors)
+        _refuse_repeat(con, schema, staged, mode, allow_duplicates)
+        _validate_and_store(con, schema, report, staged, mapping or {}, mode, skip_invalid, decimal,
+                            date_format, allow_duplicates, force, timezone, currency, now, step, max_errors)
     finally:
         con.execute("DROP TABLE IF EXISTS _stage")
         con.execute("DROP TABLE IF EXISTS _typed")
     return report
 
 
-def _resolve_columns(
-    con: duckdb.DuckDBPyConnection,
-    schema: TableSchema,
-    report: LoadReport,
-    mapping: Mapping[str, str],
-) -> tuple[dict[str, str], list[str]]:
+def _check_date_format(con, date_format: str) -> None:
+    try:
+        con.execute("SELECT try_strptime('2024-01-01', ?)", [date_format]).fetchall()
+    except duckdb.Error as exc:
+        raise RetentioError(f"--date-format {date_format!r} is not a strptime format such as %d/%m/%Y: "
+                            f"{str(exc).splitlines()[0]}") from None
+    if "%" not in date_format:
+        raise RetentioError(f"--date-format {date_format!r} is not a strptime format such as %d/%m/%Y")
+
+
+def _check_rejects_target(target: Path, source: Any, protected: tuple[Path, ...]) -> None:
+    """Before any work: the rejects file goes into an existing folder and never over
+    the input or the workspace's own files."""
+    if not target.parent.exists():
+        raise RetentioError(f"--skip-invalid {target}: the folder {target.parent} does not exist; nothing was stored")
+    if target.is_dir():
+        raise RetentioError(f"--skip-invalid {target}: is a folder; give a file name such as rejects.csv")
+    guarded = list(protected)
+    if isinstance(source, (str, Path)):
+        guarded.append(Path(source))
+    for p in guarded:
+        if target.exists() and p.exists() and os.path.samefile(target, p) or target.resolve() == p.resolve():
+            raise RetentioError(f"--skip-invalid {target} would overwrite {p}; write the rejected rows to another file")
+
+
+def _refuse_repeat(con, schema: TableSchema, staged: Staged, mode: str, allow_duplicates: bool) -> None:
+    """The same content appended twice would count every row twice (tables without ids)
+    or fail on every id: refuse, naming the earlier load."""
+    if mode != "append" or allow_duplicates or staged.checksum is None:
+        return
+    earlier = con.execute(
+        "SELECT loaded_at, source, rows_stored FROM _retentio_loads l WHERE table_name = ? AND checksum = ? "
+        "AND loaded_at >= coalesce((SELECT max(loaded_at) FROM _retentio_loads "
+        "WHERE table_name = l.table_name AND mode = 'replace'), TIMESTAMP '1900-01-01') "
+        "ORDER BY loaded_at DESC LIMIT 1",
+        [schema.name, staged.checksum],
+    ).fetchall()
+    if earlier:
+        when, src, stored = earlier[0]
+        hint = ("use --mode upsert to update those rows" if schema.primary_key
+                else "add --allow-duplicates if you really mean to store every row a second time")
+        raise RetentioError(
+            f"{staged.source}: the same content was already loaded into {schema.name} on "
+            f"{when:%Y-%m-%d %H:%M} from {src} ({stored:,} rows stored); loading it again would count "
+            f"those rows twice. Nothing was stored; {hint}."
+        )
+
+
+def _resolve_columns(con, schema: TableSchema, report: LoadReport, staged: Staged,
+                     mapping: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """Map staged column names to canonical ones; returns (canonical → staged, attributes)."""
-    staged = [r[0] for r in con.execute("SELECT name FROM pragma_table_info('_stage')").fetchall()]
-    mapping_n = {normalise_name(k): v for k, v in mapping.items()}
+    staged_cols = [r[0] for r in con.execute("SELECT name FROM pragma_table_info('_stage')").fetchall()
+                   if r[0] != LINE]
+    mapping_n = {normalise_name(k): v.strip() for k, v in mapping.items()}
     unknown_targets = sorted(
-        v for v in mapping.values() if v not in schema.names and not schema.keeps_attributes
+        v for v in mapping_n.values() if v not in schema.names and not schema.keeps_attributes
     )
     if unknown_targets:
         raise RetentioError(
-            f"--map names unknown column(s) {unknown_targets} of table {schema.name}; "
+            f"the column mapping names unknown column(s) {unknown_targets} of table {schema.name}; "
             f"its columns are: {', '.join(schema.names)}"
         )
-    missing_sources = sorted(k for k in mapping_n if k not in {normalise_name(s) for s in staged})
+    missing_sources = sorted(k for k in mapping_n if k not in {normalise_name(s) for s in staged_cols})
     if missing_sources:
         raise RetentioError(
-            f"{report.source}: --map refers to column(s) {missing_sources} that are not in the file; "
-            f"its columns are: {', '.join(staged)}"
+            f"{report.source}: the column mapping refers to column(s) {missing_sources} that are not in the "
+            f"file; its columns are: {', '.join(staged_cols)}"
         )
     by_canonical: dict[str, str] = {}
     attributes: list[str] = []
     extras: list[str] = []
-    for col in staged:
+    for col in staged_cols:
         target = mapping_n.get(normalise_name(col), normalise_name(col))
         if target in schema.names:
             if target in by_canonical:
@@ -329,62 +355,126 @@ def _resolve_columns(
                 )
             by_canonical[target] = col
         elif schema.keeps_attributes:
-            if not re.fullmatch(r"[a-z_][a-z0-9_]*", target):
-                target = re.sub(r"[^a-z0-9_]", "_", target) or "attribute"
-            attributes.append(target)
-            by_canonical[target] = col
+            name = attribute_name(target)
+            if name in by_canonical:
+                raise RetentioError(
+                    f"{report.source}: columns {by_canonical[name]!r} and {col!r} would both be stored as the "
+                    f"customer attribute {name!r}; rename one of them (a mapping to another name)"
+                )
+            attributes.append(name)
+            by_canonical[name] = col
         else:
             extras.append(col)
     if extras:
         report.warnings.append(
             f"ignored column(s) not in the {schema.name} table: {', '.join(extras)} "
-            f"(map them with --map their_name=canonical_name if they are canonical columns)"
+            f"(map them to canonical columns if that is what they are)"
         )
     missing = [c for c in schema.required if c not in by_canonical]
     if missing:
+        header_line = 1 if staged.unit == "line" else None
         errors = [
-            RowError(report.source, 1 if report.delimiter is not None else None, c, None,
-                     f"a column named {c!r} (map yours with --map their_name={c})")
+            RowError(report.source, header_line, c, None,
+                     f"a column named {c!r} (map yours with --map their_name={c}); "
+                     f"the columns are: {', '.join(staged_cols)}")
             for c in missing
         ]
         raise ValidationError(report.source, errors)
+    report.columns = {by_canonical[c]: c for c in by_canonical}
     return by_canonical, attributes
 
 
-def _validate_and_store(con, schema, report, label, mapping, mode, skip_invalid,
-                        decimal, timezone, now, step, max_errors) -> None:
+def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping, mode, skip_invalid, decimal,
+                        date_format, allow_duplicates, force, timezone, currency, now, step, max_errors) -> None:
     step("validating")
-    by_canonical, attributes = _resolve_columns(con, schema, report, mapping)
-    report.rows_read = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
+    label = staged.unit
+    by_canonical, attributes = _resolve_columns(con, schema, report, staged, mapping)
+    report.rows_read = con.execute("SELECT count(*) FROM _stage").fetchall()[0][0] + len(staged.malformed)
     if report.rows_read == 0:
         raise RetentioError(f"{report.source}: no data rows (expected a header line and at least one row)")
 
     numeric = [by_canonical[c.name] for c in schema.columns
                if c.name in by_canonical and c.kind in (Kind.MONEY, Kind.FLOAT, Kind.INT)]
-    report.decimal = decimal or _detect_decimal(con, numeric)
+    if decimal:
+        report.decimal = decimal
+    else:
+        verdict, examples, mixed = _decide_decimal(con, staged, numeric)
+        if not verdict:
+            raise _ambiguous_decimal_error(staged, examples, mixed)
+        report.decimal = verdict
+        if verdict == "mixed":
+            report.warnings.append("the file writes decimals both with a point and with a comma; "
+                                   "each value was read as written")
 
-    offset = 2 if label == "line" and report.delimiter is not None else 1
     now_local = (now or dt.datetime.now(ZoneInfo(timezone))).astimezone(ZoneInfo(timezone))
     # "In the future" means after the end of today in the workspace's timezone.
     horizon = (now_local.date() + dt.timedelta(days=1)).isoformat()
+    tokens = currency_tokens(currency)
+    known_marks = sorted(set(CURRENCY_SIGNS))
+    excel = staged.fmt == "excel"
 
-    selects = [f"rowid + {offset} AS _line"]
+    selects = [f"{LINE} AS _line"]
     checks: list[_Check] = []
+    normalising: list[str] = []
     present = [c for c in schema.columns if c.name in by_canonical]
     for col in present:
         raw_name = f"_raw_{col.name}"
         src = q(by_canonical[col.name])
         selects.append(f"NULLIF(trim({src}), '') AS {q(raw_name)}")
         raw = q(raw_name)
-        parsed = _parse_sql(col, raw, report.decimal, timezone)
+        v = q(col.name)
+        number = NumberSQL(raw)
+        col_decimal = "." if by_canonical[col.name] in staged.typed_columns else report.decimal
+        if col.kind == Kind.ID:
+            # Excel and pandas write whole-number ids as floats: 17850.0 is customer 17850
+            parsed = f"(CASE WHEN regexp_matches({raw}, '{_INTEGRAL_FLOAT}') THEN regexp_replace({raw}, '\\.0+$', '') ELSE {raw} END)"
+            normalising.append(col.name)
+        elif col.kind == Kind.STRING:
+            parsed = raw
+        elif col.kind in (Kind.MONEY, Kind.FLOAT, Kind.INT):
+            sql_type = {Kind.MONEY: "DECIMAL(18,4)", Kind.FLOAT: "DOUBLE", Kind.INT: "DECIMAL(38,6)"}[col.kind]
+            parsed = number.parsed(col_decimal, sql_type)
+            if col.kind == Kind.INT:
+                parsed = f"(CASE WHEN {parsed} = round({parsed}) THEN CAST({parsed} AS BIGINT) END)"
+        elif col.kind == Kind.BOOL:
+            t = ", ".join(lit(x) for x in _BOOL_TRUE)
+            f = ", ".join(lit(x) for x in _BOOL_FALSE)
+            parsed = f"(CASE WHEN lower({raw}) IN ({t}) THEN TRUE WHEN lower({raw}) IN ({f}) THEN FALSE END)"
+        else:
+            parsed = _date_sql(col.kind, raw, timezone, date_format, excel)
         if col.choices:
             parsed = f"lower({raw})"
-        selects.append(f"{parsed} AS {q(col.name)}")
-        v = q(col.name)
+        selects.append(f"{parsed} AS {v}")
         if col.required:
             checks.append(_Check(f"{raw} IS NULL", col.name, None, "a value (it is required)"))
-        if col.kind not in (Kind.ID, Kind.STRING):
-            checks.append(_Check(f"{raw} IS NOT NULL AND {v} IS NULL", col.name, raw, _expected_type(col)))
+        if col.kind in (Kind.MONEY, Kind.FLOAT, Kind.INT):
+            marks = ", ".join(lit(m) for m in known_marks)
+            other_currency = (f"{number.has_currency} AND NOT {number.currency_ok(tokens)} AND "
+                              f"(lower({number.prefix}) IN ({marks}) OR lower({number.suffix}) IN ({marks}) "
+                              f"OR regexp_matches({number.prefix} || {number.suffix}, '^[A-Z]{{3}}$'))")
+            if col.kind == Kind.MONEY:
+                checks.append(_Check(
+                    f"{raw} IS NOT NULL AND {v} IS NOT NULL AND {other_currency}", col.name, raw,
+                    f"an amount in {currency}, the workspace's currency (this one names another currency; "
+                    "amounts are never converted)"))
+                bad_number = f"{raw} IS NOT NULL AND ({v} IS NULL OR (NOT {number.currency_ok(tokens)} AND NOT ({other_currency})))"
+            else:
+                bad_number = f"{raw} IS NOT NULL AND ({v} IS NULL OR {number.has_currency})"
+            expected = _expected_type(col, currency)
+            if col_decimal in (".", ","):
+                expected += f" (this file's decimal separator is {col_decimal!r})"
+            checks.append(_Check(bad_number, col.name, raw, expected))
+        elif col.kind in (Kind.TIMESTAMP, Kind.DATE):
+            slashed = f"regexp_matches({raw}, '{_SLASHED}')"
+            checks.append(_Check(f"{raw} IS NOT NULL AND {v} IS NULL AND NOT {slashed}", col.name, raw,
+                                 _expected_type(col, currency)))
+            checks.append(_Check(
+                f"{raw} IS NOT NULL AND {v} IS NULL AND {slashed}", col.name, raw,
+                "a date whose day and month cannot be confused: 03/01/2024 may be 3 January or 1 March. "
+                "Say which with --date-format %d/%m/%Y or --date-format %m/%d/%Y" if not date_format else
+                f"a date in the format {date_format}"))
+        elif col.kind == Kind.BOOL:
+            checks.append(_Check(f"{raw} IS NOT NULL AND {v} IS NULL", col.name, raw, _expected_type(col, currency)))
         if col.choices:
             checks.append(_Check(
                 f"{v} IS NOT NULL AND {v} NOT IN ({', '.join(lit(c) for c in col.choices)})",
@@ -430,6 +520,14 @@ def _validate_and_store(con, schema, report, label, mapping, mode, skip_invalid,
             joins.append(f"LEFT JOIN (SELECT DISTINCT {q(pk)} FROM {q(schema.name)}) s ON s.{q(pk)} = p.{q(pk)}")
             checks.append(_Check("_stored_dup", pk, q(f"_raw_{pk}"),
                                  "an id not already stored (use --mode upsert to replace stored rows)"))
+    elif mode == "append" and not allow_duplicates:
+        # A table without ids: a row equal in every column to a stored row is the same
+        # event/answer/ticket loaded again (an overlapping export), not a new one.
+        names = [c.name for c in schema.columns]
+        on = " AND ".join(f"s.{q(n)} IS NOT DISTINCT FROM " + (f"p.{q(n)}" if n in has else "NULL") for n in names)
+        extra_cols.append("(s._stored IS NOT NULL) AS _already_stored")
+        joins.append(f"LEFT JOIN (SELECT DISTINCT {', '.join(q(n) for n in names)}, TRUE AS _stored "
+                     f"FROM {q(schema.name)}) s ON {on}")
     ref = schema.customer_ref
     if ref and ref in has and _count(con, "customers") > 0:
         extra_cols.append("(p.customer_id IS NOT NULL AND k.customer_id IS NULL) AS _unknown_customer")
@@ -446,43 +544,57 @@ def _validate_and_store(con, schema, report, label, mapping, mode, skip_invalid,
         SELECT *, {', '.join(flags) if flags else 'FALSE AS _e0'} FROM j"""
     )
     n_checks = max(len(checks), 1)
+    any_bad = " OR ".join(f"_e{i}" for i in range(n_checks))
+    norm_counts = [f"count(*) FILTER (WHERE regexp_matches({q('_raw_' + c)}, '{_INTEGRAL_FLOAT}'))" for c in normalising]
+    dup_count = [f"count(*) FILTER (WHERE _already_stored AND NOT ({any_bad}))"] if "_already_stored" in extra else []
     counts = con.execute(
-        "SELECT " + ", ".join(f"count(*) FILTER (WHERE _e{i})" for i in range(n_checks))
-        + ", count(*) FILTER (WHERE " + " OR ".join(f"_e{i}" for i in range(n_checks)) + ") FROM _typed"
-    ).fetchone()
-    bad_rows = counts[-1]
-    errors: list[RowError] = []
+        "SELECT " + ", ".join([f"count(*) FILTER (WHERE _e{i})" for i in range(n_checks)]
+                              + [f"count(*) FILTER (WHERE {any_bad})"] + norm_counts + dup_count)
+        + " FROM _typed"
+    ).fetchall()[0]
+    per_check = counts[:n_checks]
+    bad_rows = counts[n_checks] + len(staged.malformed)
+    for name, n in zip(normalising, counts[n_checks + 1:n_checks + 1 + len(normalising)]):
+        if n:
+            report.normalised[name] = int(n)
+            report.warnings.append(f"{n:,} {name} value(s) written as whole-number floats (such as 17850.0) "
+                                   f"were stored as whole numbers (17850)")
+    duplicates = int(counts[-1]) if dup_count else 0
+
+    errors: list[RowError] = [RowError(report.source, m.line, None, m.text, m.reason, label)
+                              for m in staged.malformed[:max_errors]]
     for i, c in enumerate(checks):
-        if counts[i] and len(errors) < max_errors:
+        if per_check[i] and len(errors) < max_errors:
             value = f"CAST({c.value_sql} AS VARCHAR)" if c.value_sql else "NULL"
-            expected = c.expected_expr
             rows = con.execute(
-                f"SELECT _line, {value}, {expected} FROM _typed WHERE _e{i} ORDER BY _line LIMIT {max_errors - len(errors)}"
+                f"SELECT _line, {value}, {c.expected_expr} FROM _typed WHERE _e{i} ORDER BY _line "
+                f"LIMIT {max_errors - len(errors)}"
             ).fetchall()
             errors.extend(RowError(report.source, line, c.column, val, exp, label) for line, val, exp in rows)
     errors.sort(key=lambda e: (e.line or 0, e.column or ""))
-    total_errors = sum(counts[:-1]) if checks else 0
+    total_errors = sum(per_check) + len(staged.malformed) if checks else len(staged.malformed)
 
     if bad_rows and skip_invalid is None:
         raise ValidationError(report.source, errors, total_errors)
 
-    any_bad = " OR ".join(f"_e{i}" for i in range(n_checks))
+    valid = report.rows_read - bad_rows
+    if mode == "replace" and not force and bad_rows and valid < MIN_REPLACE_SHARE * report.rows_read:
+        stored_now = _count(con, schema.name)
+        raise RetentioError(
+            f"{report.source}: only {valid:,} of {report.rows_read:,} rows are valid; replacing {schema.name} "
+            f"would delete its {stored_now:,} stored rows and keep {valid:,}. Nothing was stored. Fix the file "
+            f"(the first problem: {errors[0] if errors else 'see the rejects'}), or replace anyway with --force."
+        )
+
     if bad_rows:
         report.rows_rejected = bad_rows
         report.rejects_file = str(skip_invalid)
-        reasons = ", ".join(
-            f"CASE WHEN _e{i} THEN {lit((c.column or '') + ': expected ')} || {c.expected_expr} END"
-            for i, c in enumerate(checks)
-        )
-        raw_cols = ", ".join(q(f"_raw_{c.name}") + " AS " + q(c.name) for c in present)
-        con.execute(
-            f"COPY (SELECT _line AS {q(label)}, {raw_cols}, concat_ws('; ', {reasons}) AS reasons "
-            f"FROM _typed WHERE {any_bad} ORDER BY _line) TO {lit(str(skip_invalid))} (HEADER, DELIMITER ',')"
-        )
+        _write_rejects(con, checks, present, staged, label, any_bad, Path(skip_invalid))
 
     step("storing")
+    keep = f"NOT ({any_bad})" + (" AND NOT _already_stored" if dup_count else "")
     target_cols = [c.name for c in present] + attributes
-    where = f"WHERE NOT ({any_bad})" if bad_rows else ""
+    cols = ", ".join(q(c) for c in target_cols)
     con.execute("BEGIN TRANSACTION")
     try:
         stored = {r[0] for r in con.execute(
@@ -494,15 +606,27 @@ def _validate_and_store(con, schema, report, label, mapping, mode, skip_invalid,
         if mode == "replace":
             con.execute(f"DELETE FROM {q(schema.name)}")
         elif mode == "upsert":
-            con.execute(
-                f"DELETE FROM {q(schema.name)} WHERE {q(pk)} IN (SELECT {q(pk)} FROM _typed {where})"
-            )
-        cols = ", ".join(q(c) for c in target_cols)
-        con.execute(f"INSERT INTO {q(schema.name)} ({cols}) SELECT {cols} FROM _typed {where}")
-        report.rows_stored = report.rows_read - bad_rows
+            # Only the columns the file has change; the stored values of the others stay.
+            updates = ", ".join(f"{q(c)} = u.{q(c)}" for c in target_cols if c != pk)
+            report.rows_updated = con.execute(
+                f"SELECT count(*) FROM _typed u JOIN {q(schema.name)} t USING ({q(pk)}) WHERE {keep}"
+            ).fetchall()[0][0]
+            if updates:
+                con.execute(f"UPDATE {q(schema.name)} t SET {updates} FROM (SELECT * FROM _typed WHERE {keep}) u "
+                            f"WHERE t.{q(pk)} = u.{q(pk)}")
+            keep += f" AND {q(pk)} NOT IN (SELECT {q(pk)} FROM {q(schema.name)})"
+        con.execute(f"INSERT INTO {q(schema.name)} ({cols}) SELECT {cols} FROM _typed WHERE {keep} ORDER BY _line")
+        report.rows_stored = valid - duplicates
+        report.rows_skipped_duplicate = duplicates
+        if duplicates:
+            report.warnings.append(
+                f"{duplicates:,} row(s) are identical to rows already stored in {schema.name} (an overlapping "
+                "export?) and were not stored again; use --allow-duplicates to store them anyway")
         con.execute(
-            "INSERT INTO _retentio_loads VALUES (now()::TIMESTAMP, ?, ?, ?, ?, ?, ?)",
-            [schema.name, report.source, mode, report.rows_read, report.rows_stored, report.rows_rejected],
+            "INSERT INTO _retentio_loads (loaded_at, table_name, source, mode, rows_read, rows_stored, "
+            "rows_rejected, checksum, bytes, rows_skipped) VALUES (now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [schema.name, report.source, mode, report.rows_read, report.rows_stored, report.rows_rejected,
+             staged.checksum, staged.size, duplicates],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -510,5 +634,30 @@ def _validate_and_store(con, schema, report, label, mapping, mode, skip_invalid,
         raise
 
 
+def _write_rejects(con, checks: list[_Check], present: list[Column], staged: Staged, label: str,
+                   any_bad: str, target: Path) -> None:
+    """The rejected rows with their reasons; malformed lines keep their text."""
+    reasons = ", ".join(
+        f"CASE WHEN _e{i} THEN {lit((c.column or '') + ': expected ')} || {c.expected_expr} END"
+        for i, c in enumerate(checks)
+    ) or "NULL"
+    raw_cols = ", ".join(q(f"_raw_{c.name}") + " AS " + q(c.name) for c in present)
+    query = (f"SELECT _line AS {q(label)}, {raw_cols}, CAST(NULL AS VARCHAR) AS raw_line, "
+             f"concat_ws('; ', {reasons}) AS reasons FROM _typed WHERE {any_bad}")
+    if staged.malformed:
+        import pyarrow as pa
+
+        bad = pa.table({"line": [m.line for m in staged.malformed], "text": [m.text for m in staged.malformed],
+                        "reason": [m.reason for m in staged.malformed]})
+        con.register("_malformed", bad)
+        nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {q(c.name)}" for c in present)
+        query += (f" UNION ALL SELECT line, {nulls}, text, 'line: expected ' || reason FROM _malformed")
+    try:
+        con.execute(f"COPY ({query} ORDER BY 1) TO {lit(str(target))} (HEADER, DELIMITER ',')")
+    finally:
+        if staged.malformed:
+            con.unregister("_malformed")
+
+
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {q(table)}").fetchall()[0][0]

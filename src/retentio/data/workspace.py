@@ -14,14 +14,18 @@ from typing import TYPE_CHECKING, Any
 import ibis
 
 from retentio.data.errors import RetentioError
-from retentio.data.loading import LoadReport, load_table, q
+from retentio.data.staging import q
 from retentio.data.schema import TABLES, TableSchema, table_schema
 from retentio.data.settings import DATABASE_FILE, SETTINGS_FILE, EngineSettings, Settings
 
 if TYPE_CHECKING:
+    from retentio.data.loading import LoadReport
     import ibis.expr.types as ir
 
 ENV_WORKSPACE = "RETENTIO_WORKSPACE"
+#: columns of the load log added after its first version: content checksum and size of
+#: the file (to refuse loading the same content twice), rows skipped as already stored
+LOAD_LOG_COLUMNS = {"checksum": "VARCHAR", "bytes": "BIGINT", "rows_skipped": "BIGINT"}
 
 
 def default_path() -> Path:
@@ -128,16 +132,27 @@ class Workspace:
         return self.backend.con
 
     def _ensure_tables(self) -> None:
+        """Create the canonical tables and the load log when missing, and add the load
+        log's later columns to workspaces made by earlier versions. Nothing is written
+        when everything is there (so a read-only workspace opens)."""
         con = self._backend.con
+        existing = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
         for schema in TABLES.values():
-            if schema.name in self.settings.tables:
+            if schema.name in self.settings.tables or schema.name in existing:
                 continue
             cols = ", ".join(f"{q(c.name)} {c.sql_type}" for c in schema.columns)
             con.execute(f"CREATE TABLE IF NOT EXISTS {q(schema.name)} ({cols})")
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS _retentio_loads (loaded_at TIMESTAMP, table_name VARCHAR, "
-            "source VARCHAR, mode VARCHAR, rows_read BIGINT, rows_stored BIGINT, rows_rejected BIGINT)"
-        )
+        if "_retentio_loads" not in existing:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS _retentio_loads (loaded_at TIMESTAMP, table_name VARCHAR, "
+                "source VARCHAR, mode VARCHAR, rows_read BIGINT, rows_stored BIGINT, rows_rejected BIGINT)"
+            )
+        log_cols = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = '_retentio_loads'").fetchall()}
+        for name, sql_type in LOAD_LOG_COLUMNS.items():
+            if name not in log_cols:
+                con.execute(f"ALTER TABLE _retentio_loads ADD COLUMN {q(name)} {sql_type}")
 
     # ------------------------------------------------------------------ tables
     def table(self, name: str) -> "ir.Table":
@@ -217,11 +232,18 @@ class Workspace:
         delimiter: str | None = None,
         decimal: str | None = None,
         fmt: str | None = None,
+        encoding: str | None = None,
+        sheet: str | None = None,
+        date_format: str | None = None,
+        allow_duplicates: bool = False,
+        force: bool = False,
         now: dt.datetime | None = None,
         step: Callable[[str], None] = lambda _msg: None,
     ) -> LoadReport:
-        """Validate and store ``source`` (a CSV/Parquet/JSON-lines path, or a pandas,
+        """Validate and store ``source`` (a CSV/Excel/Parquet/JSON-lines path, or a pandas,
         Polars or Arrow frame) into canonical ``table``; see :mod:`retentio.data.loading`."""
+        from retentio.data.loading import load_table
+
         schema: TableSchema = table_schema(table)
         if table in self.settings.tables:
             raise RetentioError(
@@ -238,9 +260,16 @@ class Workspace:
             delimiter=delimiter,
             decimal=decimal,
             fmt=fmt,
+            encoding=encoding,
+            sheet=sheet,
+            date_format=date_format,
+            allow_duplicates=allow_duplicates,
+            force=force,
             timezone=self.settings.timezone,
+            currency=self.settings.currency,
             now=now,
             step=step,
+            protected=(self.database_file, self.path / SETTINGS_FILE),
         )
 
     def load_history(self) -> list[dict]:
