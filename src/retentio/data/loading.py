@@ -179,29 +179,26 @@ def _decide_decimal(con, staged: Staged, numeric: list[str]) -> tuple[str, list[
     text_cols = [c for c in numeric if c not in staged.typed_columns]
     if not text_cols:
         return ".", [], False
-    parts, ambiguous = [], []
-    for c in text_cols:
-        raw = f"NULLIF(trim({q(c)}), '')"
-        point, comma, amb = NumberSQL(raw).evidence()
-        # only values with a separator can be evidence: skip the regexes on the rest
-        has_sep = f"({raw} LIKE '%,%' OR {raw} LIKE '%.%')"
-        parts += [f"count(*) FILTER (WHERE {has_sep} AND {point})",
-                  f"count(*) FILTER (WHERE {has_sep} AND {comma})",
-                  f"count(*) FILTER (WHERE {has_sep} AND {amb})"]
-        ambiguous.append((c, f"{has_sep} AND {amb}"))
-    counts = con.execute(f"SELECT {', '.join(parts)} FROM _stage").fetchall()[0]
-    points, commas, ambs = sum(counts[0::3]), sum(counts[1::3]), sum(counts[2::3])
-    if points and commas and not ambs:
-        return "mixed", [], True
-    if not ambs or (points and not commas):
-        return ("," if commas and not points else "."), [], False
-    if commas and not points:
-        return ",", [], False
+    evidence = {c: NumberSQL("NULLIF(trim(" + q(c) + "), '')").evidence() for c in text_cols}
+    kinds = ", ".join(f"{kind} AS {q(c)}" for c, kind in evidence.items())
+    counts = ", ".join(f"count(*) FILTER (WHERE {q(c)} = {lit(k)})" for k in "pca" for c in text_cols)
+    n = len(text_cols)
+    totals = con.execute(f"SELECT {counts} FROM (SELECT {kinds} FROM _stage)").fetchall()[0]
+    points, commas, ambs = (sum(totals[i * n:(i + 1) * n]) for i in range(3))
     examples = []
-    for c, cond in ambiguous:
-        examples += [(line, c, v) for line, v in con.execute(
-            f"SELECT {LINE}, trim({q(c)}) FROM _stage WHERE {cond} ORDER BY {LINE} LIMIT 3").fetchall()]
-    return "", examples[:3], bool(points and commas)
+    if points and commas and not ambs:
+        verdict = "mixed"
+    elif not ambs or (points and not commas):
+        verdict = "," if commas and not points else "."
+    elif commas and not points:
+        verdict = ","
+    else:
+        verdict = ""
+        for c, kind in evidence.items():
+            examples += con.execute(f"SELECT {LINE}, {lit(c)}, trim({q(c)}) FROM _stage WHERE {kind} = 'a' "
+                                    f"ORDER BY {LINE} LIMIT 3").fetchall()
+        examples = sorted(examples)[:3]
+    return verdict, examples, bool(points and commas)
 
 
 def _ambiguous_decimal_error(staged: Staged, examples, points_and_commas: bool) -> RetentioError:
@@ -427,7 +424,8 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
         col_decimal = "." if by_canonical[col.name] in staged.typed_columns else report.decimal
         if col.kind == Kind.ID:
             # Excel and pandas write whole-number ids as floats: 17850.0 is customer 17850
-            parsed = f"(CASE WHEN regexp_matches({raw}, '{_INTEGRAL_FLOAT}') THEN regexp_replace({raw}, '\\.0+$', '') ELSE {raw} END)"
+            parsed = (f"(CASE WHEN contains({raw}, '.') AND regexp_matches({raw}, '{_INTEGRAL_FLOAT}') "
+                      f"THEN regexp_replace({raw}, '\\.0+$', '') ELSE {raw} END)")
             normalising.append(col.name)
         elif col.kind == Kind.STRING:
             parsed = raw
@@ -449,27 +447,28 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
             checks.append(_Check(f"{raw} IS NULL", col.name, None, "a value (it is required)"))
         if col.kind in (Kind.MONEY, Kind.FLOAT, Kind.INT):
             marks = ", ".join(lit(m) for m in known_marks)
-            other_currency = (f"{number.has_currency} AND NOT {number.currency_ok(tokens)} AND "
-                              f"(lower({number.prefix}) IN ({marks}) OR lower({number.suffix}) IN ({marks}) "
-                              f"OR regexp_matches({number.prefix} || {number.suffix}, '^[A-Z]{{3}}$'))")
+            other_currency = (f"(CASE WHEN NOT {number.has_currency} OR {number.currency_ok(tokens)} THEN FALSE "
+                              f"ELSE (lower({number.prefix}) IN ({marks}) OR lower({number.suffix}) IN ({marks}) "
+                              f"OR regexp_matches({number.prefix} || {number.suffix}, '^[A-Z]{{3}}$')) END)")
             if col.kind == Kind.MONEY:
                 checks.append(_Check(
-                    f"{raw} IS NOT NULL AND {v} IS NOT NULL AND {other_currency}", col.name, raw,
+                    f"(CASE WHEN {raw} IS NULL OR {v} IS NULL THEN FALSE ELSE {other_currency} END)", col.name, raw,
                     f"an amount in {currency}, the workspace's currency (this one names another currency; "
                     "amounts are never converted)"))
-                bad_number = f"{raw} IS NOT NULL AND ({v} IS NULL OR (NOT {number.currency_ok(tokens)} AND NOT ({other_currency})))"
+                bad_number = (f"(CASE WHEN {raw} IS NULL THEN FALSE WHEN {v} IS NULL THEN TRUE "
+                              f"WHEN {number.currency_ok(tokens)} THEN FALSE ELSE NOT {other_currency} END)")
             else:
-                bad_number = f"{raw} IS NOT NULL AND ({v} IS NULL OR {number.has_currency})"
+                bad_number = f"(CASE WHEN {raw} IS NULL THEN FALSE WHEN {v} IS NULL THEN TRUE ELSE {number.has_currency} END)"
             expected = _expected_type(col, currency)
             if col_decimal in (".", ","):
                 expected += f" (this file's decimal separator is {col_decimal!r})"
             checks.append(_Check(bad_number, col.name, raw, expected))
         elif col.kind in (Kind.TIMESTAMP, Kind.DATE):
             slashed = f"regexp_matches({raw}, '{_SLASHED}')"
-            checks.append(_Check(f"{raw} IS NOT NULL AND {v} IS NULL AND NOT {slashed}", col.name, raw,
-                                 _expected_type(col, currency)))
+            checks.append(_Check(f"(CASE WHEN {raw} IS NULL OR {v} IS NOT NULL THEN FALSE ELSE NOT {slashed} END)",
+                                 col.name, raw, _expected_type(col, currency)))
             checks.append(_Check(
-                f"{raw} IS NOT NULL AND {v} IS NULL AND {slashed}", col.name, raw,
+                f"(CASE WHEN {raw} IS NULL OR {v} IS NOT NULL THEN FALSE ELSE {slashed} END)", col.name, raw,
                 "a date whose day and month cannot be confused: 03/01/2024 may be 3 January or 1 March. "
                 "Say which with --date-format %d/%m/%Y or --date-format %m/%d/%Y" if not date_format else
                 f"a date in the format {date_format}"))
@@ -545,7 +544,7 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
     )
     n_checks = max(len(checks), 1)
     any_bad = " OR ".join(f"_e{i}" for i in range(n_checks))
-    norm_counts = [f"count(*) FILTER (WHERE regexp_matches({q('_raw_' + c)}, '{_INTEGRAL_FLOAT}'))" for c in normalising]
+    norm_counts = [f"count(*) FILTER (WHERE {q('_raw_' + c)} <> {q(c)})" for c in normalising]
     dup_count = [f"count(*) FILTER (WHERE _already_stored AND NOT ({any_bad}))"] if "_already_stored" in extra else []
     counts = con.execute(
         "SELECT " + ", ".join([f"count(*) FILTER (WHERE _e{i})" for i in range(n_checks)]

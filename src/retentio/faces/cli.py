@@ -103,31 +103,66 @@ def _parse_map(items: list[str]) -> dict[str, str]:
 def load(
     ctx: typer.Context,
     table: Annotated[str, typer.Argument(help=f"Canonical table: {', '.join(TABLES)}")],
-    file: Annotated[Path, typer.Argument(help="CSV, Parquet (file or folder) or JSON-lines file")],
+    file: Annotated[Path, typer.Argument(help="CSV (any common encoding), Excel (.xlsx/.xls/.ods), Parquet (file or folder) or JSON-lines file")],
     map: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a column: their_col=our_col (repeatable)")] = None,
-    mode: Annotated[str, typer.Option(help="append (refuse stored ids), replace (the whole table) or upsert (replace matching ids)")] = "append",
+    map_file: Annotated[Optional[Path], typer.Option("--map-file", help="Renames from a file: lines their_col=our_col, or TOML \"their col\" = \"our_col\"")] = None,
+    mode: Annotated[str, typer.Option(help="append (refuse stored ids and repeated files), replace (the whole table) or upsert (update matching ids, only the file's columns)")] = "append",
     skip_invalid: Annotated[Optional[Path], typer.Option("--skip-invalid", help="Store the valid rows; write rejected rows with reasons to this CSV")] = None,
-    delimiter: Annotated[Optional[str], typer.Option(help="CSV delimiter [default: detected]")] = None,
-    decimal: Annotated[Optional[str], typer.Option(help="Decimal separator, . or , [default: detected]")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="csv, parquet or jsonl [default: from the file name]")] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --mode replace: replace even when fewer than half of the rows are valid")] = False,
+    allow_duplicates: Annotated[bool, typer.Option("--allow-duplicates", help="Append a file already loaded, or rows identical to stored ones, again")] = False,
+    delimiter: Annotated[Optional[str], typer.Option(help="CSV delimiter [default: detected from the first lines]")] = None,
+    decimal: Annotated[Optional[str], typer.Option(help="Decimal separator, . or , [default: detected from all values; an ambiguous file is refused]")] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="Text encoding, e.g. cp1251 or utf-16 [default: detected]")] = None,
+    date_format: Annotated[Optional[str], typer.Option("--date-format", help="strptime format for dates such as 03/01/2024, e.g. %d/%m/%Y [default: ISO, 01.03.2024 or 20240301]")] = None,
+    sheet: Annotated[Optional[str], typer.Option(help="Excel sheet name [default: the first sheet]")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="csv, xlsx, parquet or jsonl [default: from the file name]")] = None,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Validate a file and store it into a canonical table (all or nothing)."""
+    mapping = {}
+    if map_file is not None:
+        from retentio.data.loading import read_mapping_file
+
+        mapping.update(read_mapping_file(map_file))
+    mapping.update(_parse_map(map or []))
     with _workspace(ctx, workspace) as ws:
         with progress(f"loading {table}", total=3) as step:
-            report = ws.load(table, file, mapping=_parse_map(map or []), mode=mode, skip_invalid=skip_invalid,
-                             delimiter=delimiter, decimal=decimal, fmt=format, step=step)
+            report = ws.load(table, file, mapping=mapping, mode=mode, skip_invalid=skip_invalid,
+                             delimiter=delimiter, decimal=decimal, fmt=format, encoding=encoding, sheet=sheet,
+                             date_format=date_format, allow_duplicates=allow_duplicates, force=force, step=step)
     if json:
         print_json(report.as_dict())
         return
     for w in report.warnings:
-        err.print(f"[yellow]warning:[/] {w}")
-    err.print(f"[green]Stored[/] {report.rows_stored:,} of {report.rows_read:,} rows into {table} ({mode}).")
-    if report.rows_rejected:
-        err.print(f"[yellow]Rejected[/] {report.rows_rejected:,} rows, written with their reasons to {report.rejects_file}")
+        err.print(f"[yellow]warning:[/] {escape(w)}")
+    print_table(_load_summary(report), title=f"Loaded {report.source} into {table} ({mode})",
+                columns=["", "value"])
     if report.attributes_added:
         err.print(f"Kept extra columns as customer attributes: {', '.join(report.attributes_added)}")
+
+
+def _load_summary(report) -> list[dict]:
+    """What was stored, skipped and normalised, and how the file was read."""
+    decimal = {".": "point", ",": "comma", "mixed": "as written per value (both occur)"}.get(report.decimal or "", "")
+    rows = [("rows read", f"{report.rows_read:,}"), ("rows stored", f"{report.rows_stored:,}")]
+    if report.rows_updated:
+        rows.append(("of which updated", f"{report.rows_updated:,}"))
+    if report.rows_rejected:
+        rows.append(("rows rejected", f"{report.rows_rejected:,} (reasons in {report.rejects_file})"))
+    if report.rows_skipped_duplicate:
+        rows.append(("rows already stored, skipped", f"{report.rows_skipped_duplicate:,}"))
+    for column, n in report.normalised.items():
+        rows.append((f"{column} normalised", f"{n:,} whole-number floats such as 17850.0 stored as 17850"))
+    renamed = {k: v for k, v in report.columns.items() if k != v}
+    if renamed:
+        rows.append(("columns renamed", ", ".join(f"{k} → {v}" for k, v in renamed.items())))
+    read_as = [x for x in (report.format, report.encoding and f"encoding {report.encoding}",
+                           report.sheet and f"sheet {report.sheet}",
+                           report.delimiter and f"delimiter {report.delimiter!r}", decimal and f"decimal {decimal}",
+                           report.date_format and f"dates {report.date_format}") if x]
+    rows.append(("read as", ", ".join(read_as)))
+    return [{"": k, "value": v} for k, v in rows]
 
 
 # ---------------------------------------------------------------------- tables
