@@ -192,6 +192,7 @@ def _stage_excel(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, she
 
     book = read_excel(path, sheet)
     staged.sheet = book.sheet
+    staged.typed_columns = set(book.typed_columns)
     staged.source = f"{path} [sheet {book.sheet}]"
     if book.table.num_rows == 0:
         raise RetentioError(f"{staged.source}: no data rows below the header on row {book.header_row}")
