@@ -21,7 +21,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base
-	$(BIN)/retentio demo -w $(DEMO_WS)
+	$(BIN)/retentio demo -w $(DEMO_WS) --force
 
 system-deps:
 	@bash scripts/system-deps.sh

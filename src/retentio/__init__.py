@@ -8,10 +8,25 @@ The public API::
     ws.summary()                           # what is loaded
     ws.metrics(period="month")             # CRR, churn, MRR movements, NPS per period
     ws.cohorts(); ws.segments()            # cohort retention, RFM segments
+
+``Workspace`` is imported on first use (PEP 562), so ``import retentio`` and the
+command line's ``--help`` do not pay for pandas, Ibis and DuckDB.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from retentio.data.errors import RetentioError, ValidationError
-from retentio.workspace import Workspace
+
+if TYPE_CHECKING:
+    from retentio.workspace import Workspace
 
 __version__ = "0.1.0"
 __all__ = ["RetentioError", "ValidationError", "Workspace", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Workspace":
+        from retentio.workspace import Workspace
+
+        return Workspace
+    raise AttributeError(f"module 'retentio' has no attribute {name!r}")

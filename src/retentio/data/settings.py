@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +16,22 @@ from retentio.data.schema import TABLES
 SETTINGS_FILE = "retentio.toml"
 DATABASE_FILE = "retentio.duckdb"
 ENGINES = ("duckdb", "spark")
+ENV_WORKSPACE = "RETENTIO_WORKSPACE"
+
+
+def default_path() -> Path:
+    """``$RETENTIO_WORKSPACE``, else the current directory."""
+    return Path(os.environ.get(ENV_WORKSPACE) or ".")
+
+
+def is_currency(code: str) -> bool:
+    """True for an ISO 4217 code of a currency in use today: legal tender of some
+    territory with no end date in CLDR's territory currencies (as Babel ships them), so
+    withdrawn codes such as RUR (the rouble before 1998) are refused."""
+    from babel.core import get_global
+
+    return any(c == code and end is None and tender
+               for entries in get_global("territory_currencies").values() for c, _start, end, tender in entries)
 
 
 @dataclass
@@ -41,6 +58,9 @@ class Settings:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise RetentioError(f"{path}: unknown timezone {self.timezone!r} (use an IANA name such as 'Europe/Moscow')") from None
+        if not isinstance(self.currency, str) or not is_currency(self.currency):
+            raise RetentioError(f"{path}: unknown currency {self.currency!r}; use an ISO 4217 code such as "
+                                "RUB, USD or EUR")
         if not isinstance(self.activity_window_days, int) or self.activity_window_days <= 0:
             raise RetentioError(f"{path}: activity_window_days must be a positive whole number of days, got {self.activity_window_days!r}")
         if self.engine.kind not in ENGINES:

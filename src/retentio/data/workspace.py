@@ -5,8 +5,9 @@ same expressions run on DuckDB and on Spark.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,21 +17,15 @@ import ibis
 from retentio.data.errors import RetentioError
 from retentio.data.staging import q
 from retentio.data.schema import TABLES, TableSchema, table_schema
-from retentio.data.settings import DATABASE_FILE, SETTINGS_FILE, EngineSettings, Settings
+from retentio.data.settings import DATABASE_FILE, ENV_WORKSPACE, SETTINGS_FILE, EngineSettings, Settings, default_path
 
 if TYPE_CHECKING:
     from retentio.data.loading import LoadReport
     import ibis.expr.types as ir
 
-ENV_WORKSPACE = "RETENTIO_WORKSPACE"
 #: columns of the load log added after its first version: content checksum and size of
 #: the file (to refuse loading the same content twice), rows skipped as already stored
 LOAD_LOG_COLUMNS = {"checksum": "VARCHAR", "bytes": "BIGINT", "rows_skipped": "BIGINT"}
-
-
-def default_path() -> Path:
-    """``$RETENTIO_WORKSPACE``, else the current directory."""
-    return Path(os.environ.get(ENV_WORKSPACE) or ".")
 
 
 class Workspace:
@@ -39,6 +34,8 @@ class Workspace:
     def __init__(self, path: Path, settings: Settings):
         self.path = Path(path)
         self.settings = settings
+        self.read_only = False
+        self._creating = False
         self._backend: Any = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -61,22 +58,38 @@ class Workspace:
             if exist_ok:
                 return cls.open(path)
             raise RetentioError(f"{path} is already a workspace ({settings_file} exists)")
-        path.mkdir(parents=True, exist_ok=True)
+        # Everything is checked before anything is created: a refused init leaves no folder.
         settings = Settings(
             timezone=timezone,
-            currency=currency,
+            currency=currency.strip().upper(),
             activity_window_days=activity_window_days,
             engine=EngineSettings(kind=engine),
             tables=dict(tables or {}),
         ).validate(settings_file)
-        settings.write(settings_file)
-        ws = cls(path, settings)
-        if engine == "duckdb":
-            ws.backend  # creates the database file and the canonical tables
+        if path.exists() and not path.is_dir():
+            raise RetentioError(f"{path} exists and is not a folder")
+        created = [p for p in (path, *path.parents) if not p.exists()]
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            settings.write(settings_file)
+            ws = cls(path, settings)
+            if engine == "duckdb":
+                ws._creating = True
+                ws.backend  # creates the database file and the canonical tables
+                ws._creating = False
+        except BaseException:
+            settings_file.unlink(missing_ok=True)
+            (path / DATABASE_FILE).unlink(missing_ok=True)
+            for p in created:  # deepest first
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+            raise
         return ws
 
     @classmethod
-    def open(cls, path: str | Path | None = None) -> "Workspace":
+    def open(cls, path: str | Path | None = None, *, read_only: bool = False) -> "Workspace":
+        """Open the workspace at ``path``. ``read_only`` opens its database for reading
+        only: analyses then run on a read-only folder and beside other readers."""
         path = Path(path) if path is not None else default_path()
         settings_file = path / SETTINGS_FILE
         if not settings_file.exists():
@@ -84,7 +97,9 @@ class Workspace:
                 f"{path.resolve()} is not a Retentio workspace (no {SETTINGS_FILE}); "
                 f"create one with `retentio init {path}` or point -w / ${ENV_WORKSPACE} at one"
             )
-        return cls(path, Settings.read(settings_file))
+        ws = cls(path, Settings.read(settings_file))
+        ws.read_only = read_only
+        return ws
 
     def close(self) -> None:
         if self._backend is not None and self.engine == "duckdb":
@@ -111,15 +126,45 @@ class Workspace:
         """The Ibis backend: DuckDB on the workspace file, or PySpark."""
         if self._backend is None:
             if self.engine == "duckdb":
-                self._backend = ibis.duckdb.connect(str(self.database_file))
+                self._backend = self._connect_duckdb()
                 # progress is shown by the faces (Rich), not by DuckDB on stdout
                 self._backend.con.execute("SET enable_progress_bar = false")
-                self._ensure_tables()
+                if not self.read_only:
+                    self._ensure_tables()
             else:
                 from retentio.data.spark import spark_session
 
                 self._backend = ibis.pyspark.connect(spark_session(self.settings.engine))
         return self._backend
+
+    def _connect_duckdb(self):
+        """Connect to the workspace's database file; a missing file, a database held by
+        another process or a folder that cannot be written are user errors that say so."""
+        import duckdb
+
+        db = self.database_file
+        if not self._creating and not db.exists():
+            raise RetentioError(
+                f"the workspace's data file {db} is missing (deleted or moved?). Put it back, or start a new "
+                f"workspace with `retentio init`; nothing was created"
+            )
+        try:
+            return ibis.duckdb.connect(str(db), read_only=self.read_only)
+        except duckdb.IOException as exc:
+            message = str(exc)
+            if "lock" in message.lower():
+                holder = re.search(r"held in (.+?) \(PID (\d+)\)", message)
+                who = f"process {holder.group(2)} ({holder.group(1)})" if holder else "another process"
+                raise RetentioError(
+                    f"the workspace {self.path} is busy: {who} is using its database (a load or another "
+                    "command still running?). Try again when it has finished; nothing was changed"
+                ) from None
+            if any(s in message for s in ("Read-only file system", "Permission denied", "read-only")):
+                raise RetentioError(
+                    f"the workspace {self.path} is read-only ({db} cannot be written): this command changes "
+                    "data, so it needs a writable workspace; commands that only read work as they are"
+                ) from None
+            raise RetentioError(f"the workspace's data file {db} cannot be opened: {message.splitlines()[0]}") from None
 
     @property
     def con(self):

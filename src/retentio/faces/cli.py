@@ -7,11 +7,13 @@ to stdout; tables, progress and messages go to the terminal.
 from __future__ import annotations
 
 import datetime
+import errno
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
 import typer
 
@@ -23,9 +25,15 @@ except ImportError:  # pragma: no cover
 from retentio import __version__
 from retentio.data.errors import RetentioError, ValidationError
 from retentio.data.schema import TABLES
-from retentio.data.workspace import default_path
-from retentio.workspace import Workspace
+from retentio.data.settings import default_path
 from retentio.faces.output import err, escape, out, print_json, print_table, progress
+
+if TYPE_CHECKING:
+    from retentio.workspace import Workspace
+
+#: Plain help (Click's layout): it prints at once, shows flags as flags and keeps
+#: "[default: ...]" texts (Rich markup would take them for style tags).
+HELP = {"rich_markup_mode": None, "context_settings": {"help_option_names": ["-h", "--help"]}}
 
 app = typer.Typer(
     name="retentio",
@@ -33,19 +41,56 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    **HELP,
 )
 
 WorkspaceOpt = Annotated[
     Optional[Path],
-    typer.Option("-w", "--workspace", help="Workspace folder [default: $RETENTIO_WORKSPACE, else the current directory]",
+    typer.Option("-w", "--workspace", help="Workspace folder [default: $RETENTIO_WORKSPACE, else the current folder]",
                  show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Write JSON to stdout (for scripts).")]
 
+#: what a command was doing, for the message when it is interrupted (Ctrl-C)
+_DOING = {"writes": False}
 
-def _workspace(ctx: typer.Context, path: Path | None) -> Workspace:
-    return Workspace.open(path or (ctx.obj or {}).get("workspace") or default_path())
+
+def _workspace(ctx: typer.Context, path: Path | None, *, read_only: bool = True) -> "Workspace":
+    """Open the workspace; commands that only read open its database read-only, so they
+    work on a read-only folder and beside each other."""
+    from retentio.workspace import Workspace
+
+    _DOING["writes"] = not read_only
+    return Workspace.open(path or (ctx.obj or {}).get("workspace") or default_path(), read_only=read_only)
+
+
+_DAY_FORMATS = (("%Y-%m-%d", r"\d{4}-\d{1,2}-\d{1,2}"), ("%d.%m.%Y", r"\d{1,2}\.\d{1,2}\.\d{4}"),
+                ("%Y%m%d", r"\d{8}"))
+
+
+def parse_day(text: str) -> datetime.date:
+    """A day as loading accepts it: 2024-03-01, 01.03.2024 or 20240301 (never 03/01/2024,
+    whose day and month can be confused)."""
+    if isinstance(text, datetime.date):
+        return text
+    for fmt, pattern in _DAY_FORMATS:
+        if re.fullmatch(pattern, text.strip()):
+            try:
+                return datetime.datetime.strptime(text.strip(), fmt).date()
+            except ValueError:
+                break
+    raise typer.BadParameter(f"{text!r} is not a day; write 2024-03-01, 01.03.2024 or 20240301")
+
+
+def DayOpt(name: str, help: str):  # noqa: N802 - reads as a type in signatures
+    return typer.Option(name, parser=parse_day, metavar="DATE", help=help + " (2024-03-01, 01.03.2024 or 20240301)",
+                        show_default=False)
+
+
+def _positive(value: int | None) -> int | None:
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"must be a positive number of days, got {value}")
+    return value
 
 
 def _show_version(value: bool) -> None:
@@ -70,13 +115,16 @@ def init(
     ctx: typer.Context,
     path: Annotated[Optional[Path], typer.Argument(help="Folder to create [default: -w, else the current directory]")] = None,
     timezone: Annotated[str, typer.Option(help="IANA timezone of the business, e.g. Europe/Moscow")] = "UTC",
-    currency: Annotated[str, typer.Option(help="Currency of all amounts (ISO 4217)")] = "USD",
-    window: Annotated[int, typer.Option(help="Activity window in days (non-contractual 'active')")] = 90,
-    engine: Annotated[str, typer.Option(help="duckdb (embedded file) or spark")] = "duckdb",
+    currency: Annotated[str, typer.Option(help="Currency of all amounts: an ISO 4217 code such as RUB, USD, EUR")] = "USD",
+    window: Annotated[int, typer.Option(min=1, help="Activity window in days (non-contractual 'active')")] = 90,
+    engine: Annotated[Literal["duckdb", "spark"], typer.Option(help="duckdb (embedded file) or spark")] = "duckdb",
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Create a workspace: retentio.toml and, for DuckDB, the embedded database file."""
+    from retentio.workspace import Workspace
+
+    _DOING["writes"] = True
     target = path or workspace or (ctx.obj or {}).get("workspace") or default_path()
     ws = Workspace.init(target, timezone=timezone, currency=currency, activity_window_days=window, engine=engine)
     info = {"workspace": str(ws.path.resolve()), "engine": ws.engine, "timezone": timezone,
@@ -102,20 +150,20 @@ def _parse_map(items: list[str]) -> dict[str, str]:
 @app.command()
 def load(
     ctx: typer.Context,
-    table: Annotated[str, typer.Argument(help=f"Canonical table: {', '.join(TABLES)}")],
+    table: Annotated[Literal[tuple(TABLES)], typer.Argument(help="Canonical table", show_default=False)],
     file: Annotated[Path, typer.Argument(help="CSV (any common encoding), Excel (.xlsx/.xls/.ods), Parquet (file or folder) or JSON-lines file")],
-    map: Annotated[Optional[list[str]], typer.Option("--map", help="Rename a column: their_col=our_col (repeatable)")] = None,
+    map: Annotated[Optional[list[str]], typer.Option("--map", metavar="THEIRS=OURS", help="Rename a column: their_col=our_col (repeatable)")] = None,
     map_file: Annotated[Optional[Path], typer.Option("--map-file", help="Renames from a file: lines their_col=our_col, or TOML \"their col\" = \"our_col\"")] = None,
-    mode: Annotated[str, typer.Option(help="append (refuse stored ids and repeated files), replace (the whole table) or upsert (update matching ids, only the file's columns)")] = "append",
+    mode: Annotated[Literal["append", "replace", "upsert"], typer.Option(help="append (refuse stored ids and repeated files), replace (the whole table) or upsert (update matching ids, only the file's columns)")] = "append",
     skip_invalid: Annotated[Optional[Path], typer.Option("--skip-invalid", help="Store the valid rows; write rejected rows with reasons to this CSV")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --mode replace: replace even when fewer than half of the rows are valid")] = False,
     allow_duplicates: Annotated[bool, typer.Option("--allow-duplicates", help="Append a file already loaded, or rows identical to stored ones, again")] = False,
     delimiter: Annotated[Optional[str], typer.Option(help="CSV delimiter [default: detected from the first lines]")] = None,
-    decimal: Annotated[Optional[str], typer.Option(help="Decimal separator, . or , [default: detected from all values; an ambiguous file is refused]")] = None,
+    decimal: Annotated[Optional[Literal[".", ","]], typer.Option(help="Decimal separator, . or , [default: detected from all values; an ambiguous file is refused]", show_default=False)] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Text encoding, e.g. cp1251 or utf-16 [default: detected]")] = None,
     date_format: Annotated[Optional[str], typer.Option("--date-format", help="strptime format for dates such as 03/01/2024, e.g. %d/%m/%Y [default: ISO, 01.03.2024 or 20240301]")] = None,
     sheet: Annotated[Optional[str], typer.Option(help="Excel sheet name [default: the first sheet]")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="csv, xlsx, parquet or jsonl [default: from the file name]")] = None,
+    format: Annotated[Optional[Literal["csv", "xlsx", "xls", "ods", "parquet", "jsonl"]], typer.Option("--format", help="File format [default: from the file name]", show_default=False)] = None,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -126,7 +174,7 @@ def load(
 
         mapping.update(read_mapping_file(map_file))
     mapping.update(_parse_map(map or []))
-    with _workspace(ctx, workspace) as ws:
+    with _workspace(ctx, workspace, read_only=False) as ws:
         with progress(f"loading {table}", total=3) as step:
             report = ws.load(table, file, mapping=mapping, mode=mode, skip_invalid=skip_invalid,
                              delimiter=delimiter, decimal=decimal, fmt=format, encoding=encoding, sheet=sheet,
@@ -185,7 +233,7 @@ def tables(ctx: typer.Context, workspace: WorkspaceOpt = None, json: JsonOpt = F
 def export(
     ctx: typer.Context,
     to: Annotated[Path, typer.Option("--to", help="Folder to write TABLE.parquet / TABLE.csv into")],
-    format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    format: Annotated[Literal["parquet", "csv"], typer.Option("--format", help="File format")] = "parquet",
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -203,20 +251,32 @@ def export(
 @app.command()
 def demo(
     ctx: typer.Context,
-    customers: Annotated[int, typer.Option(help="Number of customers to generate")] = 20_000,
+    customers: Annotated[int, typer.Option(min=10, help="Number of customers to generate")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = 7,
     csv_dir: Annotated[Optional[Path], typer.Option("--csv-dir", help="Also write the generated CSVs here")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the data of a workspace that already holds some")] = False,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Generate a demo business (shop + subscriptions, 3 years), load it, run the whole analysis
-    (metrics, cohorts, segments, CLV, churn model) and write the report; prints its path."""
-    from retentio.data.demo import generate
+    (metrics, cohorts, segments, CLV, churn model) and write the report; prints its path.
+    [default workspace: ./retentio-demo]"""
+    from retentio.workspace import Workspace
 
     target = workspace or (ctx.obj or {}).get("workspace") or Path("retentio-demo")
-    if customers < 10:
-        raise RetentioError("--customers must be at least 10")
+    _DOING["writes"] = True
+    if csv_dir is not None and csv_dir.exists() and not csv_dir.is_dir():
+        raise RetentioError(f"--csv-dir {csv_dir}: exists and is not a folder")
+    ws = Workspace.init(target, timezone="Europe/Moscow", currency="RUB", exist_ok=True)
+    with ws:
+        held = [t for t in ws.summary() if t["rows"] and t["source"] == "workspace"]
+        if held and not force:
+            what = ", ".join(f"{t['table']} ({t['rows']:,} rows)" for t in held)
+            raise RetentioError(
+                f"{Path(target).resolve()} already holds data: {what}. The demo would replace all of it. "
+                "Nothing was changed; use another folder, or --force to replace it")
     from retentio.analytics.churn import train as churn
+    from retentio.data.demo import generate
     from retentio.faces.report import build
 
     with progress("demo", total=22) as step:
@@ -224,7 +284,6 @@ def demo(
         data = generate(customers, seed)
         if csv_dir:
             data.write_csv(csv_dir)
-        ws = Workspace.init(target, timezone="Europe/Moscow", currency="RUB", exist_ok=True)
         with ws:
             for name, frame in data.tables().items():
                 step(f"loading {name}")
@@ -249,9 +308,13 @@ def demo(
 
 
 # ---------------------------------------------------------------------- analytics
-DateOpt = Annotated[Optional[datetime.datetime], typer.Option(formats=["%Y-%m-%d"], show_default=False)]
 ByOpt = Annotated[Optional[str], typer.Option("--by", help="Break down by a customer column, e.g. acquisition_channel")]
-PeriodOpt = Annotated[str, typer.Option(help="day, week, month, quarter or year")]
+PeriodOpt = Annotated[Literal["day", "week", "month", "quarter", "year"], typer.Option(help="Period length")]
+UnitOpt = Annotated[Literal["day", "week", "month", "quarter", "year"],
+                    typer.Option(help="Time unit (a month is 365.25/12 days)")]
+ModelOpt = Annotated[Literal["bgnbd", "mbgnbd", "pareto_nbd"], typer.Option(help="Purchase model (spend: gamma_gamma)")]
+WindowOpt = Annotated[Optional[int], typer.Option(min=1, help="Activity window in days [default: the workspace's]",
+                                                  show_default=False)]
 
 
 def _records(df) -> list[dict]:
@@ -279,11 +342,11 @@ def _metrics_rows(df, keys: list[str], last: int) -> list[dict]:
 def metrics(
     ctx: typer.Context,
     period: PeriodOpt = "month",
-    from_: Annotated[Optional[datetime.datetime], typer.Option("--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)")] = None,
-    to: Annotated[Optional[datetime.datetime], typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (YYYY-MM-DD)")] = None,
-    window: Annotated[Optional[int], typer.Option(help="Activity window in days [default: the workspace's]")] = None,
+    from_: Annotated[Optional[datetime.date], DayOpt("--from", "First day")] = None,
+    to: Annotated[Optional[datetime.date], DayOpt("--to", "Last day")] = None,
+    window: WindowOpt = None,
     by: ByOpt = None,
-    last: Annotated[int, typer.Option(help="Periods shown in the terminal table")] = 6,
+    last: Annotated[int, typer.Option(min=1, help="Periods shown in the terminal table")] = 6,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -292,7 +355,7 @@ def metrics(
 
     with _workspace(ctx, workspace) as ws:
         with progress("metrics"):
-            df = ws.metrics(period=period, start=from_.date() if from_ else None, end=to.date() if to else None,
+            df = ws.metrics(period=period, start=from_, end=to,
                             window=window, by=by)
     if json:
         print_json(_records(df))
@@ -312,9 +375,9 @@ def metrics(
 @app.command()
 def cohorts(
     ctx: typer.Context,
-    period: Annotated[str, typer.Option(help="week, month or quarter")] = "month",
-    mode: Annotated[str, typer.Option(help="bounded (active in that period) or unbounded (that period or later)")] = "bounded",
-    source: Annotated[str, typer.Option(help="orders, or subscriptions")] = "orders",
+    period: Annotated[Literal["week", "month", "quarter"], typer.Option(help="Cohort and offset length")] = "month",
+    mode: Annotated[Literal["bounded", "unbounded"], typer.Option(help="bounded (active in that period) or unbounded (that period or later)")] = "bounded",
+    source: Annotated[Literal["orders", "subscriptions"], typer.Option(help="What makes a customer active")] = "orders",
     by: ByOpt = None,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
@@ -361,7 +424,7 @@ def cohorts(
 @app.command()
 def segments(
     ctx: typer.Context,
-    as_of: Annotated[Optional[datetime.datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Score as of this day [default: end of data]")] = None,
+    as_of: Annotated[Optional[datetime.date], DayOpt("--as-of", "Score as of this day [default: the end of the data]")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="Counts, revenue and share per segment")] = False,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
@@ -371,7 +434,7 @@ def segments(
 
     with _workspace(ctx, workspace) as ws:
         with progress("segments"):
-            df = ws.segments(as_of=as_of.date() if as_of else None)
+            df = ws.segments(as_of=as_of)
     if summary or not json:
         s = segment_summary(df)
         if json:
@@ -432,7 +495,7 @@ def funnel(
 
 # ---------------------------------------------------------------------- clv
 clv_app = typer.Typer(help="Customer lifetime value: fit buy-till-you-die models, predict CLV, validate.",
-                      no_args_is_help=True)
+                      no_args_is_help=True, **HELP)
 app.add_typer(clv_app, name="clv")
 
 def _model(name: str):
@@ -441,71 +504,37 @@ def _model(name: str):
     return make_model(name)
 
 
-def _read_csv(path: Path, required: list[str]):
-    import pandas as pd
-
-    if not path.exists():
-        raise RetentioError(f"{path}: no such file")
-    df = pd.read_csv(path)
-    df.columns = [c.strip().lower() for c in df.columns]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise RetentioError(f"{path}: missing column(s) {missing}; it has {list(df.columns)}")
-    for c in required:
-        bad = pd.to_numeric(df[c], errors="coerce").isna()
-        if bad.any():
-            line = int(bad.to_numpy().argmax()) + 2
-            raise RetentioError(f"{path}, line {line}, column {c!r}: got {df[c].iloc[line - 2]!r}; expected a number")
-    return df
-
-
-def _fit_model(model, name: str, summary: Path | None, survival: Path | None, ws_summary):
-    if name == "sbg":
-        if survival is None:
-            raise RetentioError("--model sbg needs --survival FILE (period,customers[,cohort])")
-        df = _read_csv(survival, ["period", "customers"])
-        groups_ = [g.sort_values("period").customers.to_numpy() for _, g in df.groupby("cohort")] \
-            if "cohort" in df.columns else [df.sort_values("period").customers.to_numpy()]
-        return model.fit(groups_)
-    if summary is not None:
-        if name == "bgbb":
-            df = _read_csv(summary, ["frequency", "recency", "n_periods"])
-            return model.fit(df.frequency, df.recency, df.n_periods, weights=df.get("weight"))
-        if name == "gamma_gamma":
-            df = _read_csv(summary, ["frequency", "monetary_value"])
-            return model.fit(df.frequency, df.monetary_value)
-        df = _read_csv(summary, ["frequency", "recency", "t"])
-        return model.fit(df.frequency, df.recency, df["t"], weights=df.get("weight"))
-    s = ws_summary()
-    if name == "bgbb":
-        raise RetentioError("BG/BB is for discrete opportunities: give --summary FILE with frequency,recency,n_periods")
-    if name == "gamma_gamma":
-        return model.fit(s.frequency, s.monetary_value)
-    return model.fit(s.frequency, s.recency, s["T"])
-
-
 @clv_app.command("fit")
 def clv_fit(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help="bgnbd, mbgnbd, pareto_nbd, bgbb, gamma_gamma or sbg")] = "bgnbd",
-    calibration_end: Annotated[Optional[datetime.datetime], typer.Option("--calibration-end", formats=["%Y-%m-%d"], help="Fit on orders up to this day (inclusive)")] = None,
-    summary: Annotated[Optional[Path], typer.Option(help="CSV frequency,recency,T (or as the model needs) instead of a workspace")] = None,
+    model: Annotated[Literal["bgnbd", "mbgnbd", "pareto_nbd", "bgbb", "gamma_gamma", "sbg"], typer.Option(help="Model to fit")] = "bgnbd",
+    calibration_end: Annotated[Optional[datetime.date], DayOpt("--calibration-end", "Fit on orders up to this day (inclusive)")] = None,
+    summary: Annotated[Optional[Path], typer.Option(help="CSV frequency,recency,T (bgbb: n_periods; gamma_gamma: frequency,monetary_value; optional weight) instead of the workspace; its times are in its own unit")] = None,
     survival: Annotated[Optional[Path], typer.Option(help="CSV period,customers[,cohort] for --model sbg")] = None,
-    unit: Annotated[str, typer.Option(help="Time unit of recency and T: day or week")] = "week",
+    unit: UnitOpt = "month",
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Fit a model by maximum likelihood; prints parameters, standard errors, log-likelihood."""
-    from retentio.analytics.clv.from_orders import rfm_summary
-
-    m = _model(model)
-
-    def ws_summary():
-        with _workspace(ctx, workspace) as ws:
-            return rfm_summary(ws, calibration_end.date() if calibration_end else None, unit=unit)
-
+    """Fit a model by maximum likelihood; prints parameters, standard errors, log-likelihood.
+    Workspace orders by default; --summary (or --survival for sbg) fits a file instead."""
     with progress(f"fitting {model}"):
-        _fit_model(m, model, summary, survival, ws_summary)
+        if summary is not None or survival is not None or model == "sbg":
+            from retentio.analytics.clv.summary_files import fit_from_files
+
+            m = fit_from_files(model, summary=summary, survival=survival)
+        else:
+            if model == "bgbb":
+                raise RetentioError("BG/BB is for discrete opportunities: give --summary FILE with "
+                                    "frequency,recency,n_periods")
+            from retentio.analytics.clv.from_orders import rfm_summary
+
+            m = _model(model)
+            with _workspace(ctx, workspace) as ws:
+                s = rfm_summary(ws, calibration_end, unit=unit)
+            if model == "gamma_gamma":
+                m.fit(s.frequency, s.monetary_value)
+            else:
+                m.fit(s.frequency, s.recency, s["T"])
     result = m.summary()
     if json:
         print_json({k: result[k] for k in ("model", "params", "std_errors", "log_likelihood", "n_customers",
@@ -522,11 +551,11 @@ def clv_fit(
 @clv_app.command("predict")
 def clv_predict(
     ctx: typer.Context,
-    horizon: Annotated[int, typer.Option(help="Number of periods ahead")] = 12,
-    unit: Annotated[str, typer.Option(help="Period: day, week, month (365.25/12 days), quarter or year")] = "month",
-    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Discount rate per period")] = 0.01,
-    model: Annotated[str, typer.Option(help="bgnbd, mbgnbd or pareto_nbd (spend: gamma_gamma)")] = "bgnbd",
-    top: Annotated[int, typer.Option(help="Rows shown in the terminal")] = 15,
+    horizon: Annotated[int, typer.Option(min=1, help="Number of units ahead")] = 12,
+    unit: UnitOpt = "month",
+    discount_rate: Annotated[float, typer.Option("--discount-rate", min=0.0, help="Discount rate per unit")] = 0.01,
+    model: ModelOpt = "bgnbd",
+    top: Annotated[int, typer.Option(min=1, help="Rows shown in the terminal")] = 15,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -550,9 +579,9 @@ def clv_predict(
 @clv_app.command("validate")
 def clv_validate(
     ctx: typer.Context,
-    calibration_end: Annotated[datetime.datetime, typer.Option("--calibration-end", formats=["%Y-%m-%d"], help="Last day of the calibration period")],
-    observation_end: Annotated[Optional[datetime.datetime], typer.Option("--observation-end", formats=["%Y-%m-%d"], help="Last day of the holdout [default: end of data]")] = None,
-    model: Annotated[str, typer.Option(help="bgnbd, mbgnbd or pareto_nbd")] = "bgnbd",
+    calibration_end: Annotated[datetime.date, DayOpt("--calibration-end", "Last day of the calibration period")],
+    observation_end: Annotated[Optional[datetime.date], DayOpt("--observation-end", "Last day of the holdout [default: the end of the data]")] = None,
+    model: ModelOpt = "bgnbd",
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -561,9 +590,9 @@ def clv_validate(
     from retentio.analytics.clv.from_orders import holdout_validation, rfm_summary
 
     with _workspace(ctx, workspace) as ws:
-        end = observation_end.date() if observation_end else span(ws, ("orders",))[1].date()
+        end = observation_end or span(ws, ("orders",))[1].date()
         with progress("validating"):
-            s = rfm_summary(ws, calibration_end.date(), end, unit="week")
+            s = rfm_summary(ws, calibration_end, end, unit="week")
             m = _model(model).fit(s.frequency, s.recency, s["T"])
             by, tracking = holdout_validation(m, s, ws)
     if json:
@@ -578,9 +607,9 @@ def clv_validate(
 @clv_app.command("channels")
 def clv_channels(
     ctx: typer.Context,
-    horizon: Annotated[int, typer.Option(help="Periods of future value counted")] = 36,
-    unit: Annotated[str, typer.Option(help="Period unit")] = "month",
-    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Discount rate per period")] = 0.01,
+    horizon: Annotated[int, typer.Option(min=1, help="Units of future value counted")] = 36,
+    unit: UnitOpt = "month",
+    discount_rate: Annotated[float, typer.Option("--discount-rate", min=0.0, help="Discount rate per unit")] = 0.01,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -601,7 +630,7 @@ def clv_channels(
 
 # ---------------------------------------------------------------------- churn
 churn_app = typer.Typer(help="Churn risk: train a calibrated model out of time, score customers with reasons.",
-                        no_args_is_help=True)
+                        no_args_is_help=True, **HELP)
 app.add_typer(churn_app, name="churn")
 
 CHURN_KEYS = ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc", "logistic_roc_auc", "n_train",
@@ -611,8 +640,8 @@ CHURN_KEYS = ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc
 @churn_app.command("train")
 def churn_train(
     ctx: typer.Context,
-    as_of: Annotated[Optional[datetime.datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Evaluate as of this day (default: the end of the data)")] = None,
-    horizon: Annotated[Optional[int], typer.Option(help="Days without activity after the cutoff that count as churn (default: the activity window)")] = None,
+    as_of: Annotated[Optional[datetime.date], DayOpt("--as-of", "Evaluate as of this day [default: the end of the data]")] = None,
+    horizon: Annotated[Optional[int], typer.Option(min=1, help="Days without activity after the cutoff that count as churn [default: the activity window]", show_default=False)] = None,
     event: Annotated[Optional[str], typer.Option(help="Label churn by an event type instead (e.g. login)")] = None,
     table: Annotated[Optional[Path], typer.Option(help="Train on a snapshot CSV/Parquet (one row per customer) instead of a workspace")] = None,
     label: Annotated[Optional[str], typer.Option(help="With --table: the churn column (1/0, yes/no, true/false)")] = None,
@@ -635,7 +664,7 @@ def churn_train(
 
         with _workspace(ctx, workspace) as ws:
             with progress("churn model", total=None) as step:
-                report = train(ws, as_of.date() if as_of else None, horizon, event, threads=threads, seed=seed,
+                report = train(ws, as_of, horizon, event, threads=threads, seed=seed,
                                progress=step)
     if json:
         print_json({k: report[k] for k in CHURN_KEYS} | {k: report[k] for k in ("calibration", "backtest", "plan")
@@ -656,8 +685,8 @@ def churn_train(
 @churn_app.command("score")
 def churn_score(
     ctx: typer.Context,
-    as_of: Annotated[Optional[datetime.datetime], typer.Option("--as-of", formats=["%Y-%m-%d"], help="Score as of this day (default: the end of the data)")] = None,
-    top: Annotated[Optional[int], typer.Option(help="Only the N customers most at risk")] = None,
+    as_of: Annotated[Optional[datetime.date], DayOpt("--as-of", "Score as of this day [default: the end of the data]")] = None,
+    top: Annotated[Optional[int], typer.Option(min=1, help="Only the N customers most at risk [default: all]", show_default=False)] = None,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -666,7 +695,7 @@ def churn_score(
 
     with _workspace(ctx, workspace) as ws:
         with progress("scoring"):
-            frame = score(ws, as_of.date() if as_of else None, top)
+            frame = score(ws, as_of, top)
     if json:
         print_json(_records(frame))
         return
@@ -682,13 +711,16 @@ def churn_score(
 def report_cmd(
     ctx: typer.Context,
     out_path: Annotated[Path, typer.Option("--out", help="The HTML file to write")] = Path("report.html"),
-    period: Annotated[str, typer.Option(help="week, month or quarter")] = "month",
-    lang: Annotated[str, typer.Option(help="en or ru")] = "en",
+    period: Annotated[Literal["week", "month", "quarter"], typer.Option(help="Period of the time series")] = "month",
+    lang: Annotated[Literal["en", "ru"], typer.Option(help="Language of the report")] = "en",
     png: Annotated[Optional[Path], typer.Option(help="Also export every chart as PNG into this folder")] = None,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Write the retention report: one self-contained HTML file (works offline) with ten sections."""
+    for target, what in ((out_path.parent, "--out"), (png.parent if png else None, "--png")):
+        if target is not None and not target.resolve().is_dir():
+            raise RetentioError(f"{what}: the folder {target} does not exist; nothing was written")
     from retentio.faces.report import build
 
     with _workspace(ctx, workspace) as ws:
@@ -707,7 +739,12 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     wants_json = "--json" in args
     try:
-        app(args=args, prog_name="retentio", standalone_mode=False)
+        code = app(args=args, prog_name="retentio", standalone_mode=False)
+        # Not standalone, Typer turns Ctrl-C into a returned 130 (and ctx.exit(n) into n)
+        if code == 130:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RetentioError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         if wants_json:
@@ -726,15 +763,40 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(2)
     except KeyboardInterrupt:
+        # Loads store in one transaction, so an interrupted one stored nothing.
+        err.print("interrupted, nothing stored" if _DOING["writes"] else "interrupted", highlight=False)
         sys.exit(130)
-    except Exception:  # an internal error: say so, keep the details for a bug report
-        if os.environ.get("RETENTIO_DEBUG"):
-            traceback.print_exc()
-        else:
-            err.print("[red]internal error[/] (a bug in Retentio): "
-                      f"{escape(traceback.format_exc().strip().splitlines()[-1])}\n"
-                      "Run again with RETENTIO_DEBUG=1 for the full traceback.", highlight=False)
-        sys.exit(1)
+    except OSError as exc:  # a file that cannot be written or read: the user can fix it
+        if exc.errno not in _USER_ERRNOS:
+            _internal_error()
+        err.print(f"[red]error:[/] {escape(exc.filename or '')}: {escape(exc.strerror or str(exc))}",
+                  highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as exc:  # an internal error: say so, keep the details for a bug report
+        if _interrupted_query(exc):
+            err.print("interrupted, nothing stored" if _DOING["writes"] else "interrupted", highlight=False)
+            sys.exit(130)
+        _internal_error()
+
+
+def _interrupted_query(exc: BaseException) -> bool:
+    """DuckDB stops a running query on Ctrl-C and raises its own error instead."""
+    return type(exc).__name__ == "InterruptException" or (
+        isinstance(exc, RuntimeError) and "Query interrupted" in str(exc))
+
+
+def _internal_error() -> None:
+    if os.environ.get("RETENTIO_DEBUG"):
+        traceback.print_exc()
+    else:
+        err.print("[red]internal error[/] (a bug in Retentio): "
+                  f"{escape(traceback.format_exc().strip().splitlines()[-1])}\n"
+                  "Run again with RETENTIO_DEBUG=1 for the full traceback.", highlight=False)
+    sys.exit(1)
+
+
+#: errors of the file system a user fixes: permission, read-only, no space, missing path
+_USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOENT, errno.ENOTDIR, errno.EISDIR}
 
 
 if __name__ == "__main__":
