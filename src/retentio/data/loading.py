@@ -21,9 +21,12 @@ row numbers; Parquet and frames use 1-based rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
+import signal
+import threading
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -594,6 +597,7 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
     keep = f"NOT ({any_bad})" + (" AND NOT _already_stored" if dup_count else "")
     target_cols = [c.name for c in present] + attributes
     cols = ", ".join(q(c) for c in target_cols)
+    committed = False
     con.execute("BEGIN TRANSACTION")
     try:
         stored = {r[0] for r in con.execute(
@@ -627,10 +631,30 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
             [schema.name, report.source, mode, report.rows_read, report.rows_stored, report.rows_rejected,
              staged.checksum, staged.size, duplicates],
         )
-        con.execute("COMMIT")
+        # Ctrl-C waits until the commit is done and said so: a load is then stored or not,
+        # and the caller knows which (never "nothing stored" after a commit).
+        with _signals_deferred():
+            con.execute("COMMIT")
+            committed = True
+            step("stored")
     except BaseException:
-        con.execute("ROLLBACK")
+        if not committed:
+            con.execute("ROLLBACK")
         raise
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM (main thread only) until the block ends; a signal that
+    arrives meanwhile is delivered right after it."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _write_rejects(con, checks: list[_Check], present: list[Column], staged: Staged, label: str,

@@ -10,6 +10,7 @@ import datetime
 import errno
 import os
 import re
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -52,7 +53,13 @@ WorkspaceOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Write JSON to stdout (for scripts).")]
 
 #: what a command was doing, for the message when it is interrupted (Ctrl-C)
-_DOING = {"writes": False}
+_DOING = {"writes": False, "stored": False}
+
+
+def _interrupted_message() -> str:
+    if _DOING["stored"]:
+        return "interrupted after the data had been stored (the load is complete)"
+    return "interrupted, nothing stored" if _DOING["writes"] else "interrupted"
 
 
 def _workspace(ctx: typer.Context, path: Path | None, *, read_only: bool = True) -> "Workspace":
@@ -175,10 +182,15 @@ def load(
         mapping.update(read_mapping_file(map_file))
     mapping.update(_parse_map(map or []))
     with _workspace(ctx, workspace, read_only=False) as ws:
-        with progress(f"loading {table}", total=3) as step:
+        with progress(f"loading {table}", total=4) as step:
+            def stage(message: str) -> None:
+                if message == "stored":  # committed: from here an interruption stores nothing less
+                    _DOING["stored"] = True
+                step(message)
+
             report = ws.load(table, file, mapping=mapping, mode=mode, skip_invalid=skip_invalid,
                              delimiter=delimiter, decimal=decimal, fmt=format, encoding=encoding, sheet=sheet,
-                             date_format=date_format, allow_duplicates=allow_duplicates, force=force, step=step)
+                             date_format=date_format, allow_duplicates=allow_duplicates, force=force, step=stage)
     if json:
         print_json(report.as_dict())
         return
@@ -743,6 +755,10 @@ def main(argv: list[str] | None = None) -> None:
         # Not standalone, Typer turns Ctrl-C into a returned 130 (and ctx.exit(n) into n)
         if code == 130:
             raise KeyboardInterrupt
+        # The work is done and reported: a late Ctrl-C (while the interpreter shuts down)
+        # must not turn it into a failure.
+        if argv is None:  # the executable (never a caller's process)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         if isinstance(code, int) and code:
             sys.exit(code)
     except RetentioError as exc:
@@ -764,7 +780,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         # Loads store in one transaction, so an interrupted one stored nothing.
-        err.print("interrupted, nothing stored" if _DOING["writes"] else "interrupted", highlight=False)
+        err.print(_interrupted_message(), highlight=False)
         sys.exit(130)
     except OSError as exc:  # a file that cannot be written or read: the user can fix it
         if exc.errno not in _USER_ERRNOS:
@@ -774,7 +790,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except Exception as exc:  # an internal error: say so, keep the details for a bug report
         if _interrupted_query(exc):
-            err.print("interrupted, nothing stored" if _DOING["writes"] else "interrupted", highlight=False)
+            err.print(_interrupted_message(), highlight=False)
             sys.exit(130)
         _internal_error()
 

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from retentio.analytics.clv.base import compress
+from retentio.analytics.clv.base import compress, factorize
 from retentio.data.errors import RetentioError
 
 
 def distinct_x(x, t_x, T):
-    ux, ix = np.unique(x, return_inverse=True)  # x-only terms are computed per distinct x
-    return x, t_x, T, ux, ix
+    ix, ux = factorize(x)  # x-only terms are computed per distinct x
+    return x, t_x, T, np.asarray(ux, dtype="float64"), ix
 
 
 def distinct_times(t_x, T):
     """(distinct times, index of each row's t_x, index of each row's T): terms in ln(α+t)
     are then computed per distinct time — a few hundred for day-level data."""
-    import pandas as pd
-
-    codes, ut = pd.factorize(np.concatenate([t_x, T]))
+    codes, ut = factorize(np.concatenate([t_x, T]))
     return np.asarray(ut, dtype="float64"), codes[: len(t_x)], codes[len(t_x):]
 
 
@@ -29,8 +27,9 @@ class ContinuousBTYD:
         """Fit on per-customer repeat purchases ``frequency`` (x), ``recency`` (t_x: time of
         the last purchase since the first) and ``T`` (time since the first purchase), all
         in one time unit; identical rows are fitted once with their count as weight."""
-        x, t_x, T_ = self._validate(frequency, recency, T)
+        x, t_x, T_ = np.broadcast_arrays(*(np.asarray(v, dtype="float64") for v in (frequency, recency, T)))
         (x, t_x, T_), w = compress(x, t_x, T_, weights=weights)
+        x, t_x, T_ = self._validate(x, t_x, T_)  # the distinct rows: the same checks, fewer rows
         return self._fit(self._prepare(distinct_x(x, t_x, T_)), w)
 
     def _prepare(self, data):
