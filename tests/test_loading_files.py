@@ -4,6 +4,8 @@ rows as a plain UTF-8 CSV, and what cannot be read is refused with the reason.""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -144,3 +146,141 @@ def test_cli_load_excel_with_map_file_prints_a_summary(tmp_path):
                              str(workbook(tmp_path / "o2.xlsx", bad_row_7=True)), "--map-file", str(maps), "--json")
     assert code == 2
     assert "row 7" in err and "ordered_at" in err
+
+
+# ---------------------------------------------------------------------- found in review: each stored or lost data silently
+
+
+def test_western_european_cp1252_is_not_read_as_cyrillic(ws, tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_bytes("customer_id,city,company\nc1,München,Société Générale\nc2,São Paulo,Façade\n"
+                     "c3,Zürich,Crédit\n".encode("cp1252"))
+    report = ws.load("customers", path, now=NOW)
+    assert report.encoding == "cp1252"
+    df = ws.table("customers").order_by("customer_id").to_pandas()
+    assert list(df.city) == ["München", "São Paulo", "Zürich"] and df.company[0] == "Société Générale"
+
+
+def test_utf8_with_one_broken_byte_is_refused_naming_its_line(ws, tmp_path):
+    lines = ["customer_id,city,name"] + [f"c{i},München,José Müller {i}" for i in range(50)]
+    data = "\n".join(lines).encode().replace(b"c5,", b"c5,\x81", 1)  # the line of c5 is line 7
+    path = tmp_path / "customers.csv"
+    path.write_bytes(data)
+    with pytest.raises(RetentioError, match=r"line 7: the bytes 81 cannot be decoded as utf-8"):
+        ws.load("customers", path, now=NOW)
+    assert ws.table("customers").count().execute() == 0
+
+
+def test_excel_number_cells_beside_comma_text_cells_keep_their_value(ws, tmp_path):
+    import xlsxwriter
+
+    path = tmp_path / "mixed.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["order_id", "customer_id", "ordered_at", "amount"])
+    sheet.write_row(1, 0, ["o1", "c1", "2024-01-01"])
+    sheet.write_number(1, 3, 2.125)           # a number cell: 2.125, whatever the text cells say
+    sheet.write_row(2, 0, ["o2", "c1", "2024-01-02", "99,90"])  # a text cell with a decimal comma
+    book.close()
+    report = ws.load("orders", path, now=NOW)
+    assert report.decimal == ","
+    amounts = ws.table("orders").order_by("order_id").to_pandas().amount.astype(float).tolist()
+    assert amounts == [2.125, 99.9]
+
+
+def test_each_sheet_of_a_workbook_is_its_own_content(ws, tmp_path):
+    import xlsxwriter
+
+    path = tmp_path / "months.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    for name, order in (("Jan", "o1"), ("Feb", "o2")):
+        sheet = book.add_worksheet(name)
+        sheet.write_row(0, 0, ["order_id", "customer_id", "ordered_at", "amount"])
+        sheet.write_row(1, 0, [order, "c1", "2024-01-01", "5"])
+    book.close()
+    assert ws.load("orders", path, sheet="Jan", now=NOW).rows_stored == 1
+    assert ws.load("orders", path, sheet="Feb", now=NOW).rows_stored == 1
+    with pytest.raises(RetentioError, match="same content"):
+        ws.load("orders", path, sheet="Feb", now=NOW)
+
+
+def test_a_stray_quote_near_the_top_is_a_line_error_not_an_unreadable_file(ws, tmp_path):
+    path = write(tmp_path / "o.csv", 'order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,4\n'
+                                     'o2,c1,2024-01-01,"5"x\no3,c1,2024-01-02,6\n')
+    with pytest.raises(ValidationError) as info:
+        ws.load("orders", path, now=NOW)
+    (e,) = info.value.errors
+    assert e.line == 3 and "stray quote" in e.expected
+    report = ws.load("orders", path, skip_invalid=tmp_path / "rejects.csv", now=NOW)
+    assert (report.rows_read, report.rows_stored, report.rows_rejected) == (3, 2, 1)
+
+
+def test_a_short_line_is_one_error_with_its_true_field_count(ws, tmp_path):
+    path = write(tmp_path / "o.csv", "order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,1\no2,c1\n"
+                                     "o3,c1,2024-01-01,3\no4,c1,2024-01-01,4,x,y\n")
+    with pytest.raises(ValidationError) as info:
+        ws.load("orders", path, now=NOW)
+    assert [(e.line, e.expected.split(";")[1].strip()[:7]) for e in info.value.errors] == [(3, "found 2"),
+                                                                                          (5, "found 6")]
+    report = ws.load("orders", path, skip_invalid=tmp_path / "rejects.csv", now=NOW)
+    assert (report.rows_read, report.rows_stored, report.rows_rejected) == (4, 2, 2)
+    assert len((tmp_path / "rejects.csv").read_text().strip().splitlines()) == 3  # header + 2 lines
+
+
+def test_a_loosely_written_canonical_column_is_that_column(ws, tmp_path):
+    path = write(tmp_path / "c.csv", "Customer.ID,City:\nc1,Moscow\n")
+    report = ws.load("customers", path, now=NOW)
+    assert report.rows_stored == 1 and not report.attributes_added
+    assert ws.table("customers").to_pandas().city.tolist() == ["Moscow"]
+
+
+def test_a_cp1251_mapping_file_is_read(tmp_path):
+    from retentio.data.loading import read_mapping_file
+
+    path = tmp_path / "map.txt"
+    path.write_bytes("Номер заказа = order_id\nСумма = amount\n".encode("cp1251"))
+    assert read_mapping_file(path) == {"Номер заказа": "order_id", "Сумма": "amount"}
+
+
+@pytest.mark.parametrize("given", ["\\t", "tab", "\t"])
+def test_a_tab_delimiter_as_typed_in_a_shell(ws, tmp_path, given):
+    path = write(tmp_path / "o.tsv", "order_id\tcustomer_id\tordered_at\tamount\no1\tc1\t2024-01-01\t4\n\n"
+                                     "o2\tc1\t2024-01-02\t5\n")
+    report = ws.load("orders", path, delimiter=given, now=NOW)
+    assert (report.rows_stored, report.delimiter) == (2, "\t")
+
+
+def test_a_delimiter_of_several_characters_is_refused(ws, tmp_path):
+    with pytest.raises(RetentioError, match="one character"):
+        ws.load("orders", write(tmp_path / "o.csv", "a\n1\n"), delimiter=";;", now=NOW)
+
+
+def test_money_beyond_four_decimals_is_rounded_and_said_and_items_must_be_whole(ws, tmp_path):
+    path = write(tmp_path / "o.csv", "order_id,customer_id,ordered_at,amount,items\no1,c1,2024-01-01,12.34567,2\n"
+                                     "o2,c1,2024-01-02,5.5,2.0000001\n")
+    with pytest.raises(ValidationError) as info:
+        ws.load("orders", path, now=NOW)
+    assert [(e.line, e.column) for e in info.value.errors] == [(3, "items")]
+    path = write(tmp_path / "o2.csv", "order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,12.34567\n")
+    report = ws.load("orders", path, now=NOW)
+    assert report.normalised == {"amount (rounded)": 1} and any("rounded" in w for w in report.warnings)
+
+
+def test_a_refused_init_never_deletes_a_database_that_was_there(tmp_path):
+    from retentio import Workspace
+
+    with Workspace.init(tmp_path / "w", currency="RUB") as w:
+        w.load("orders", write(tmp_path / "o.csv", "order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,4\n"),
+               now=NOW)
+    (tmp_path / "w" / "retentio.toml").unlink()  # the settings lost, the data still there
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('ready', flush=True); time.sleep(60)", str(tmp_path / "w" / "retentio.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(RetentioError, match="busy"):
+            Workspace.init(tmp_path / "w", currency="RUB")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (tmp_path / "w" / "retentio.duckdb").exists()

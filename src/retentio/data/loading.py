@@ -125,7 +125,9 @@ def read_mapping_file(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise RetentioError(f"{path}: no such mapping file")
-    text = path.read_text(encoding="utf-8-sig")
+    from retentio.data.readers import detect_encoding
+
+    text = path.read_bytes().decode(detect_encoding(path))  # Notepad may save it as cp1251 or UTF-16
     if path.suffix.lower() == ".toml":
         try:
             data = tomllib.loads(text)
@@ -183,6 +185,9 @@ def _decide_decimal(con, staged: Staged, numeric: list[str]) -> tuple[str, list[
     if not text_cols:
         return ".", [], False
     evidence = {c: NumberSQL("NULLIF(trim(" + q(c) + "), '')").evidence() for c in text_cols}
+    # a typed cell (a number cell of a workbook) is written with a decimal point: no evidence
+    evidence = {c: (f"(CASE WHEN {q(staged.typed_masks[c])} THEN NULL ELSE {e} END)" if c in staged.typed_masks else e)
+                for c, e in evidence.items()}
     kinds = ", ".join(f"{kind} AS {q(c)}" for c, kind in evidence.items())
     counts = ", ".join(f"count(*) FILTER (WHERE {q(c)} = {lit(k)})" for k in "pca" for c in text_cols)
     n = len(text_cols)
@@ -326,8 +331,9 @@ def _refuse_repeat(con, schema: TableSchema, staged: Staged, mode: str, allow_du
 def _resolve_columns(con, schema: TableSchema, report: LoadReport, staged: Staged,
                      mapping: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """Map staged column names to canonical ones; returns (canonical → staged, attributes)."""
+    masks = set(staged.typed_masks.values())
     staged_cols = [r[0] for r in con.execute("SELECT name FROM pragma_table_info('_stage')").fetchall()
-                   if r[0] != LINE]
+                   if r[0] != LINE and r[0] not in masks]
     mapping_n = {normalise_name(k): v.strip() for k, v in mapping.items()}
     unknown_targets = sorted(
         v for v in mapping_n.values() if v not in schema.names and not schema.keeps_attributes
@@ -348,6 +354,8 @@ def _resolve_columns(con, schema: TableSchema, report: LoadReport, staged: Stage
     extras: list[str] = []
     for col in staged_cols:
         target = mapping_n.get(normalise_name(col), normalise_name(col))
+        if target not in schema.names and attribute_name(target) in schema.names:
+            target = attribute_name(target)  # "City:" or "Customer.ID": the canonical column, written loosely
         if target in schema.names:
             if target in by_canonical:
                 raise RetentioError(
@@ -416,6 +424,8 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
     selects = [f"{LINE} AS _line"]
     checks: list[_Check] = []
     normalising: list[str] = []
+    #: money columns: values written with more than the 4 decimals money is stored with
+    rounding: list[str] = []
     present = [c for c in schema.columns if c.name in by_canonical]
     for col in present:
         raw_name = f"_raw_{col.name}"
@@ -433,8 +443,13 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
         elif col.kind == Kind.STRING:
             parsed = raw
         elif col.kind in (Kind.MONEY, Kind.FLOAT, Kind.INT):
-            sql_type = {Kind.MONEY: "DECIMAL(18,4)", Kind.FLOAT: "DOUBLE", Kind.INT: "DECIMAL(38,6)"}[col.kind]
+            sql_type = {Kind.MONEY: "DECIMAL(18,4)", Kind.FLOAT: "DOUBLE", Kind.INT: "DOUBLE"}[col.kind]
             parsed = number.parsed(col_decimal, sql_type)
+            mask = staged.typed_masks.get(by_canonical[col.name])
+            if mask and col_decimal != ".":
+                parsed = f"(CASE WHEN {q(mask)} THEN {number.value('.', sql_type)} ELSE {parsed} END)"
+            if col.kind == Kind.MONEY:
+                rounding.append(col.name)
             if col.kind == Kind.INT:
                 parsed = f"(CASE WHEN {parsed} = round({parsed}) THEN CAST({parsed} AS BIGINT) END)"
         elif col.kind == Kind.BOOL:
@@ -548,6 +563,8 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
     n_checks = max(len(checks), 1)
     any_bad = " OR ".join(f"_e{i}" for i in range(n_checks))
     norm_counts = [f"count(*) FILTER (WHERE {q('_raw_' + c)} <> {q(c)})" for c in normalising]
+    norm_counts += [f"count(*) FILTER (WHERE {q(c)} IS NOT NULL AND regexp_matches({q('_raw_' + c)}, "
+                    f"'[.,]\\d{{5,}}(\\D|$)'))" for c in rounding]
     dup_count = [f"count(*) FILTER (WHERE _already_stored AND NOT ({any_bad}))"] if "_already_stored" in extra else []
     counts = con.execute(
         "SELECT " + ", ".join([f"count(*) FILTER (WHERE _e{i})" for i in range(n_checks)]
@@ -561,6 +578,12 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
             report.normalised[name] = int(n)
             report.warnings.append(f"{n:,} {name} value(s) written as whole-number floats (such as 17850.0) "
                                    f"were stored as whole numbers (17850)")
+    first = n_checks + 1 + len(normalising)
+    for name, n in zip(rounding, counts[first:first + len(rounding)]):
+        if n:
+            report.normalised[f"{name} (rounded)"] = int(n)
+            report.warnings.append(f"{n:,} {name} value(s) have more than 4 decimals and were stored rounded to "
+                                   "4 (money is kept to 1/10,000 of the currency unit)")
     duplicates = int(counts[-1]) if dup_count else 0
 
     errors: list[RowError] = [RowError(report.source, m.line, None, m.text, m.reason, label)

@@ -25,6 +25,7 @@ import codecs
 import datetime as dt
 import math
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -34,8 +35,12 @@ from typing import Any
 from retentio.data.errors import RetentioError
 
 _CHUNK = 1 << 22
+#: prefix of the staged per-cell "was a typed cell" columns of spreadsheets
+TYPED_MASK = "__typed:"
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _SAMPLE = 1 << 20
 #: Russian letters and the typography Russian exports carry (№, «», dashes, no-break space)
+_WESTERN = set("€‚„…†‡‰‹›‘’“”•–—˜™°«»§©®±·¿¡£¥¢\u00a0")
 _RUSSIAN = set("абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ№«»–—…“”„’\u00a0")
 
 
@@ -110,19 +115,58 @@ def _valid(path: Path, encoding: str) -> bool:
 
 
 def _looks_russian(sample: bytes) -> bool:
-    """True when cp1251 reads every non-ASCII byte of the sample as Russian text."""
+    """True when cp1251 reads the sample as Russian text: every non-ASCII character a
+    Russian letter or Russian typography, and the letters forming words of their own.
+
+    The second test matters because cp1251 maps every byte 0xC0–0xFF to a Cyrillic
+    letter, the very range where Latin-1/cp1252 put é, ü, ç: "München" in cp1252 reads
+    "Mьnchen", a word mixing scripts, which Russian text almost never has."""
     try:
         text = sample.decode("cp1251")
     except UnicodeDecodeError:
         return False
     wide = [ch for ch in text if ord(ch) > 127]
-    return bool(wide) and sum(ch in _RUSSIAN for ch in wide) >= 0.95 * len(wide)
+    if not wide or sum(ch in _RUSSIAN for ch in wide) < 0.95 * len(wide):
+        return False
+    words = [w for w in re.findall(r"[^\W\d_]+", text) if any(ch in _RUSSIAN for ch in w)]
+    mixed = sum(1 for w in words if re.search(r"[A-Za-z]", w))
+    return mixed <= 0.05 * len(words)
+
+
+def _looks_western(sample: bytes) -> bool:
+    """True when cp1252 (Windows' Western European, a superset of Latin-1's letters)
+    reads the sample as text in a Latin script: every non-ASCII character a Latin letter
+    with a diacritic or common typography, inside words written in Latin letters."""
+    try:
+        text = sample.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    wide = [ch for ch in text if ord(ch) > 127]
+    if not wide or sum(ch in _WESTERN or ("\u00c0" <= ch <= "\u017f" and ch.isalpha()) for ch in wide) < 0.95 * len(wide):
+        return False
+    words = [w for w in re.findall(r"[^\W\d_]+", text) if any(ord(ch) > 127 for ch in w)]
+    latin = sum(1 for w in words if re.search(r"[A-Za-z]", w))
+    return latin >= 0.5 * len(words)
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    """True when the sample is UTF-8 text with a few broken bytes, rather than text in a
+    single-byte encoding: its valid multi-byte UTF-8 sequences outnumber the invalid
+    bytes (in cp1251 or Latin-1 text nearly every non-ASCII byte is invalid UTF-8)."""
+    valid = len(_UTF8_MULTIBYTE.findall(sample))
+    invalid = sample.decode("utf-8", errors="replace").count("\ufffd")
+    return valid > 0 and valid >= invalid
 
 
 def _guess(path: Path, sample: bytes) -> str:
-    """The encoding of a file that is not UTF-8."""
+    """The encoding of a file that is not UTF-8 (a UTF-8 file with a few broken bytes is
+    refused, naming the line of the first: decoding it otherwise would garble it whole)."""
+    if _mostly_utf8(sample):
+        _transcode(path, "utf-8", None)  # raises, naming the line
     if _looks_russian(sample) and _valid(path, "cp1251"):
         return "cp1251"
+    if _looks_western(sample) and _valid(path, "cp1252"):
+        return "cp1252"
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
@@ -162,9 +206,9 @@ def detect_encoding(path: Path) -> str:
 
 def _decode_error(path: Path, encoding: str, line: int, bad: bytes) -> RetentioError:
     return RetentioError(
-        f"{path}, line {line}: the bytes {bad.hex(' ')} cannot be decoded as {encoding}; the file is in "
-        "another encoding (Windows exports are often cp1251 or utf-16). Pass the right one with --encoding, "
-        "or leave --encoding out to detect it"
+        f"{path}, line {line}: the bytes {bad.hex(' ')} cannot be decoded as {encoding}: the file is in "
+        "another encoding (Windows exports are often cp1251, cp1252 or utf-16), or this line is damaged. Pass "
+        "the right encoding with --encoding, leave --encoding out to detect it, or repair the line"
     )
 
 
@@ -241,11 +285,14 @@ class Sheet:
     table: Any  # pyarrow.Table
     #: columns whose every value came from a number or date cell (their text is canonical)
     typed_columns: set[str] = field(default_factory=set)
+    #: column -> name of a boolean column telling, per row, whether its cell was typed
+    #: (for columns that mix number cells with text cells)
+    typed_masks: dict[str, str] = field(default_factory=dict)
 
 
 def _cell_text(value: Any) -> tuple[str | None, bool]:
     """(text, typed): how a cell is staged, and whether it was a typed cell."""
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None, False
     if isinstance(value, bool):
         return ("true" if value else "false"), True
@@ -319,8 +366,7 @@ def read_excel(path: Path, sheet: str | None = None) -> Sheet:
         columns.append(title)
         keep.append(j)
     values: list[list[str | None]] = [[] for _ in keep]
-    typed = [True] * len(keep)
-    seen = [False] * len(keep)
+    typed: list[list[bool]] = [[] for _ in keep]
     lines: list[int] = []
     for i in range(h + 1, len(rows)):
         row = rows[i]
@@ -330,13 +376,18 @@ def read_excel(path: Path, sheet: str | None = None) -> Sheet:
         lines.append(i + 1)
         for k, (text, is_typed) in enumerate(cells):
             values[k].append(text)
-            if text is not None:
-                seen[k] = True
-                typed[k] = typed[k] and is_typed
+            typed[k].append(is_typed)
     data = {c: pa.array(v, pa.string()) for c, v in zip(columns, values)}
+    all_typed, masks = set(), {}
+    for c, v, t in zip(columns, values, typed):
+        filled = [flag for text, flag in zip(v, t) if text is not None]
+        if filled and all(filled):
+            all_typed.add(c)
+        elif any(filled):  # number cells beside text cells: which is which, per cell
+            masks[c] = TYPED_MASK + c
+            data[masks[c]] = pa.array(t, pa.bool_())
     data["__line"] = pa.array(lines, pa.int64())
-    return Sheet(sheet=name, header_row=h + 1, table=pa.table(data),
-                 typed_columns={c for c, t, s in zip(columns, typed, seen) if t and s})
+    return Sheet(sheet=name, header_row=h + 1, table=pa.table(data), typed_columns=all_typed, typed_masks=masks)
 
 
 def _letters(j: int) -> str:

@@ -62,6 +62,9 @@ class Staged:
     sheet: str | None = None
     #: columns that arrived typed (Parquet, frames, Excel numbers): their text is canonical
     typed_columns: set[str] = field(default_factory=set)
+    #: column -> staged boolean column: whether that row's cell arrived typed (spreadsheets
+    #: whose column mixes number cells and text cells)
+    typed_masks: dict[str, str] = field(default_factory=dict)
     malformed: list[Malformed] = field(default_factory=list)
     #: content fingerprint of a file input (SHA-256), size in bytes
     checksum: str | None = None
@@ -123,6 +126,7 @@ def stage(
     import duckdb
 
     con.execute("DROP TABLE IF EXISTS _stage")
+    delimiter = _delimiter(delimiter)
     if not isinstance(source, (str, Path)):
         return _stage_frame(con, source)
     path = Path(source)
@@ -153,6 +157,17 @@ def stage(
             raise RetentioError(f"{path}: cannot be read as {kind}: {str(exc).splitlines()[0]}") from None
         _texts(con, staged)
     return staged
+
+
+def _delimiter(delimiter: str | None) -> str | None:
+    """The delimiter as one character: ``\\t`` and ``tab`` (as typed in a shell) are a tab."""
+    if delimiter is None:
+        return None
+    named = {"\\t": "\t", "tab": "\t", "\\x09": "\t", "semicolon": ";", "comma": ",", "pipe": "|", "space": " "}
+    delimiter = named.get(delimiter.lower(), delimiter)
+    if len(delimiter) != 1 or delimiter in ('"', "\n", "\r"):
+        raise RetentioError(f"--delimiter {delimiter!r}: give one character, such as , ; | or \\t (a tab)")
+    return delimiter
 
 
 # --------------------------------------------------------------------------- frames, Excel
@@ -192,7 +207,10 @@ def _stage_excel(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, she
 
     book = read_excel(path, sheet)
     staged.sheet = book.sheet
+    if staged.checksum is not None:  # each sheet of a workbook is its own content
+        staged.checksum = hashlib.sha256(f"{staged.checksum}:{book.sheet}".encode()).hexdigest()
     staged.typed_columns = set(book.typed_columns)
+    staged.typed_masks = dict(book.typed_masks)
     staged.source = f"{path} [sheet {book.sheet}]"
     if book.table.num_rows == 0:
         raise RetentioError(f"{staged.source}: no data rows below the header on row {book.header_row}")
@@ -257,7 +275,11 @@ def _stage_csv(con, path: Path, staged: Staged, delimiter: str | None, encoding:
     staged.unit = "line"
     try:
         staged.delimiter = delimiter or detect_delimiter(text.path)
-        opts = ["header = true", "all_varchar = true", f"delim = {lit(staged.delimiter)}",
+        # The header is read here and the columns given, so DuckDB's sniffer (which gives up
+        # on a file with a malformed line in its sample) does not run: bad lines are rejects.
+        header = _header(text.path, staged.delimiter, path)
+        columns = "{" + ", ".join(f"{lit(name)}: 'VARCHAR'" for name in header) + "}"
+        opts = ["header = true", "auto_detect = false", f"columns = {columns}", f"delim = {lit(staged.delimiter)}",
                 "quote = '\"'", "escape = '\"'", "store_rejects = true",
                 "rejects_table = '_stage_rejects'", "rejects_scan = '_stage_scan'"]
         con.execute("DROP TABLE IF EXISTS _stage_rejects")
@@ -281,6 +303,22 @@ def _stage_csv(con, path: Path, staged: Staged, delimiter: str | None, encoding:
             text.path.unlink(missing_ok=True)
 
 
+def _header(path: Path, delimiter: str, source: Path) -> list[str]:
+    """The header's column names (the first non-blank record), made unique and non-empty."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        try:
+            first = next((r for r in csv.reader(fh, delimiter=delimiter, quotechar='"') if r), None)
+        except csv.Error as exc:
+            raise RetentioError(f"{source}, line 1: the header cannot be read as CSV ({exc})") from None
+    if not first:
+        raise RetentioError(f"{source}: no header line (expected column names on line 1)")
+    names = [n.strip() or f"column {i + 1}" for i, n in enumerate(first)]
+    seen = {n for n in names if names.count(n) > 1}
+    if seen:
+        raise RetentioError(f"{source}, line 1: two columns have the same name {sorted(seen)}; rename one of them")
+    return names
+
+
 def _count_lines(path: Path) -> int:
     n, last = 0, b"\n"
     with path.open("rb") as fh:
@@ -302,6 +340,7 @@ def _number_lines(con, path: Path, staged: Staged, rows: int, rejects: list, hea
         return
     starts: list[int] = []  # the first physical line of each record, header included
     texts: dict[int, str] = {}
+    widths: dict[int, int] = {}  # fields of each malformed record, as Python's parser counts them
     bad_records = {int(r[0]) for r in rejects}
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh, delimiter=staged.delimiter or ",", quotechar='"', doublequote=True)
@@ -311,6 +350,7 @@ def _number_lines(con, path: Path, staged: Staged, rows: int, rejects: list, hea
                 starts.append(previous + 1)
                 if len(starts) in bad_records:
                     texts[len(starts)] = staged.delimiter.join(record) if staged.delimiter else ""
+                    widths[len(starts)] = len(record)
                 if not record:
                     starts[-1] = -1  # blank line: not a record for DuckDB's row order
                 previous = reader.line_num
@@ -318,11 +358,15 @@ def _number_lines(con, path: Path, staged: Staged, rows: int, rejects: list, hea
             starts = []
     # records DuckDB staged = non-blank records after the header that it did not reject
     kept = [line for k, line in enumerate(starts, start=1) if k > 1 and line > 0 and k not in bad_records]
+    reported: set[int] = set()
     for rec, error_type, csv_line, message in rejects:
         rec = int(rec)
+        if rec in reported:  # DuckDB rejects a record once per missing or extra field
+            continue
+        reported.add(rec)
         line = starts[rec - 1] if 0 < rec <= len(starts) and starts[rec - 1] > 0 else rec
         staged.malformed.append(Malformed(line, (csv_line or texts.get(rec, ""))[:200],
-                                          _malformed_reason(error_type, message, header_fields)))
+                                          _malformed_reason(error_type, message, header_fields, widths.get(rec))))
     if len(kept) == rows:
         import pyarrow as pa
 
@@ -339,8 +383,10 @@ def _number_lines(con, path: Path, staged: Staged, rows: int, rejects: list, hea
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT *, CAST(rowid + 2 AS BIGINT) AS {LINE} FROM _stage")
 
 
-def _malformed_reason(error_type: str, message: str, header_fields: int) -> str:
+def _malformed_reason(error_type: str, message: str, header_fields: int, width: int | None = None) -> str:
     found = message.rsplit("Found:", 1)[-1].strip() if "Found:" in (message or "") else "?"
+    if width is not None:
+        found = str(width)
     if error_type == "TOO MANY COLUMNS":
         return (f"{header_fields} fields like the header; found {found} (an extra field: a delimiter "
                 "inside a value that is not in quotes?)")

@@ -68,18 +68,26 @@ class Workspace:
         ).validate(settings_file)
         if path.exists() and not path.is_dir():
             raise RetentioError(f"{path} exists and is not a folder")
+        # Only what this init creates is removed when it fails: a database file already
+        # there (a workspace whose retentio.toml was lost) is the user's data.
         created = [p for p in (path, *path.parents) if not p.exists()]
+        database = path / DATABASE_FILE
+        had_database = database.exists()
+        ws = cls(path, settings)
         try:
             path.mkdir(parents=True, exist_ok=True)
             settings.write(settings_file)
-            ws = cls(path, settings)
             if engine == "duckdb":
                 ws._creating = True
                 ws.backend  # creates the database file and the canonical tables
                 ws._creating = False
         except BaseException:
+            with contextlib.suppress(Exception):
+                ws.close()
             settings_file.unlink(missing_ok=True)
-            (path / DATABASE_FILE).unlink(missing_ok=True)
+            if not had_database:
+                database.unlink(missing_ok=True)
+                Path(f"{database}.wal").unlink(missing_ok=True)
             for p in created:  # deepest first
                 with contextlib.suppress(OSError):
                     p.rmdir()

@@ -213,7 +213,10 @@ def _load_summary(report) -> list[dict]:
     if report.rows_skipped_duplicate:
         rows.append(("rows already stored, skipped", f"{report.rows_skipped_duplicate:,}"))
     for column, n in report.normalised.items():
-        rows.append((f"{column} normalised", f"{n:,} whole-number floats such as 17850.0 stored as 17850"))
+        if column.endswith("(rounded)"):
+            rows.append((column, f"{n:,} values with more than 4 decimals stored rounded to 4"))
+        else:
+            rows.append((f"{column} normalised", f"{n:,} whole-number floats such as 17850.0 stored as 17850"))
     renamed = {k: v for k, v in report.columns.items() if k != v}
     if renamed:
         rows.append(("columns renamed", ", ".join(f"{k} → {v}" for k, v in renamed.items())))
