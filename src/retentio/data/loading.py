@@ -436,9 +436,7 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
         number = NumberSQL(raw)
         col_decimal = "." if by_canonical[col.name] in staged.typed_columns else report.decimal
         if col.kind == Kind.ID:
-            # Excel and pandas write whole-number ids as floats: 17850.0 is customer 17850
-            parsed = (f"(CASE WHEN contains({raw}, '.') AND regexp_matches({raw}, '{_INTEGRAL_FLOAT}') "
-                      f"THEN regexp_replace({raw}, '\\.0+$', '') ELSE {raw} END)")
+            parsed = _id_sql(raw)
             normalising.append(col.name)
         elif col.kind == Kind.STRING:
             parsed = raw
@@ -527,17 +525,21 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
     pk = schema.primary_key
     extra_cols: list[str] = []
     joins: list[str] = []
-    if pk:
+    if pk and _has_repeated_ids(con, by_canonical[pk]):
+        # Ranking rows per id is the costly part of validation: done only when an id repeats.
         extra_cols.append(f"row_number() OVER (PARTITION BY p.{q(pk)} ORDER BY p._line) AS _dup_rank")
         extra_cols.append(f"min(p._line) OVER (PARTITION BY p.{q(pk)}) AS _dup_first")
         checks.append(_Check(f"{q(pk)} IS NOT NULL AND _dup_rank > 1", pk, q(f"_raw_{pk}"),
                              "a unique id", f"'a unique id ({label} ' || _dup_first || ' has the same one)'"))
-        if mode == "append":
+    # joins against what is stored are only needed when something is stored
+    stored_rows = _count(con, schema.name) if mode == "append" else 0
+    if pk:
+        if mode == "append" and stored_rows:
             extra_cols.append(f"(s.{q(pk)} IS NOT NULL) AS _stored_dup")
             joins.append(f"LEFT JOIN (SELECT DISTINCT {q(pk)} FROM {q(schema.name)}) s ON s.{q(pk)} = p.{q(pk)}")
             checks.append(_Check("_stored_dup", pk, q(f"_raw_{pk}"),
                                  "an id not already stored (use --mode upsert to replace stored rows)"))
-    elif mode == "append" and not allow_duplicates:
+    elif mode == "append" and not allow_duplicates and stored_rows:
         # A table without ids: a row equal in every column to a stored row is the same
         # event/answer/ticket loaded again (an overlapping export), not a new one.
         names = [c.name for c in schema.columns]
@@ -703,6 +705,21 @@ def _write_rejects(con, checks: list[_Check], present: list[Column], staged: Sta
     finally:
         if staged.malformed:
             con.unregister("_malformed")
+
+
+def _id_sql(raw: str) -> str:
+    """An id as stored: Excel and pandas write whole-number ids as floats, and 17850.0 is
+    customer 17850."""
+    return (f"(CASE WHEN contains({raw}, '.') AND regexp_matches({raw}, '{_INTEGRAL_FLOAT}') "
+            f"THEN regexp_replace({raw}, '\\.0+$', '') ELSE {raw} END)")
+
+
+def _has_repeated_ids(con, column: str) -> bool:
+    """Whether any id of the staged file (as it will be stored) occurs twice: one hash
+    aggregate, much cheaper than ranking every row."""
+    ids = _id_sql(f"NULLIF(trim({q(column)}), '')")
+    return bool(con.execute(f"SELECT count(x) <> count(DISTINCT x) FROM (SELECT {ids} AS x FROM _stage)")
+                .fetchall()[0][0])
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -228,10 +228,11 @@ def as_utf8(path: Path, encoding: str | None = None) -> Utf8Text:
             raise RetentioError(f"{path}: not a text file: this is {what}")
         if encoding == "utf-8" and head.startswith(codecs.BOM_UTF8):
             encoding = "utf-8-sig"
+        if encoding == "utf-8":
+            _transcode(path, encoding, None)  # validates, naming the line of a bad byte
     else:
-        encoding = detect_encoding(path)
+        encoding = detect_encoding(path)  # "utf-8" only after the whole file decoded cleanly
     if encoding == "utf-8":
-        _transcode(path, encoding, None)  # validates, naming the line of a bad byte
         return Utf8Text(path, encoding, temporary=False)
     fd, name = tempfile.mkstemp(prefix="retentio-", suffix=".csv")
     os.close(fd)
