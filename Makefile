@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_WS ?= retentio-demo
 
-.PHONY: demo test bench system-deps clean
+.PHONY: demo test bench system-deps clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,7 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) .pytest_cache
+
+# The report screenshots in docs/ (the test writes them to a temporary folder otherwise).
+screenshots: system-deps $(VENV)/.installed-dev
+	RETENTIO_SCREENSHOTS=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/test_report.py -k chromium

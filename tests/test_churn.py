@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import numpy as np
@@ -78,8 +79,8 @@ def test_features_hand_computed(shop):
     assert b.tickets_unresolved == 2 and b.tickets_90 == 2
     assert b.logins_30 == 1 and b.logins_prev_30 == 3
     assert b.login_trend_pct == pytest.approx(-200 / 3)
-    assert "E" not in f.index or f.loc["E"].frequency == 1  # the order at cut+30 is not counted
-    assert "D" not in f.index or pd.isna(f.loc["D"].recency_days)  # the order at the cutoff is not before it
+    assert f.loc["E"].frequency == 1  # the order at cut+30 is not counted, the one before is
+    assert "D" not in f.index  # D's only order is at the cutoff, not before it: no history, no row
 
 
 def test_features_ignore_everything_on_or_after_the_cutoff(shop, tmp_path):
@@ -295,10 +296,25 @@ def test_score_without_a_model_says_so(ws):
     assert code == 2 and "train one first" in err
 
 
-def test_p_alive_is_a_probability(shop):
+def test_p_alive_is_left_empty_when_too_few_customers_to_fit(shop):
     f = add_p_alive(build_features(shop, CUT))
-    assert "p_alive" in f  # too few customers to fit: present, empty
-    assert f.p_alive.isna().all()
+    assert "p_alive" in f and f.p_alive.isna().all()
+
+
+def test_p_alive_is_a_probability_that_falls_with_time_since_the_last_order(demo_ws_path):
+    with Workspace.open(demo_ws_path) as w:
+        f = add_p_alive(build_features(w, dt.date(2025, 6, 1)))
+    buyers = f[f.frequency > 0]
+    assert len(buyers) >= 50 and buyers.p_alive.notna().all()
+    assert buyers.p_alive.between(0, 1).all()
+    # BG/NBD: a customer with no repeat purchase is alive with probability 1 (FHL 2005, eq. 11)
+    assert (buyers[buyers.frequency == 1].p_alive == 1).all()
+    repeaters = buyers[buyers.frequency > 1]
+    assert repeaters.p_alive.lt(1).any()
+    # same history and tenure, longer silence: less likely alive
+    two = repeaters[repeaters.frequency == 2]
+    corr = two.recency_days.corr(two.p_alive, method="spearman")
+    assert corr < -0.5
 
 
 # ----------------------------------------------------------------------------- tabular mode

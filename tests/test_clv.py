@@ -160,3 +160,22 @@ def test_unfitted_and_bad_input_are_clear():
         BetaGeoModel().fit([1], [5], [3])
     with pytest.raises(RetentioError, match="never increase"):
         ShiftedBetaGeoModel().fit([100, 120])
+
+
+def test_pareto_nbd_new_customer_purchases_at_s_equal_one():
+    """At s = 1 the closed form is 0/0; its limit is r β/α · ln(1 + t/β) (hand-computed:
+    r 0.5, α 10, β 12, t 39 → 0.6 · ln(4.25) = 0.8681513898)."""
+    import numpy as np
+
+    from retentio.clv import ParetoNBDModel
+
+    m = ParetoNBDModel()
+    m.params_ = {"r": 0.5, "alpha": 10.0, "s": 1.0, "beta": 12.0}
+    at_one = m.expected_purchases_new_customer(39.0)
+    assert at_one == pytest.approx(0.6 * np.log(4.25), rel=1e-12)
+    assert at_one == pytest.approx(0.8681513898, rel=1e-9)
+    for s in (1 - 1e-7, 1 + 1e-7):  # continuous through s = 1
+        m.params_ = {"r": 0.5, "alpha": 10.0, "s": s, "beta": 12.0}
+        assert m.expected_purchases_new_customer(39.0) == pytest.approx(at_one, rel=1e-6)
+    m.params_ = {"r": 0.5, "alpha": 10.0, "s": 2.0, "beta": 12.0}  # the closed form: 0.6 · (1 − 12/51)
+    assert m.expected_purchases_new_customer(39.0) == pytest.approx(0.6 * (1 - 12 / 51), rel=1e-12)

@@ -101,7 +101,14 @@ def test_surveys_by_hand_and_null_on_zero_denominators(shop):
     full = shop.metrics().set_index("period_start")
     first = full.iloc[0]  # Nov 2023: nobody was active at its start
     assert first.customers_start == 0 and pd.isna(first.crr_pct) and pd.isna(first.churn_pct)
-    assert pd.isna(first.grr_pct) or first.mrr_start > 0
+    # GRR and NRR by hand (SUBS): Nov starts with D's 30 and loses nothing; Jan starts with
+    # A 10 + B 15 + D 30 = 55, B churns 15 and A expands by 10 (C comes and goes within the
+    # month); Feb starts with A 20 + D 30 = 50 and D contracts by 18.
+    assert (first.mrr_start, first.grr_pct, first.nrr_pct) == (30, 100, 100)
+    jan, feb = full.loc["2024-01-01"], full.loc["2024-02-01"]
+    assert jan.mrr_start == 55 and jan.grr_pct == pytest.approx(100 * 40 / 55)
+    assert jan.nrr_pct == pytest.approx(100 * 50 / 55)
+    assert feb.mrr_start == 50 and feb.grr_pct == pytest.approx(64.0) and feb.nrr_pct == pytest.approx(64.0)
 
 
 def test_window_changes_activity(shop):

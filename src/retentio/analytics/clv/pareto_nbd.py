@@ -183,7 +183,14 @@ class ParetoNBDModel(ContinuousBTYD, MLEModel):
         return p * (r + x) / (alpha + T_) * shape
 
     def expected_purchases_new_customer(self, t) -> np.ndarray:
-        """E[X(t)] = r β / (α (s−1)) · [1 − (β/(β+t))^(s−1)]."""
+        """E[X(t)] = r β / (α (s−1)) · [1 − (β/(β+t))^(s−1)] (Schmittlein, Morrison and
+        Colombo 1987, eq. 17), and its limit r β / α · ln(1 + t/β) at s = 1.
+
+        Written as r β/α · (1 − e^(−(s−1)L)) / (s−1) with L = ln(1 + t/β), via expm1, so
+        it is exact near s = 1 instead of 0/0."""
         r, alpha, s, beta = self._check_fitted()
         t = np.asarray(t, dtype="float64")
-        return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
+        log_growth = np.log1p(t / beta)
+        k = s - 1
+        factor = log_growth if abs(k) < 1e-12 else -np.expm1(-k * log_growth) / k
+        return r * beta / alpha * factor
