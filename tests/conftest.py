@@ -72,3 +72,104 @@ def run_cli(*args: str) -> tuple[int, str, str]:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
     return code, out.getvalue(), err.getvalue()
+
+
+# ---------------------------------------------------------------------- PostgreSQL for the store tests
+def _answers(url: str) -> bool:
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001 - no server there
+        return False
+
+
+def _throwaway_cluster(folder: Path):
+    """A PostgreSQL cluster of the installed binaries in ``folder`` on a free loopback
+    port, run as the ``postgres`` user when we are root (initdb refuses root). Returns
+    (url, stop)."""
+    import glob
+    import os
+    import socket
+    import subprocess
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.fail("PostgreSQL is needed for the store tests: apt-get install postgresql (make test does it)")
+    bindir = Path(bins[-1]).parent
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = folder / "pgdata"
+    data.mkdir(parents=True)
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
+                    f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+
+    def stop() -> None:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", stop
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL server: $RETENTIO_TEST_POSTGRES_URL, else one answering on
+    127.0.0.1:5432, else a throwaway cluster started from the installed binaries."""
+    import os
+
+    url = os.environ.get("RETENTIO_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    local = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    if _answers(local):
+        yield local
+        return
+    import tempfile
+
+    # not under pytest's temporary folder: that one is private to root, and the server runs as postgres
+    folder = Path(tempfile.mkdtemp(prefix="retentio-pg-"))
+    url, stop = _throwaway_cluster(folder)
+    try:
+        yield url
+    finally:
+        stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A database of its own on the test server, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"retentio_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """The same store tests on SQLite and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    return request.getfixturevalue("postgres_url")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 from retentio import Workspace
 from retentio.analytics.churn.features import add_p_alive, build_features
 from retentio.analytics.churn.labels import LabelSpec, labels
-from retentio.analytics.churn.train import plan, score, train
+from retentio.analytics.churn.train import load, plan, save, score, train
 from retentio.data.demo import generate
 from tests.conftest import demo_workspace, run_cli, write
 
@@ -151,7 +152,7 @@ def test_scores_ignore_data_after_the_cutoff(demo, trained, tmp_path):
     with Workspace.open(path) as ws:
         train(ws, threads=1, seed=0, backtest=1)  # the saved model
         first = score(ws, cut.date())
-        model_file = (ws.path / "churn_model.json").read_text()
+        saved = load(ws)
     other = tmp_path / "ws"
     with Workspace.init(other) as w:
         for name, frame in data.tables().items():
@@ -166,7 +167,7 @@ def test_scores_ignore_data_after_the_cutoff(demo, trained, tmp_path):
                 ends = pd.to_datetime(frame.ended_at)
                 frame.loc[ends >= cut, "ended_at"] = cut + pd.Timedelta(days=400)
             w.load(name, frame)
-        (w.path / "churn_model.json").write_text(model_file)
+        save(w, *saved)
         second = score(w, cut.date())
     pd.testing.assert_frame_equal(first, second)
 
@@ -351,3 +352,37 @@ def test_tabular_mode_errors_name_file_line_and_column(tmp_path):
     assert code == 2 and "t.csv, line 3, column 'Churn'" in err and "maybe" in err
     code, _, err = run_cli("churn", "train", "--table", str(bad), "--label", "Exited")
     assert code == 2 and "no column 'Exited'" in err
+
+
+# ----------------------------------------------------------------------------- registry and snapshots
+@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+def test_scores_are_kept_reused_and_still_name_their_model_after_a_retrain(demo, store_url, tmp_path):
+    from retentio.data.settings import SETTINGS_FILE
+    from retentio.data.store.registry import model_versions, snapshot_scores, snapshots
+
+    path, _ = demo
+    copy = tmp_path / "ws"
+    shutil.copytree(path, copy, ignore=shutil.ignore_patterns("retentio-store.sqlite*"))
+    with Workspace.open(copy) as ws:
+        ws.settings.store.url = store_url
+        ws.settings.write(copy / SETTINGS_FILE)
+    with Workspace.open(copy) as ws:
+        train(ws, threads=1, seed=0, backtest=1)
+        first = score(ws)
+        again = score(ws, top=10)
+        assert (first.attrs["snapshot_reused"], again.attrs["snapshot_reused"]) == (False, True)
+        assert again.attrs["snapshot_id"] == first.attrs["snapshot_id"] and first.attrs["model_version"] == 1
+        pd.testing.assert_frame_equal(again, first.head(10))
+        assert again.attrs["label"] == first.attrs["label"]
+        train(ws, threads=1, seed=1, backtest=1)  # a new version; the old one and its snapshot stay
+        newer = score(ws)
+        assert newer.attrs["model_version"] == 2 and not newer.attrs["snapshot_reused"]
+        assert [m.version for m in model_versions(ws.store, "churn")] == [1, 2]
+        old = next(s for s in snapshots(ws.store) if s.id == first.attrs["snapshot_id"])
+        assert old.model_version == 1 and old.customers == len(first)
+        pd.testing.assert_frame_equal(snapshot_scores(ws.store, old), first, check_dtype=False)
+    with Workspace.open(copy) as ws:  # new data: the snapshot of the old data is not reused
+        ws.load("orders", pd.DataFrame({"order_id": ["late-1"], "customer_id": [str(first.customer_id[0])],
+                                        "ordered_at": [pd.Timestamp(first.attrs["as_of"]) - pd.Timedelta(days=1)],
+                                        "amount": [10.0]}))
+        assert score(ws, pd.Timestamp(first.attrs["as_of"]).date()).attrs["snapshot_reused"] is False

@@ -44,6 +44,12 @@ class EngineSettings:
 
 
 @dataclass
+class StoreSettings:
+    #: SQLAlchemy URL of the operational store; empty = the SQLite file in the workspace
+    url: str = ""
+
+
+@dataclass
 class Settings:
     timezone: str = "UTC"
     currency: str = "USD"
@@ -52,6 +58,8 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     #: canonical table -> external source (Parquet file/dir, or catalog table on Spark)
     tables: dict[str, str] = field(default_factory=dict)
+    #: where Retentio keeps what it owns (models, score snapshots, ...)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
     def validate(self, path: Path) -> "Settings":
         try:
@@ -78,6 +86,10 @@ class Settings:
             raise RetentioError(f"{path}: not valid TOML: {exc}") from None
         engine = raw.pop("engine", {}) or {}
         tables = raw.pop("tables", {}) or {}
+        store = raw.pop("store", {}) or {}
+        extra_store = sorted(set(store) - {"url"})
+        if extra_store:
+            raise RetentioError(f"{path}: unknown [store] setting(s) {extra_store}; known: url")
         known = {"timezone", "currency", "activity_window_days"}
         extra = sorted(set(raw) - known)
         if extra:
@@ -89,6 +101,7 @@ class Settings:
             **raw,
             engine=EngineSettings(**engine),
             tables={str(k): str(v) for k, v in tables.items()},
+            store=StoreSettings(url=str(store.get("url", ""))),
         ).validate(path)
 
     def write(self, path: Path) -> None:
@@ -97,10 +110,14 @@ class Settings:
             data.pop("tables")
         if not data["engine"]["conf"]:
             data["engine"].pop("conf")
+        if not data["store"]["url"]:
+            data.pop("store")
         header = (
             "# Retentio workspace settings.\n"
             "# [engine] kind = \"duckdb\" (embedded file in this folder) or \"spark\" (PySpark;\n"
             "# master = \"local[2]\" or a cluster URL). [tables] maps canonical tables to external\n"
             "# sources: Parquet files or directories, or catalog table names on Spark.\n"
+            "# [store] url = \"postgresql+psycopg://user@host/db\" keeps models and score snapshots\n"
+            "# in PostgreSQL instead of retentio-store.sqlite in this folder.\n"
         )
         path.write_text(header + tomli_w.dumps(data), encoding="utf-8")

@@ -37,6 +37,7 @@ class Workspace:
         self.read_only = False
         self._creating = False
         self._backend: Any = None
+        self._store: Any = None
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -113,6 +114,9 @@ class Workspace:
         if self._backend is not None and self.engine == "duckdb":
             self._backend.disconnect()
         self._backend = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def __enter__(self) -> "Workspace":
         return self
@@ -173,6 +177,34 @@ class Workspace:
                     "data, so it needs a writable workspace; commands that only read work as they are"
                 ) from None
             raise RetentioError(f"the workspace's data file {db} cannot be opened: {message.splitlines()[0]}") from None
+
+    @property
+    def store(self):
+        """The operational store (models, score snapshots): ``[store] url`` or the SQLite
+        file in the workspace, opened on first use and upgraded to the newest schema."""
+        if self._store is None:
+            from retentio.data.store import Store, default_url
+
+            self._store = Store.open(self.settings.store.url or default_url(self.path))
+        return self._store
+
+    def data_fingerprint(self) -> str:
+        """A fingerprint of the data the analyses read: the load log of the embedded
+        database (every load changes it), or name, size and modification time of each
+        external source. Equal fingerprints mean results computed on one hold for the other."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        if self.engine == "duckdb":
+            for row in self.con.execute("SELECT loaded_at, table_name, mode, rows_stored, checksum "
+                                        "FROM _retentio_loads ORDER BY loaded_at, table_name").fetchall():
+                digest.update(repr(row).encode())
+        for name, source in sorted(self.settings.tables.items()):
+            path = Path(source) if Path(source).is_absolute() else self.path / source
+            files = sorted(path.rglob("*")) if path.is_dir() else [path]
+            stats = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+            digest.update(repr((name, source, stats)).encode())
+        return digest.hexdigest()
 
     @property
     def con(self):

@@ -719,6 +719,10 @@ def churn_score(
         r["reasons"] = "; ".join(r["reasons"])
     print_table(rows, title=f"Churn risk as of {frame.attrs.get('as_of')} — {frame.attrs.get('label')}; "
                             f"value at risk = probability × {frame.attrs.get('value_basis')}")
+    if frame.attrs.get("snapshot_id") is not None:
+        how = "read back from" if frame.attrs.get("snapshot_reused") else "saved as"
+        err.print(f"[dim]model version {frame.attrs['model_version']}; scores {how} snapshot "
+                  f"{frame.attrs['snapshot_id']}[/]")
 
 
 # ---------------------------------------------------------------------- report

@@ -159,19 +159,44 @@ def train(ws: "Workspace", as_of: dt.date | None = None, horizon: int | None = N
 
 
 # ----------------------------------------------------------------------------- persistence
-def save(ws: "Workspace", model: ChurnModel, report: dict) -> None:
-    path = ws.path / MODEL_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"report": report, "model": model.to_dict()}))
-    tmp.replace(path)  # atomic: a failed save leaves the previous model intact
+def save(ws: "Workspace", model: ChurnModel, report: dict) -> int:
+    """Register the model as the next churn version in the workspace's store (with its
+    label, plan, metrics and the fingerprint of the data it was trained on); returns the
+    version. Earlier versions and their snapshots stay."""
+    from retentio.data.store.registry import register_model
+
+    settings = {"label": report["label"], "plan": report.get("plan"), "as_of": report.get("as_of"),
+                "estimator": {"name": "LightGBM, isotonic calibration", "features": report.get("features")}}
+    metrics = {k: report[k] for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc",
+                                      "logistic_roc_auc", "n_train", "n_test", "positive_rate") if k in report}
+    registered = register_model(ws.store, "churn", json.dumps({"report": report, "model": model.to_dict()}),
+                                settings=settings, metrics=metrics, data_fingerprint=ws.data_fingerprint())
+    report["model_version"] = registered.version
+    return registered.version
 
 
-def load(ws: "Workspace") -> tuple[ChurnModel, dict]:
-    path = ws.path / MODEL_FILE
-    if not path.exists():
+def load(ws: "Workspace", version: int | None = None) -> tuple[ChurnModel, dict]:
+    """The newest churn model of the workspace (or ``version``) and its training report.
+
+    A model saved by an earlier Retentio as ``churn_model.json`` is registered once as a
+    version, so nothing trained before is lost."""
+    from retentio.data.store.registry import latest_model, model_versions
+
+    registered = latest_model(ws.store, "churn")
+    legacy = ws.path / MODEL_FILE
+    if registered is None and legacy.exists():
+        d = json.loads(legacy.read_text())
+        save(ws, ChurnModel.from_dict(d["model"]), d["report"])
+        registered = latest_model(ws.store, "churn")
+    if version is not None:
+        registered = next((m for m in model_versions(ws.store, "churn") if m.version == version), None)
+        if registered is None:
+            raise RetentioError(f"no churn model version {version} in {ws.path}")
+    if registered is None:
         raise RetentioError(f"no churn model in {ws.path}: train one first (retentio churn train -w {ws.path})")
-    d = json.loads(path.read_text())
-    return ChurnModel.from_dict(d["model"]), d["report"]
+    d = json.loads(registered.payload)
+    report = d["report"] | {"model_version": registered.version, "model_id": registered.id}
+    return ChurnModel.from_dict(d["model"]), report
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -203,22 +228,54 @@ def _clv(ws: "Workspace", as_of: pd.Timestamp) -> pd.Series | None:
 
 
 def score(ws: "Workspace", as_of: dt.date | None = None, top: int | None = None,
-          with_groups: bool = False, phrases: Phrasebook = ENGLISH) -> pd.DataFrame:
+          with_groups: bool = False, phrases: Phrasebook = ENGLISH, *, snapshot: bool = True) -> pd.DataFrame:
     """Per eligible customer at ``as_of``: churn_probability, score, band, value_at_risk,
     reasons (top three, worded by ``phrases``), sorted by probability; the label
-    definition in ``attrs``. With ``with_groups`` also ``reason_groups``, the kind of each
-    reason (for counting them)."""
+    definition, the model version and the snapshot in ``attrs``. With ``with_groups`` also
+    ``reason_groups``, the kind of each reason (for counting them).
+
+    English scores are kept as a snapshot in the workspace's store: the same model on the
+    same data as of the same day reads it back instead of scoring again, and later steps
+    (campaigns, their measurement) read what was decided on that day."""
     model, report = load(ws)
+    as_of = pd.Timestamp(as_of) if as_of else data_end(ws)
+    if not snapshot or with_groups or phrases is not ENGLISH:
+        return _score(ws, model, report, as_of, top, with_groups, phrases)
+    from retentio.data.store.registry import find_snapshot, latest_model, save_snapshot, snapshot_scores
+
+    registered = latest_model(ws.store, "churn")
+    fingerprint = ws.data_fingerprint()
+    found = find_snapshot(ws.store, registered, as_of.date(), fingerprint)
+    if found is not None:
+        out = snapshot_scores(ws.store, found)
+        out.attrs.update(found.facts)
+        reused = True
+    else:
+        out = _score(ws, model, report, as_of, None, False, ENGLISH)
+        facts = {k: out.attrs[k] for k in ("label", "as_of", "value_basis") if k in out.attrs}
+        try:
+            found = save_snapshot(ws.store, registered, as_of.date(), fingerprint, facts, out)
+        except Exception as exc:  # noqa: BLE001 - a read-only store still gets its scores
+            out.attrs["snapshot_error"] = str(exc).splitlines()[0]
+        reused = False
+    if top:
+        out = out.head(top).reset_index(drop=True)
+    out.attrs.update({"model_version": registered.version, "snapshot_reused": reused,
+                      "snapshot_id": found.id if found is not None else None})
+    return out
+
+
+def _score(ws: "Workspace", model: ChurnModel, report: dict, as_of: pd.Timestamp, top: int | None,
+           with_groups: bool, phrases: Phrasebook) -> pd.DataFrame:
     lab = report["label"]
     spec = LabelSpec(lab["kind"], lab["horizon_days"], lab["window_days"], lab.get("event_type"))
-    as_of = pd.Timestamp(as_of) if as_of else data_end(ws)
     who = eligible(ws, as_of, spec)
     frame = add_p_alive(build_features(ws, as_of)).merge(
         who.to_pandas().astype({"customer_id": str}), on="customer_id", how="inner").sort_values(
         "customer_id", kind="stable").reset_index(drop=True)
     if frame.empty:
         out = pd.DataFrame(columns=["customer_id", "churn_probability", "score", "band", "value_at_risk", "reasons"])
-        out.attrs["label"] = spec.describe()
+        out.attrs.update({"label": spec.describe(), "as_of": as_of.date().isoformat()})
         return out
     prob = model.predict_proba(frame)
     clv = _clv(ws, as_of)

@@ -1,0 +1,17 @@
+"""Alembic environment: migrations run on the connection the store hands over (one
+transaction for the whole upgrade, so a failing migration leaves the previous schema)."""
+
+from alembic import context
+
+from retentio.data.store.tables import Base
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    # SQLite cannot ALTER most things: Alembic's batch mode copies the table instead
+    render_as_batch=connection.dialect.name == "sqlite",
+    transaction_per_migration=False,
+)
+with context.begin_transaction():
+    context.run_migrations()
