@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_WS ?= retentio-demo
 
-.PHONY: demo test bench system-deps clean screenshots
+.PHONY: demo test lint bench system-deps clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,14 @@ demo: $(VENV)/.installed-base
 system-deps:
 	@bash scripts/system-deps.sh
 
-test: system-deps $(VENV)/.installed-dev
+test: system-deps $(VENV)/.installed-dev lint
 	$(BIN)/python -m pytest -q
+
+# Guard rails: lint, no upward import between layers, types of the typed surface.
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install -q -e ".[bench]"

@@ -7,8 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retentio.clv import (BetaGeoBetaBinomModel, BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel,
-                          ParetoNBDModel, ShiftedBetaGeoModel, compress)
+from retentio.clv import (
+    BetaGeoBetaBinomModel,
+    BetaGeoModel,
+    GammaGammaModel,
+    ModifiedBetaGeoModel,
+    ParetoNBDModel,
+    ShiftedBetaGeoModel,
+    compress,
+)
 from tests.conftest import DATA
 
 CDNOW = pd.read_csv(DATA / "cdnow_customers_summary.csv")

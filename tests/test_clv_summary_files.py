@@ -14,8 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retentio.analytics.clv import (BetaGeoBetaBinomModel, BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel,
-                                    ParetoNBDModel, ShiftedBetaGeoModel)
+from retentio.analytics.clv import (
+    BetaGeoBetaBinomModel,
+    BetaGeoModel,
+    GammaGammaModel,
+    ModifiedBetaGeoModel,
+    ParetoNBDModel,
+    ShiftedBetaGeoModel,
+)
 from retentio.analytics.clv.summary_files import fit_from_files
 from retentio.data.errors import RetentioError
 from tests.conftest import DATA

@@ -10,8 +10,7 @@ import pytest
 
 from retentio import Workspace
 from retentio.analytics.clv.from_orders import channel_value, customer_value, holdout_validation, rfm_summary
-from retentio.clv import (BetaGeoBetaBinomModel, BetaGeoModel, GammaGammaModel, ParetoNBDModel,
-                          ShiftedBetaGeoModel)
+from retentio.clv import BetaGeoBetaBinomModel, BetaGeoModel, GammaGammaModel, ParetoNBDModel, ShiftedBetaGeoModel
 from tests.conftest import DATA, run_cli
 
 

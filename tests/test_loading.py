@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -19,7 +20,7 @@ o2,c1,2024-02-05,20,completed
 o3,c2,2024-02-07T10:00:00+00:00,5,returned
 """
 
-NOW = dt.datetime(2025, 1, 1, 12, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 1, 1, 12, tzinfo=dt.UTC)
 
 
 def counts(ws: Workspace) -> dict[str, int]:
@@ -198,7 +199,7 @@ def test_failure_while_storing_rolls_back(ws, tmp_path, monkeypatch):
     ws.con.execute("DROP TABLE _retentio_loads")
     ws.con.execute("CREATE TABLE _retentio_loads (x INTEGER)")  # wrong shape: the final INSERT fails
     more = write(tmp_path / "b.csv", "order_id,customer_id,ordered_at,amount\no9,c1,2024-01-05,1\n")
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.Error, match="_retentio_loads"):  # the load log's INSERT, the last write
         ws.load("orders", more, mode="replace", now=NOW)
     assert sorted(ws.table("orders").to_pandas().order_id) == ["o1", "o2", "o3"]
 

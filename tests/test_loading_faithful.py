@@ -12,7 +12,7 @@ import pytest
 from retentio import RetentioError, ValidationError, Workspace
 from tests.conftest import write
 
-NOW = dt.datetime(2025, 1, 1, 12, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 1, 1, 12, tzinfo=dt.UTC)
 HEAD = "order_id;customer_id;ordered_at;amount\n"
 
 

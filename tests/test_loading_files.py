@@ -14,7 +14,7 @@ import pytest
 from retentio import RetentioError, ValidationError
 from tests.conftest import run_cli, write
 
-NOW = dt.datetime(2025, 1, 1, 12, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 1, 1, 12, tzinfo=dt.UTC)
 MAPPING = {"Номер заказа": "order_id", "Клиент": "customer_id", "Дата заказа": "ordered_at", "Сумма": "amount",
            "Статус": "status"}
 ROWS = [  # order, customer, date, amount, status

@@ -15,8 +15,14 @@ import sqlalchemy as sa
 
 from retentio import RetentioError
 from retentio.data.store import MIGRATIONS, Store
-from retentio.data.store.registry import (latest_model, model_versions, register_model, save_snapshot,
-                                          snapshot_scores, snapshots)
+from retentio.data.store.registry import (
+    latest_model,
+    model_versions,
+    register_model,
+    save_snapshot,
+    snapshot_scores,
+    snapshots,
+)
 
 NEXT = '''"""a test-only next revision"""
 import sqlalchemy as sa

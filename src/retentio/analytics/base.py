@@ -17,19 +17,19 @@ if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
 
 
-def completed_orders(ws: "Workspace") -> "ir.Table":
+def completed_orders(ws: Workspace) -> ir.Table:
     """Orders that count as purchases: status completed (an empty status means completed)."""
     o = ws.table("orders")
     return o.filter(o.status.fill_null("completed") == "completed")
 
 
-def paid_subscriptions(ws: "Workspace") -> "ir.Table":
+def paid_subscriptions(ws: Workspace) -> ir.Table:
     """Subscriptions that bring revenue: not trials, MRR above zero."""
     s = ws.table("subscriptions")
     return s.filter(~s.is_trial.fill_null(False) & (s.mrr > 0))
 
 
-def groups(ws: "Workspace", by: str | None) -> "ir.Table | None":
+def groups(ws: Workspace, by: str | None) -> ir.Table | None:
     """(customer_id, group) for a customer column such as ``acquisition_channel``."""
     if by is None:
         return None
@@ -40,19 +40,19 @@ def groups(ws: "Workspace", by: str | None) -> "ir.Table | None":
     return customers.select(gid=customers.customer_id, group=customers[by].cast("string"))
 
 
-def with_group(t: "ir.Table", g: "ir.Table | None") -> "ir.Table":
+def with_group(t: ir.Table, g: ir.Table | None) -> ir.Table:
     """Attach the customer's group (null when unknown) to rows holding ``customer_id``."""
     if g is None:
         return t
     return t.left_join(g, t.customer_id == g.gid).drop("gid")
 
 
-def to_float(x: "ir.Value") -> "ir.Value":
+def to_float(x: ir.Value) -> ir.Value:
     """Money sums come back as DECIMAL (and as NUMERIC on PostgreSQL): report floats."""
     return x.cast("float64")
 
 
-def span(ws: "Workspace", tables: tuple[str, ...]) -> tuple[dt.datetime, dt.datetime] | None:
+def span(ws: Workspace, tables: tuple[str, ...]) -> tuple[dt.datetime, dt.datetime] | None:
     """First and last time across the loaded tables (by their time column)."""
     from retentio.data.schema import TABLES
 
@@ -71,7 +71,7 @@ def span(ws: "Workspace", tables: tuple[str, ...]) -> tuple[dt.datetime, dt.date
     return min(lo), max(hi)
 
 
-def cached(ws: "Workspace", expr: "ir.Table") -> contextlib.AbstractContextManager:
+def cached(ws: Workspace, expr: ir.Table) -> contextlib.AbstractContextManager:
     """Materialise an expression used by several queries, where that is safe: on DuckDB a
     temporary table. Spark's cache is lazy and would outlive the temporary views Ibis makes
     for in-memory tables, so there the expression is simply reused (Spark recomputes it)."""
@@ -87,5 +87,5 @@ def rate(num: pd.Series, den: pd.Series, scale: float = 100.0) -> pd.Series:
     return out.astype("float64")
 
 
-def lit_ts(value: pd.Timestamp) -> "ir.Value":
+def lit_ts(value: pd.Timestamp) -> ir.Value:
     return ibis.literal(pd.Timestamp(value).to_pydatetime(), type="timestamp")

@@ -30,12 +30,12 @@ def n_words(n_bits: int) -> int:
     return (n_bits + WORD - 1) // WORD
 
 
-def one() -> "ir.Value":
+def one() -> ir.Value:
     # typed: Spark reads a bare 1 as INT and shifts it modulo 32
     return ibis.literal(1).cast("int64")
 
 
-def bit_range(lo: "ir.Value", hi: "ir.Value", word: int) -> "ir.Value":
+def bit_range(lo: ir.Value, hi: ir.Value, word: int) -> ir.Value:
     """The bits lo..hi (inclusive) that fall in word ``word``, as a BIGINT."""
     base = word * WORD
     a = ibis.greatest(lo, base) - base
@@ -43,24 +43,24 @@ def bit_range(lo: "ir.Value", hi: "ir.Value", word: int) -> "ir.Value":
     return ibis.ifelse(a <= b, (one() << (b + 1)) - (one() << a), 0)
 
 
-def single_bit(j: "ir.Value", word: int, n_bits: int) -> "ir.Value":
+def single_bit(j: ir.Value, word: int, n_bits: int) -> ir.Value:
     """Bit j set in word ``word`` when 0 ≤ j < n_bits falls in it, else 0."""
     return ibis.ifelse((j >= 0) & (j < n_bits) & (j // WORD == word), one() << (j % WORD), 0)
 
 
-def bit(words: list["ir.Value"], j: "ir.Value") -> "ir.Value":
+def bit(words: list[ir.Value], j: ir.Value) -> ir.Value:
     """Bit j (an expression) of a multi-word mask, as 0/1."""
     if len(words) == 1:
         return (words[0] >> j) & 1
     return ibis.cases(*[((j // WORD) == w, (m >> (j % WORD)) & 1) for w, m in enumerate(words)], else_=0)
 
 
-def static_bit(t: "ir.Table", prefix: str, j: int) -> "ir.Value":
+def static_bit(t: ir.Table, prefix: str, j: int) -> ir.Value:
     """Bit j (a Python int) of the mask in columns ``prefix0, prefix1, …`` as 0/1."""
     return (t[f"{prefix}{j // WORD}"] >> (j % WORD)) & 1
 
 
-def column_sums(t: "ir.Table", sums: dict[str, "ir.Value"], keys: list[str]) -> pd.DataFrame:
+def column_sums(t: ir.Table, sums: dict[str, ir.Value], keys: list[str]) -> pd.DataFrame:
     """``t`` grouped by ``keys`` with the named sums, in chunks of :data:`SUMS_PER_QUERY`
     columns; one row per group."""
     names = list(sums)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 COHORT_PERIODS = ("week", "month", "quarter")
 
 
-def _activity(ws: "Workspace", period: str, source: str, periods: Periods) -> "ir.Table":
+def _activity(ws: Workspace, period: str, source: str, periods: Periods) -> ir.Table:
     """(customer_id, j, revenue): rows that make a customer active in period j (counted
     from the first period of ``periods``) — completed orders, or paid subscriptions
     overlapping the period."""
@@ -49,14 +49,14 @@ def _activity(ws: "Workspace", period: str, source: str, periods: Periods) -> "i
     return j.select(j.customer_id, j=j.k, revenue=j.mrr)
 
 
-def _customers(act: "ir.Table", K: int) -> "ir.Table":
+def _customers(act: ir.Table, K: int) -> ir.Table:
     """Per customer: cohort ``c`` (first active period), ``last`` active period and the
     bitmask ``w0, w1, …`` of active periods — one aggregation over the activity rows."""
     words = {f"w{w}": single_bit(act.j, w, K).bit_or() for w in range(n_words(K))}
     return act.group_by("customer_id").agg(c=act.j.min(), last=act.j.max(), **words)
 
 
-def cohort_table(ws: "Workspace", period: str = "month", mode: str = "bounded", by: str | None = None,
+def cohort_table(ws: Workspace, period: str = "month", mode: str = "bounded", by: str | None = None,
                  source: str = "orders") -> pd.DataFrame:
     """One row per cohort (× group) and offset: cohort, cohort_size, offset, active,
     retention_pct, revenue, cumulative_revenue_per_customer, complete."""

@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING
 import ibis
 import pandas as pd
 
-from retentio.analytics.base import cached, completed_orders, groups, paid_subscriptions, rate, span, to_float, with_group
+from retentio.analytics.base import (
+    cached,
+    completed_orders,
+    groups,
+    paid_subscriptions,
+    rate,
+    span,
+    to_float,
+    with_group,
+)
 from retentio.analytics.bitmasks import bit, bit_range, column_sums, single_bit, static_bit
 from retentio.analytics.bitmasks import n_words as nw
 from retentio.analytics.periods import Periods, check_period, period_number, period_number_of
@@ -66,7 +75,7 @@ def _gkeys(by: str | None) -> list[str]:
     return ["k", "group"] if by else ["k"]
 
 
-def resolve_periods(ws: "Workspace", period: str, start: dt.date | None, end: dt.date | None,
+def resolve_periods(ws: Workspace, period: str, start: dt.date | None, end: dt.date | None,
                     tables: tuple[str, ...] = ("orders", "subscriptions", "surveys")) -> Periods:
     """The periods covering the data (or [start, end] when given)."""
     check_period(period)
@@ -83,7 +92,7 @@ def resolve_periods(ws: "Workspace", period: str, start: dt.date | None, end: dt
 
 
 # ---------------------------------------------------------------------------- orders
-def customer_activity(orders: "ir.Table", periods: Periods, window_days: int) -> "ir.Table":
+def customer_activity(orders: ir.Table, periods: Periods, window_days: int) -> ir.Table:
     """Per customer, the compressed statistics every count derives from:
 
     * ``a0, a1, …`` — bitmask of the boundaries k (0..K) at which the customer is active.
@@ -117,12 +126,12 @@ def _base(periods: Periods) -> int:
     return period_number_of(periods.bounds[0], periods.period)
 
 
-def _with_k(orders: "ir.Table", periods: Periods) -> "ir.Table":
+def _with_k(orders: ir.Table, periods: Periods) -> ir.Table:
     """Orders with ``k``, their period number relative to the first period."""
     return orders.mutate(k=period_number(orders.ordered_at, periods.period) - _base(periods))
 
 
-def _boundary_counts(per: "ir.Table", K: int, gcols: list[str]) -> pd.DataFrame:
+def _boundary_counts(per: ir.Table, K: int, gcols: list[str]) -> pd.DataFrame:
     """Per period k (and group): customers active at its start and its end, retained
     (both), and buyers — each a column sum of one bit of the customers' masks."""
     sums = {}
@@ -144,7 +153,7 @@ def _boundary_counts(per: "ir.Table", K: int, gcols: list[str]) -> pd.DataFrame:
     return out
 
 
-def _new_counts(per: "ir.Table", orders: "ir.Table", periods: Periods, n_words: int,
+def _new_counts(per: ir.Table, orders: ir.Table, periods: Periods, n_words: int,
                 gcols: list[str]) -> pd.DataFrame:
     """Per period (and group): new customers, those of them active at the period's end,
     and those with a single order in it (who are not yet repeat buyers there)."""
@@ -165,7 +174,7 @@ def _new_counts(per: "ir.Table", orders: "ir.Table", periods: Periods, n_words: 
     return counts.merge(single.to_pandas(), on=["k", *gcols], how="left")
 
 
-def order_counts(ws: "Workspace", periods: Periods, window_days: int, g: "ir.Table | None") -> pd.DataFrame:
+def order_counts(ws: Workspace, periods: Periods, window_days: int, g: ir.Table | None) -> pd.DataFrame:
     """Per period (and group, ``g`` from :func:`groups`): the customer counts and order statistics."""
     by = g is not None
     oc = completed_orders(ws)
@@ -198,7 +207,7 @@ def order_counts(ws: "Workspace", periods: Periods, window_days: int, g: "ir.Tab
 
 
 # ---------------------------------------------------------------------------- subscriptions
-def mrr_movements(ws: "Workspace", periods: Periods, g: "ir.Table | None") -> pd.DataFrame:
+def mrr_movements(ws: Workspace, periods: Periods, g: ir.Table | None) -> pd.DataFrame:
     """Per period (and group): subscribers and MRR movements between the period's boundaries."""
     by = g is not None
     s = paid_subscriptions(ws)
@@ -239,7 +248,7 @@ def mrr_movements(ws: "Workspace", periods: Periods, g: "ir.Table | None") -> pd
 
 
 # ---------------------------------------------------------------------------- surveys
-def survey_scores(ws: "Workspace", periods: Periods, g: "ir.Table | None") -> pd.DataFrame:
+def survey_scores(ws: Workspace, periods: Periods, g: ir.Table | None) -> pd.DataFrame:
     by = g is not None
     sv = ws.table("surveys")
     pt = periods.period_table()
@@ -256,7 +265,7 @@ def survey_scores(ws: "Workspace", periods: Periods, g: "ir.Table | None") -> pd
     ).to_pandas()
 
 
-def nps_groups(ws: "Workspace") -> pd.DataFrame:
+def nps_groups(ws: Workspace) -> pd.DataFrame:
     """All NPS answers by group: (group, answers) for promoters, passives and detractors."""
     sv = ws.table("surveys")
     nps = sv.filter(sv.kind == "nps")
@@ -267,7 +276,7 @@ def nps_groups(ws: "Workspace") -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- the report
 def period_metrics(
-    ws: "Workspace",
+    ws: Workspace,
     period: str = "month",
     start: dt.date | None = None,
     end: dt.date | None = None,

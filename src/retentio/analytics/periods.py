@@ -82,7 +82,7 @@ class Periods:
 
     @classmethod
     def covering(cls, period: str, first: dt.datetime, last: dt.datetime,
-                 data_end: dt.datetime | None = None) -> "Periods":
+                 data_end: dt.datetime | None = None) -> Periods:
         """The periods from the one containing ``first`` to the one containing ``last``."""
         check_period(period)
         start = truncate(first, period)

@@ -60,12 +60,12 @@ SEGMENT_ACTIONS = {
 SEGMENTS = tuple(SEGMENT_ACTIONS)
 
 
-def _score(value: "ir.Value", n: "ir.Value") -> "ir.Value":
+def _score(value: ir.Value, n: ir.Value) -> ir.Value:
     r = ibis.rank().over(order_by=value)
     return (1 + (5 * r / n).floor()).cast("int64")
 
 
-def _segment(r: "ir.Value", f: "ir.Value") -> "ir.Value":
+def _segment(r: ir.Value, f: ir.Value) -> ir.Value:
     return ibis.cases(
         ((r == 5) & (f >= 4), "champions"),
         (r.between(3, 4) & (f >= 4), "loyal"),
@@ -81,7 +81,7 @@ def _segment(r: "ir.Value", f: "ir.Value") -> "ir.Value":
     )
 
 
-def default_as_of(ws: "Workspace") -> pd.Timestamp:
+def default_as_of(ws: Workspace) -> pd.Timestamp:
     """The end of the data: the day after the last order."""
     sp = span(ws, ("orders",))
     if sp is None:
@@ -89,7 +89,7 @@ def default_as_of(ws: "Workspace") -> pd.Timestamp:
     return sp[1].normalize() + pd.Timedelta(days=1)
 
 
-def rfm_expr(ws: "Workspace", as_of: pd.Timestamp, window_days: int) -> "ir.Table":
+def rfm_expr(ws: Workspace, as_of: pd.Timestamp, window_days: int) -> ir.Table:
     o = completed_orders(ws)
     o = o.filter(o.ordered_at < lit_ts(as_of))
     per = o.group_by("customer_id").agg(
@@ -116,7 +116,7 @@ def rfm_expr(ws: "Workspace", as_of: pd.Timestamp, window_days: int) -> "ir.Tabl
                       "segment", "key_customer", "sleeping", "last_at")
 
 
-def rfm(ws: "Workspace", as_of: dt.date | None = None, window: int | None = None) -> pd.DataFrame:
+def rfm(ws: Workspace, as_of: dt.date | None = None, window: int | None = None) -> pd.DataFrame:
     """Per customer with a completed order before ``as_of``: recency_days, frequency,
     monetary, r/f/m scores, segment, key_customer, sleeping (no order for longer than
     the activity window)."""
@@ -141,7 +141,7 @@ def segment_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------- funnel
-def repeat_funnel(ws: "Workspace", max_orders: int = 6) -> pd.DataFrame:
+def repeat_funnel(ws: Workspace, max_orders: int = 6) -> pd.DataFrame:
     """How many customers reach their 1st, 2nd, … completed order; conversion from the
     previous step, and the median days between the previous order and this one.
     The step with the largest drop is where most customers are lost."""
@@ -166,7 +166,7 @@ def largest_drop(funnel: pd.DataFrame) -> pd.Series | None:
     return funnel.loc[funnel.lost.idxmax()]
 
 
-def subscription_funnel(ws: "Workspace") -> pd.DataFrame:
+def subscription_funnel(ws: Workspace) -> pd.DataFrame:
     """Trial → paid → first renewal (paid for longer than one month). Customers whose
     first paid month has not ended when the data end are left out of the last step."""
     s = ws.table("subscriptions")

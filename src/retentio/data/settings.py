@@ -61,7 +61,7 @@ class Settings:
     #: where Retentio keeps what it owns (models, score snapshots, ...)
     store: StoreSettings = field(default_factory=StoreSettings)
 
-    def validate(self, path: Path) -> "Settings":
+    def validate(self, path: Path) -> Settings:
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -79,7 +79,7 @@ class Settings:
         return self
 
     @classmethod
-    def read(cls, path: Path) -> "Settings":
+    def read(cls, path: Path) -> Settings:
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 import ibis
 
 from retentio.data.errors import RetentioError
-from retentio.data.staging import q
 from retentio.data.schema import TABLES, TableSchema, table_schema
 from retentio.data.settings import DATABASE_FILE, ENV_WORKSPACE, SETTINGS_FILE, EngineSettings, Settings, default_path
+from retentio.data.staging import q
 
 if TYPE_CHECKING:
-    from retentio.data.loading import LoadReport
     import ibis.expr.types as ir
+
+    from retentio.data.loading import LoadReport
 
 #: columns of the load log added after its first version: content checksum and size of
 #: the file (to refuse loading the same content twice), rows skipped as already stored
@@ -51,7 +52,7 @@ class Workspace:
         engine: str = "duckdb",
         tables: Mapping[str, str] | None = None,
         exist_ok: bool = False,
-    ) -> "Workspace":
+    ) -> Workspace:
         """Create a workspace folder (and its database for the DuckDB engine)."""
         path = Path(path)
         settings_file = path / SETTINGS_FILE
@@ -80,7 +81,7 @@ class Workspace:
             settings.write(settings_file)
             if engine == "duckdb":
                 ws._creating = True
-                ws.backend  # creates the database file and the canonical tables
+                _ = ws.backend  # creates the database file and the canonical tables
                 ws._creating = False
         except BaseException:
             with contextlib.suppress(Exception):
@@ -96,7 +97,7 @@ class Workspace:
         return ws
 
     @classmethod
-    def open(cls, path: str | Path | None = None, *, read_only: bool = False) -> "Workspace":
+    def open(cls, path: str | Path | None = None, *, read_only: bool = False) -> Workspace:
         """Open the workspace at ``path``. ``read_only`` opens its database for reading
         only: analyses then run on a read-only folder and beside other readers."""
         path = Path(path) if path is not None else default_path()
@@ -118,7 +119,7 @@ class Workspace:
             self._store.close()
             self._store = None
 
-    def __enter__(self) -> "Workspace":
+    def __enter__(self) -> Workspace:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -240,7 +241,7 @@ class Workspace:
                 con.execute(f"ALTER TABLE _retentio_loads ADD COLUMN {q(name)} {sql_type}")
 
     # ------------------------------------------------------------------ tables
-    def table(self, name: str) -> "ir.Table":
+    def table(self, name: str) -> ir.Table:
         """The canonical table ``name`` as an Ibis table expression."""
         table_schema(name)
         external = self.settings.tables.get(name)
@@ -254,7 +255,7 @@ class Workspace:
             )
         return backend.table(name)
 
-    def _external(self, name: str, source: str) -> "ir.Table":
+    def _external(self, name: str, source: str) -> ir.Table:
         backend = self.backend
         path = Path(source)
         if not path.is_absolute() and "://" not in source:
@@ -283,7 +284,7 @@ class Workspace:
         t = self.table(name)
         return bool(t.limit(1).count().execute() > 0)
 
-    def customers(self) -> "ir.Table":
+    def customers(self) -> ir.Table:
         """The customers table; when none is loaded, derived from the other tables
         (every customer_id seen, ``signup_at`` = first activity)."""
         if self.is_loaded("customers"):

@@ -62,7 +62,7 @@ def _interrupted_message() -> str:
     return "interrupted, nothing stored" if _DOING["writes"] else "interrupted"
 
 
-def _workspace(ctx: typer.Context, path: Path | None, *, read_only: bool = True) -> "Workspace":
+def _workspace(ctx: typer.Context, path: Path | None, *, read_only: bool = True) -> Workspace:
     """Open the workspace; commands that only read open its database read-only, so they
     work on a read-only folder and beside each other."""
     from retentio.workspace import Workspace

@@ -86,7 +86,7 @@ MAX_CATEGORIES = 50
 FIT_SAMPLE_ROWS = 200_000
 
 
-def _age_days(ts: "ir.Value", cutoff_epoch: int) -> "ir.Value":
+def _age_days(ts: ir.Value, cutoff_epoch: int) -> ir.Value:
     """Days from ``ts`` to the cutoff (positive before it)."""
     return (ibis.literal(cutoff_epoch).cast("int64") - ts.epoch_seconds().cast("int64")).cast("float64") / DAY
 
@@ -95,7 +95,7 @@ def _epoch(cutoff: pd.Timestamp) -> int:
     return int((pd.Timestamp(cutoff) - pd.Timestamp("1970-01-01")).total_seconds())
 
 
-def order_aggregates(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
+def order_aggregates(ws: Workspace, cutoff: pd.Timestamp) -> ir.Table:
     """Per customer with a completed order before the cutoff: the order aggregates."""
     c, ep = lit_ts(cutoff), _epoch(cutoff)
     o = completed_orders(ws)
@@ -117,13 +117,13 @@ def order_aggregates(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
     )
 
 
-def _returns(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
+def _returns(ws: Workspace, cutoff: pd.Timestamp) -> ir.Table:
     o = ws.table("orders")
     o = o.filter((o.ordered_at < lit_ts(cutoff)) & (o.status == "returned"))
     return o.group_by("customer_id").agg(returned=o.count())
 
 
-def _events(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
+def _events(ws: Workspace, cutoff: pd.Timestamp) -> ir.Table:
     c, ep = lit_ts(cutoff), _epoch(cutoff)
     e = ws.table("events")
     e = e.filter(e.occurred_at < c)
@@ -140,7 +140,7 @@ def _events(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
     )
 
 
-def _subscriptions(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
+def _subscriptions(ws: Workspace, cutoff: pd.Timestamp) -> ir.Table:
     c, ep = lit_ts(cutoff), _epoch(cutoff)
     before = lit_ts(pd.Timestamp(cutoff) - pd.Timedelta(days=90))
     s = ws.table("subscriptions")
@@ -161,7 +161,7 @@ def _subscriptions(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
     )
 
 
-def _tickets(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
+def _tickets(ws: Workspace, cutoff: pd.Timestamp) -> ir.Table:
     c, ep = lit_ts(cutoff), _epoch(cutoff)
     t = ws.table("tickets")
     t = t.filter(t.opened_at < c)
@@ -172,7 +172,7 @@ def _tickets(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
     )
 
 
-def _surveys(ws: "Workspace", cutoff: pd.Timestamp) -> "ir.Table":
+def _surveys(ws: Workspace, cutoff: pd.Timestamp) -> ir.Table:
     c = lit_ts(cutoff)
     s = ws.table("surveys")
     s = s.filter((s.answered_at < c) & s.customer_id.notnull())
@@ -191,7 +191,7 @@ def _pct_change(now: pd.Series, before: pd.Series) -> pd.Series:
     return 100.0 * (now.astype("float64") - before) / before.where(before > 0)
 
 
-def attribute_columns(ws: "Workspace") -> tuple[list[str], list[str]]:
+def attribute_columns(ws: Workspace) -> tuple[list[str], list[str]]:
     """(categorical, numeric) customer attributes usable as features."""
     if not ws.is_loaded("customers"):
         return [], []
@@ -207,7 +207,7 @@ def attribute_columns(ws: "Workspace") -> tuple[list[str], list[str]]:
     return cats, nums
 
 
-def build_features(ws: "Workspace", cutoff: pd.Timestamp, customers: "ir.Table | None" = None) -> pd.DataFrame:
+def build_features(ws: Workspace, cutoff: pd.Timestamp, customers: ir.Table | None = None) -> pd.DataFrame:
     """One row per customer who ordered (or, without orders, appears in any table) before
     ``cutoff``: ``customer_id``, the :data:`FEATURES` the workspace has data for, the
     categorical attributes and the :data:`AUX` columns. ``customers`` restricts the rows."""

@@ -58,7 +58,7 @@ class LabelSpec:
         return {**asdict(self), "definition": self.describe()}
 
     @staticmethod
-    def for_workspace(ws: "Workspace", horizon: int | None, event: str | None) -> "LabelSpec":
+    def for_workspace(ws: Workspace, horizon: int | None, event: str | None) -> LabelSpec:
         """Orders when loaded, else subscriptions; ``event`` picks an event label."""
         window = ws.settings.activity_window_days
         horizon = horizon or window
@@ -71,7 +71,7 @@ class LabelSpec:
         raise RetentioError("churn needs orders, subscriptions or events: load them first")
 
 
-def _active(ws: "Workspace", spec: LabelSpec, lo: pd.Timestamp, hi: pd.Timestamp):
+def _active(ws: Workspace, spec: LabelSpec, lo: pd.Timestamp, hi: pd.Timestamp):
     """Distinct customer_id with the label's activity in [lo, hi): a completed order, or
     an event of the label's type."""
     if spec.kind == "orders":
@@ -82,13 +82,13 @@ def _active(ws: "Workspace", spec: LabelSpec, lo: pd.Timestamp, hi: pd.Timestamp
     return t.filter((t[when] >= lit_ts(lo)) & (t[when] < lit_ts(hi))).select("customer_id").distinct()
 
 
-def _subscribed(ws: "Workspace", at: pd.Timestamp):
+def _subscribed(ws: Workspace, at: pd.Timestamp):
     """Distinct customer_id with a paid subscription covering the instant."""
     s, t = paid_subscriptions(ws), lit_ts(at)
     return s.filter((s.started_at <= t) & (s.ended_at.isnull() | (s.ended_at > t))).select("customer_id").distinct()
 
 
-def eligible(ws: "Workspace", cutoff: pd.Timestamp, spec: LabelSpec):
+def eligible(ws: Workspace, cutoff: pd.Timestamp, spec: LabelSpec):
     """(customer_id) of customers eligible at the cutoff, as an Ibis table."""
     cutoff = pd.Timestamp(cutoff)
     if spec.kind == "subscriptions":
@@ -96,7 +96,7 @@ def eligible(ws: "Workspace", cutoff: pd.Timestamp, spec: LabelSpec):
     return _active(ws, spec, cutoff - pd.Timedelta(days=spec.window_days), cutoff)
 
 
-def labels(ws: "Workspace", cutoff: pd.Timestamp, spec: LabelSpec) -> pd.DataFrame:
+def labels(ws: Workspace, cutoff: pd.Timestamp, spec: LabelSpec) -> pd.DataFrame:
     """(customer_id, churned) for the customers eligible at the cutoff."""
     cutoff = pd.Timestamp(cutoff)
     end = cutoff + pd.Timedelta(days=spec.horizon_days)

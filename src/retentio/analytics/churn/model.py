@@ -60,7 +60,7 @@ class ChurnModel:
                 out[f] = pd.to_numeric(X[f], errors="coerce").astype("float64") if f in X else np.nan
         return out
 
-    def fit(self, X: pd.DataFrame, y, X_cal: pd.DataFrame | None = None, y_cal=None) -> "ChurnModel":
+    def fit(self, X: pd.DataFrame, y, X_cal: pd.DataFrame | None = None, y_cal=None) -> ChurnModel:
         import lightgbm as lgb
 
         y = np.asarray(y, int)
@@ -113,7 +113,7 @@ class ChurnModel:
                 "booster": self.booster_.model_to_string()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ChurnModel":
+    def from_dict(cls, d: dict) -> ChurnModel:
         import lightgbm as lgb
 
         m = cls(**d["params"])

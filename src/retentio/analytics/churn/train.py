@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,7 @@ class CutoffPlan:
                 "calibration": self.calibration.date().isoformat(), "test": self.test.date().isoformat()}
 
 
-def data_end(ws: "Workspace") -> pd.Timestamp:
+def data_end(ws: Workspace) -> pd.Timestamp:
     """The day after the last recorded activity: the default ``as_of``."""
     sp = span(ws, ("orders", "subscriptions", "events"))
     if sp is None:
@@ -75,7 +76,7 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 class _Features:
     """Features and labels per cutoff, computed once per training run."""
 
-    def __init__(self, ws: "Workspace", spec: LabelSpec, progress: Callable[[str], None] | None):
+    def __init__(self, ws: Workspace, spec: LabelSpec, progress: Callable[[str], None] | None):
         self.ws, self.spec, self.progress = ws, spec, progress
         self._cache: dict[pd.Timestamp, pd.DataFrame] = {}
 
@@ -127,7 +128,7 @@ def _backtest_row(p: CutoffPlan, res: dict) -> dict:
                                    "logistic_roc_auc", "n_test", "positive_rate")}}
 
 
-def train(ws: "Workspace", as_of: dt.date | None = None, horizon: int | None = None, event: str | None = None,
+def train(ws: Workspace, as_of: dt.date | None = None, horizon: int | None = None, event: str | None = None,
           *, threads: int = 1, seed: int = 0, n_cutoffs: int = 6, step_days: int = 30, backtest: int = 3,
           progress: Callable[[str], None] | None = None) -> dict:
     """Train, evaluate out of time, backtest and save the churn model in the workspace.
@@ -159,7 +160,7 @@ def train(ws: "Workspace", as_of: dt.date | None = None, horizon: int | None = N
 
 
 # ----------------------------------------------------------------------------- persistence
-def save(ws: "Workspace", model: ChurnModel, report: dict) -> int:
+def save(ws: Workspace, model: ChurnModel, report: dict) -> int:
     """Register the model as the next churn version in the workspace's store (with its
     label, plan, metrics and the fingerprint of the data it was trained on); returns the
     version. Earlier versions and their snapshots stay."""
@@ -175,7 +176,7 @@ def save(ws: "Workspace", model: ChurnModel, report: dict) -> int:
     return registered.version
 
 
-def load(ws: "Workspace", version: int | None = None) -> tuple[ChurnModel, dict]:
+def load(ws: Workspace, version: int | None = None) -> tuple[ChurnModel, dict]:
     """The newest churn model of the workspace (or ``version``) and its training report.
 
     A model saved by an earlier Retentio as ``churn_model.json`` is registered once as a
@@ -207,7 +208,7 @@ def band(p: float) -> str:
     return "low"
 
 
-def _clv(ws: "Workspace", as_of: pd.Timestamp) -> pd.Series | None:
+def _clv(ws: Workspace, as_of: pd.Timestamp) -> pd.Series | None:
     """12-month CLV per customer from BG/NBD + Gamma-Gamma fitted on the orders before
     ``as_of`` (so a score never depends on later data); None when they do not fit. The
     models' few parameters are fitted on a seeded sample of at most
@@ -227,7 +228,7 @@ def _clv(ws: "Workspace", as_of: pd.Timestamp) -> pd.Series | None:
     return v.set_index(v.customer_id.astype(str)).clv
 
 
-def score(ws: "Workspace", as_of: dt.date | None = None, top: int | None = None,
+def score(ws: Workspace, as_of: dt.date | None = None, top: int | None = None,
           with_groups: bool = False, phrases: Phrasebook = ENGLISH, *, snapshot: bool = True) -> pd.DataFrame:
     """Per eligible customer at ``as_of``: churn_probability, score, band, value_at_risk,
     reasons (top three, worded by ``phrases``), sorted by probability; the label
@@ -265,7 +266,7 @@ def score(ws: "Workspace", as_of: dt.date | None = None, top: int | None = None,
     return out
 
 
-def _score(ws: "Workspace", model: ChurnModel, report: dict, as_of: pd.Timestamp, top: int | None,
+def _score(ws: Workspace, model: ChurnModel, report: dict, as_of: pd.Timestamp, top: int | None,
            with_groups: bool, phrases: Phrasebook) -> pd.DataFrame:
     lab = report["label"]
     spec = LabelSpec(lab["kind"], lab["horizon_days"], lab["window_days"], lab.get("event_type"))

@@ -16,6 +16,7 @@ when L-BFGS-B runs, and identical rows are found by hashing (Arrow), not with pa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 
@@ -203,7 +204,7 @@ class MLEModel:
         return float(weights @ ll), weights @ g, None
 
     # -- fitting
-    def _fit(self, data, weights: np.ndarray) -> "MLEModel":
+    def _fit(self, data, weights: np.ndarray) -> Self:
         total = weights.sum()
         if total <= 0:
             raise RetentioError(f"{self.model_name}: no customers to fit on")

@@ -31,7 +31,7 @@ class BetaGeoBetaBinomModel(MLEModel):
     param_names = ("alpha", "beta", "gamma", "delta")
     model_name = "bgbb"
 
-    def fit(self, frequency, recency, n_periods, weights=None) -> "BetaGeoBetaBinomModel":
+    def fit(self, frequency, recency, n_periods, weights=None) -> BetaGeoBetaBinomModel:
         x, t_x, n = self._validate(frequency, recency, n_periods)
         (x, t_x, n), w = compress(x, t_x, n, weights=weights)
         self._max_i = int((n - t_x).max())

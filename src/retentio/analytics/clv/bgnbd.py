@@ -34,7 +34,7 @@ import numpy as np
 
 from retentio.analytics.clv._special import betaln, digamma, gammaln, trigamma
 from retentio.analytics.clv.base import MLEModel
-from retentio.analytics.clv.predict import ContinuousBTYD, distinct_x, distinct_times
+from retentio.analytics.clv.predict import ContinuousBTYD, distinct_times, distinct_x
 
 
 def _with_unique_x(data):
@@ -212,6 +212,7 @@ class BetaGeoModel(ContinuousBTYD, MLEModel):
         value += sums[0]
         grad += np.array([sums[1], sums[2], sums[3] / a, -sums[4]])
         if hessian:
+            assert hess is not None  # set above whenever the Hessian is asked for
             hess += gram
             hess[0, 1] += sums[5]
             hess[1, 0] += sums[5]

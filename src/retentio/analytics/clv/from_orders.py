@@ -39,12 +39,12 @@ def unit_days(unit: str) -> float:
         raise RetentioError(f"unknown time unit {unit!r}; use one of {', '.join(UNIT_DAYS)}") from None
 
 
-def _purchase_days(ws: "Workspace"):
+def _purchase_days(ws: Workspace):
     o = completed_orders(ws)
     return o.group_by(o.customer_id, day=o.ordered_at.truncate("D")).agg(amount=to_float(o.amount.sum()))
 
 
-def rfm_summary(ws: "Workspace", calibration_end: dt.date | None = None,
+def rfm_summary(ws: Workspace, calibration_end: dt.date | None = None,
                 observation_end: dt.date | None = None, unit: str = "week") -> pd.DataFrame:
     """Per customer with a purchase on or before ``calibration_end`` (default: the last
     order day): frequency, recency, T, monetary_value (in ``unit``); with
@@ -54,7 +54,7 @@ def rfm_summary(ws: "Workspace", calibration_end: dt.date | None = None,
     sp = span(ws, ("orders",))
     if sp is None:
         raise RetentioError("no orders are loaded: CLV needs them (retentio load orders FILE)")
-    cal = pd.Timestamp(calibration_end) if calibration_end else sp[1].normalize()
+    cal = pd.Timestamp(calibration_end) if calibration_end else pd.Timestamp(sp[1]).normalize()
     cal_next = cal + pd.Timedelta(days=1)
     pdays = _purchase_days(ws)
     c = pdays.filter(pdays.day < lit_ts(cal_next))
@@ -87,7 +87,7 @@ def rfm_summary(ws: "Workspace", calibration_end: dt.date | None = None,
     return df
 
 
-def holdout_validation(model, summary: pd.DataFrame, ws: "Workspace", max_frequency: int = 7,
+def holdout_validation(model, summary: pd.DataFrame, ws: Workspace, max_frequency: int = 7,
                        track_unit: str = "week") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(by_frequency, tracking) for a model fitted on the calibration columns of ``summary``.
 
@@ -129,7 +129,7 @@ def holdout_validation(model, summary: pd.DataFrame, ws: "Workspace", max_freque
     return by, tracking
 
 
-def fit_value_models(ws: "Workspace", model: str = "bgnbd", unit: str = "week",
+def fit_value_models(ws: Workspace, model: str = "bgnbd", unit: str = "week",
                      calibration_end: dt.date | None = None, summary: pd.DataFrame | None = None):
     """A purchase model (bgnbd, mbgnbd or pareto_nbd) and Gamma-Gamma spend, both fitted on
     the workspace's order history (up to ``calibration_end``, inclusive, when given), or
@@ -144,7 +144,7 @@ def fit_value_models(ws: "Workspace", model: str = "bgnbd", unit: str = "week",
     return purchases, spend
 
 
-def customer_value(ws: "Workspace", model, spend_model, *, horizon: int = 12, unit: str = "month",
+def customer_value(ws: Workspace, model, spend_model, *, horizon: int = 12, unit: str = "month",
                    discount_rate: float = 0.01, fit_unit: str = "week",
                    calibration_end: dt.date | None = None, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per customer: expected purchases over the horizon, P(alive), expected spend per
@@ -170,7 +170,7 @@ def customer_value(ws: "Workspace", model, spend_model, *, horizon: int = 12, un
     return out
 
 
-def channel_value(ws: "Workspace", values: pd.DataFrame) -> pd.DataFrame:
+def channel_value(ws: Workspace, values: pd.DataFrame) -> pd.DataFrame:
     """Per acquisition channel: customers, mean CAC, mean historical revenue, mean future
     CLV, LTV (= historical + future), LTV : CAC (≥ 3 is the seeds' rule of thumb) and ROMI
     = LTV / CAC × 100 (below 100 % a customer does not pay back their acquisition)."""

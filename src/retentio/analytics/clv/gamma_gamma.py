@@ -33,7 +33,7 @@ class GammaGammaModel(MLEModel):
     param_names = ("p", "q", "v")
     model_name = "gamma_gamma"
 
-    def fit(self, frequency, monetary_value, weights=None) -> "GammaGammaModel":
+    def fit(self, frequency, monetary_value, weights=None) -> GammaGammaModel:
         """Fit on customers with at least one repeat purchase: ``frequency`` x ≥ 1 and the
         mean value of their repeat purchases ``monetary_value`` z̄ > 0."""
         x = np.asarray(frequency, dtype="float64")

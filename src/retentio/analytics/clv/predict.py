@@ -23,6 +23,10 @@ def distinct_times(t_x, T):
 class ContinuousBTYD:
     """Mixin for BG/NBD, MBG/NBD and Pareto/NBD (they define ``expected_purchases``)."""
 
+    def expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
+        """E[X(t) | x, t_x, T]: each model defines it."""
+        raise NotImplementedError
+
     def fit(self, frequency, recency, T, weights=None):
         """Fit on per-customer repeat purchases ``frequency`` (x), ``recency`` (t_x: time of
         the last purchase since the first) and ``T`` (time since the first purchase), all

@@ -27,7 +27,7 @@ class ShiftedBetaGeoModel(MLEModel):
     param_names = ("alpha", "beta")
     model_name = "sbg"
 
-    def fit(self, survivors=None, *, tenure=None, churned=None, weights=None) -> "ShiftedBetaGeoModel":
+    def fit(self, survivors=None, *, tenure=None, churned=None, weights=None) -> ShiftedBetaGeoModel:
         """Either ``survivors`` — customers active at the start of periods 0, 1, …, n (one
         cohort, or a list of cohorts) — or per-customer ``tenure`` (periods survived, ≥ 1)
         and ``churned`` (True if they left at the end of their tenure)."""

@@ -123,7 +123,7 @@ def _read(path: Path, required, optional) -> dict[str, np.ndarray]:
     from retentio.analytics.clv._arrow import to_numpy
 
     header = _header(path)
-    names = {}
+    names: dict[str, str] = {}
     for raw in header:
         key = raw.strip().lower()
         if key in names and key in (*required, *optional):
@@ -303,7 +303,7 @@ def _first_rejected_row(path: Path, name: str, table: dict[str, np.ndarray]) -> 
     x = table["frequency"]
     with np.errstate(invalid="ignore"):
         if name == "gamma_gamma":
-            columns = ("frequency", "monetary_value")
+            columns: tuple[str, ...] = ("frequency", "monetary_value")
             bad = (x > 0) & (table["monetary_value"] <= 0)
         elif name == "bgbb":
             columns = ("frequency", "recency", "n_periods")

@@ -79,7 +79,7 @@ def register_model(store: Store, kind: str, payload: str, *, settings: dict[str,
                     # writers take turns for the next number (SQLite's BEGIN IMMEDIATE already does)
                     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REGISTRY_LOCK})
                 latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.kind == kind))
-                row = ModelVersion(kind=kind, version=(latest or 0) + 1, created_at=dt.datetime.now(dt.timezone.utc),
+                row = ModelVersion(kind=kind, version=(latest or 0) + 1, created_at=dt.datetime.now(dt.UTC),
                                    settings=settings, metrics=metrics, data_fingerprint=data_fingerprint,
                                    payload=payload)
                 session.add(row)
@@ -133,7 +133,7 @@ def save_snapshot(store: Store, model: RegisteredModel, as_of: dt.date, data_fin
     if bad:
         raise RetentioError(f"unknown churn band(s) {sorted(bad)}; bands are {', '.join(BANDS)}")
     with store.session() as session:
-        row = ScoreSnapshot(model_version_id=model.id, as_of=as_of, created_at=dt.datetime.now(dt.timezone.utc),
+        row = ScoreSnapshot(model_version_id=model.id, as_of=as_of, created_at=dt.datetime.now(dt.UTC),
                             data_fingerprint=data_fingerprint, customers=len(scores), facts=facts)
         session.add(row)
         session.flush()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import altair as alt
 import numpy as np
@@ -192,8 +193,13 @@ def _segments(ws, f: Fmt) -> Section:
 
 def _clv(ws, f: Fmt) -> Section:
     from retentio.analytics.base import span
-    from retentio.analytics.clv.from_orders import (channel_value, customer_value, fit_value_models,
-                                                    holdout_validation, rfm_summary)
+    from retentio.analytics.clv.from_orders import (
+        channel_value,
+        customer_value,
+        fit_value_models,
+        holdout_validation,
+        rfm_summary,
+    )
 
     t = f.t
     s = Section("clv", t["s7"])
@@ -345,7 +351,7 @@ def _data(ws, f: Fmt) -> Section:
 SECTIONS = ("kpis", "over_time", "cohorts", "mrr", "lifecycle", "segments", "clv", "churn", "feedback", "data")
 
 
-def build(ws: "Workspace", out: Path, period: str = "month", lang: str = "en", png_dir: Path | None = None,
+def build(ws: Workspace, out: Path, period: str = "month", lang: str = "en", png_dir: Path | None = None,
           progress: Callable[[str], None] | None = None) -> dict:
     """Write the report to ``out`` (and each chart as PNG into ``png_dir``); returns a summary."""
     from retentio.data.errors import RetentioError
