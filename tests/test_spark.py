@@ -99,3 +99,16 @@ def test_churn_features_and_labels_identical_on_spark(both):
     assert_same(a, b, ["customer_id"])
     spec = LabelSpec("orders", 60, 90)
     assert_same(labels(duck, cut, spec), labels(sprk, cut, spec), ["customer_id"])
+
+
+def test_importing_the_spark_module_leaves_ibis_alone():
+    """No global state: the BitOr rule is added by the Spark backend factory, not on import."""
+    import subprocess
+    import sys
+
+    code = ("from ibis.backends.sql.compilers.pyspark import PySparkCompiler\n"
+            "before = PySparkCompiler.__dict__.get('visit_BitOr')\n"
+            "import retentio.data.spark\n"
+            "print(PySparkCompiler.__dict__.get('visit_BitOr') is before)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"

@@ -56,4 +56,11 @@ def _teach_ibis_bit_or() -> None:
         pass
 
 
-_teach_ibis_bit_or()
+def spark_backend(engine: EngineSettings):
+    """The Ibis backend of a Spark workspace: the session for ``engine``, with the one
+    compiler rule Retentio needs added explicitly here (importing this module changes
+    nothing in Ibis)."""
+    import ibis
+
+    _teach_ibis_bit_or()
+    return ibis.pyspark.connect(spark_session(engine))

@@ -145,9 +145,9 @@ class Workspace:
                 if not self.read_only:
                     self._ensure_tables()
             else:
-                from retentio.data.spark import spark_session
+                from retentio.data.spark import spark_backend
 
-                self._backend = ibis.pyspark.connect(spark_session(self.settings.engine))
+                self._backend = spark_backend(self.settings.engine)
         return self._backend
 
     def _connect_duckdb(self):
