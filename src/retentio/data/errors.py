@@ -9,6 +9,14 @@ class RetentioError(Exception):
     """Bad input or usage: the message says what is wrong and how to fix it."""
 
 
+class NotFitted(RetentioError):
+    """A model was asked for results before ``fit`` (one error for every model)."""
+
+    def __init__(self, model: object):
+        self.model = type(model).__name__
+        super().__init__(f"{self.model} is not fitted yet: call fit(...) first")
+
+
 @dataclass(frozen=True)
 class RowError:
     """One invalid value: where it is (file, 1-based line as an editor shows it,

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
-from retentio.data.errors import RetentioError
+from retentio.data.errors import NotFitted, RetentioError
 
 
-class ChurnModel:
-    """Binary churn classifier. ``fit(X, y, X_cal, y_cal)`` returns self; learned
+class ChurnModel(BaseEstimator):
+    """Binary churn classifier (a scikit-learn estimator: ``clone``, ``get_params``). ``fit(X, y, X_cal, y_cal)`` returns self; learned
     attributes: ``booster_``, ``features_``, ``categories_``, ``calibration_``."""
 
     #: Defaults chosen for explainability at scale: shallow trees (15 leaves, depth ≤ 5) and a
@@ -83,7 +84,12 @@ class ChurnModel:
             self.calibration_ = _smoothed_isotonic(self.predict_raw(X_cal), np.asarray(y_cal, float))
         return self
 
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "booster_"):
+            raise NotFitted(self)
+
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        self._check_fitted()
         return self.booster_.predict(self._frame(X), num_iteration=self.booster_.best_iteration or None)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -95,6 +101,7 @@ class ChurnModel:
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row, per-feature contributions to the raw log-odds (SHAP values)."""
+        self._check_fitted()
         c = self.booster_.predict(self._frame(X), pred_contrib=True,
                                   num_iteration=self.booster_.best_iteration or None)
         return pd.DataFrame(c[:, :-1], columns=self.features_, index=X.index)

@@ -20,11 +20,43 @@ from typing import Self
 
 import numpy as np
 
-from retentio.data.errors import RetentioError
+from retentio.data.errors import NotFitted, RetentioError
 
 
 class ConvergenceWarning(UserWarning):
-    """The optimiser stopped without meeting its convergence criteria."""
+    """The optimiser stopped without meeting its convergence criteria (raised by ``fit``;
+    ``converged_`` and ``fit_report_`` say the same)."""
+
+
+class Params:
+    """scikit-learn's parameter contract, so ``sklearn.base.clone`` and grid searches work:
+    the constructor's keyword arguments are the parameters, stored under their own names
+    (``get_params``/``set_params`` as in ``sklearn.base.BaseEstimator``). Written here
+    rather than inherited because importing scikit-learn would cost a whole-process CLV
+    fit a third of its time."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        import inspect
+
+        signature = inspect.signature(cls.__init__)
+        return sorted(p.name for p in signature.parameters.values()
+                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> Self:
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; valid: {sorted(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
 
 
 @dataclass
@@ -157,7 +189,7 @@ class _OutOfBudget(Exception):
     """Newton's method used up its evaluations."""
 
 
-class MLEModel:
+class MLEModel(Params):
     """Base class: subclasses define ``param_names``, ``_initial()``, ``_loglik(params, data)``
     returning per-row log-likelihoods, and ``_grad(params, data)`` returning per-row
     gradients of shape (n_rows, n_params)."""
@@ -241,6 +273,10 @@ class MLEModel:
         self.converged_ = converged
         self.fit_report_ = FitReport(converged, why, int(iterations), len(weights), float(total))
         self.std_errors_ = self._std_errors(params, plan, g_total, hessian)
+        if not converged:
+            import warnings
+
+            warnings.warn(f"{type(self).__name__} did not converge: {why}", ConvergenceWarning, stacklevel=3)
         return self
 
     def _lbfgsb(self, theta0: np.ndarray, plan, total: float) -> tuple[np.ndarray, int, str, float]:
@@ -358,7 +394,7 @@ class MLEModel:
     # -- helpers
     def _check_fitted(self) -> np.ndarray:
         if not hasattr(self, "params_"):
-            raise RetentioError(f"{type(self).__name__} is not fitted yet: call fit(...) first")
+            raise NotFitted(self)
         return np.array([self.params_[n] for n in self.param_names])
 
     def summary(self) -> dict:

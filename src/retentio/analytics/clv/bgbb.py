@@ -34,7 +34,7 @@ class BetaGeoBetaBinomModel(MLEModel):
     def fit(self, frequency, recency, n_periods, weights=None) -> BetaGeoBetaBinomModel:
         x, t_x, n = self._validate(frequency, recency, n_periods)
         (x, t_x, n), w = compress(x, t_x, n, weights=weights)
-        self._max_i = int((n - t_x).max())
+        self.max_gap_ = int((n - t_x).max())
         return self._fit((x, t_x, n), w)
 
     @staticmethod
