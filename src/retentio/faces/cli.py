@@ -13,6 +13,7 @@ import re
 import signal
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
@@ -757,6 +758,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI: user errors exit 2 without a traceback, internal errors exit 1."""
     args = sys.argv[1:] if argv is None else argv
     wants_json = "--json" in args
+    # a fit that stops short is reported by the command itself ("did not converge: ...")
+    warnings.filterwarnings("ignore", message=r".* did not converge")
     try:
         code = app(args=args, prog_name="retentio", standalone_mode=False)
         # Not standalone, Typer turns Ctrl-C into a returned 130 (and ctx.exit(n) into n)
