@@ -185,3 +185,31 @@ def test_bgbb_gamma_gamma_sbg_recover_simulated_parameters():
     tenure = np.minimum(lifetime, 12)
     churned = lifetime <= 12
     _within(ShiftedBetaGeoModel().fit(tenure=tenure, churned=churned), {"alpha": 0.9, "beta": 2.0})
+
+
+def test_one_value_horizon_for_channels_predict_and_the_report(demo_ws_path, tmp_path):
+    """clv channels and clv predict value customers over the workspace's one horizon
+    ([analysis] clv_horizon_months), and changing it changes both."""
+    import shutil
+
+    from retentio.data.settings import SETTINGS_FILE
+
+    w = tmp_path / "w"
+    shutil.copytree(demo_ws_path, w)
+    code, out, _ = run_cli("-w", str(w), "clv", "predict", "--json")
+    twelve = sum(r["clv"] for r in json.loads(out))
+    code, out, _ = run_cli("-w", str(w), "clv", "predict", "--horizon", "12", "--discount-rate", "0.01", "--json")
+    assert sum(r["clv"] for r in json.loads(out)) == pytest.approx(twelve)
+    channels12 = {r["acquisition_channel"]: r["ltv"] for r in json.loads(run_cli("-w", str(w), "clv", "channels",
+                                                                                 "--json")[1])}
+    text = (w / SETTINGS_FILE).read_text() + "\n[analysis]\nclv_horizon_months = 24\n"
+    (w / SETTINGS_FILE).write_text(text)
+    code, out, err = run_cli("-w", str(w), "clv", "predict", "--json")
+    assert code == 0, err
+    assert sum(r["clv"] for r in json.loads(out)) > twelve
+    channels24 = {r["acquisition_channel"]: r["ltv"] for r in json.loads(run_cli("-w", str(w), "clv", "channels",
+                                                                                 "--json")[1])}
+    assert all(channels24[c] > channels12[c] for c in channels12)
+    (w / SETTINGS_FILE).write_text(text.replace("= 24", "= 0"))
+    code, _, err = run_cli("-w", str(w), "tables")
+    assert code == 2 and "clv_horizon_months" in err

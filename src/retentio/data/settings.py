@@ -44,6 +44,33 @@ class EngineSettings:
 
 
 @dataclass
+class AnalysisSettings:
+    """Analysis defaults, written once (``[analysis]`` in ``retentio.toml``); every face
+    and analysis reads them from here."""
+
+    #: customer value: future purchases counted this many months ahead (CLV, LTV:CAC, value at risk)
+    clv_horizon_months: int = 12
+    #: customer value: discount rate per month
+    clv_discount_rate: float = 0.01
+    #: CLV holdout check in the report: the last this many days are held out
+    holdout_days: int = 182
+    #: churn bands: probability from which a customer is "high" / "medium" risk
+    churn_band_high: float = 0.5
+    churn_band_medium: float = 0.25
+
+    def validate(self, path: Path) -> None:
+        for name in ("clv_horizon_months", "holdout_days"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise RetentioError(f"{path}: [analysis] {name} must be a positive whole number, got {value!r}")
+        if not 0 <= self.clv_discount_rate < 1:
+            raise RetentioError(f"{path}: [analysis] clv_discount_rate must be in [0, 1), got {self.clv_discount_rate!r}")
+        if not 0 < self.churn_band_medium < self.churn_band_high < 1:
+            raise RetentioError(f"{path}: [analysis] needs 0 < churn_band_medium < churn_band_high < 1, got "
+                                f"{self.churn_band_medium!r} and {self.churn_band_high!r}")
+
+
+@dataclass
 class StoreSettings:
     #: SQLAlchemy URL of the operational store; empty = the SQLite file in the workspace
     url: str = ""
@@ -60,6 +87,7 @@ class Settings:
     tables: dict[str, str] = field(default_factory=dict)
     #: where Retentio keeps what it owns (models, score snapshots, ...)
     store: StoreSettings = field(default_factory=StoreSettings)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
 
     def validate(self, path: Path) -> Settings:
         try:
@@ -73,6 +101,7 @@ class Settings:
             raise RetentioError(f"{path}: activity_window_days must be a positive whole number of days, got {self.activity_window_days!r}")
         if self.engine.kind not in ENGINES:
             raise RetentioError(f"{path}: [engine] kind must be one of {', '.join(ENGINES)}, got {self.engine.kind!r}")
+        self.analysis.validate(path)
         unknown = sorted(set(self.tables) - set(TABLES))
         if unknown:
             raise RetentioError(f"{path}: [tables] names unknown table(s) {unknown}; known: {', '.join(TABLES)}")
@@ -87,6 +116,11 @@ class Settings:
         engine = raw.pop("engine", {}) or {}
         tables = raw.pop("tables", {}) or {}
         store = raw.pop("store", {}) or {}
+        analysis = raw.pop("analysis", {}) or {}
+        known_analysis = set(AnalysisSettings.__dataclass_fields__)
+        if set(analysis) - known_analysis:
+            raise RetentioError(f"{path}: unknown [analysis] setting(s) {sorted(set(analysis) - known_analysis)}; "
+                                f"known: {', '.join(sorted(known_analysis))}")
         extra_store = sorted(set(store) - {"url"})
         if extra_store:
             raise RetentioError(f"{path}: unknown [store] setting(s) {extra_store}; known: url")
@@ -102,6 +136,7 @@ class Settings:
             engine=EngineSettings(**engine),
             tables={str(k): str(v) for k, v in tables.items()},
             store=StoreSettings(url=str(store.get("url", ""))),
+            analysis=AnalysisSettings(**analysis),
         ).validate(path)
 
     def write(self, path: Path) -> None:
@@ -112,6 +147,8 @@ class Settings:
             data["engine"].pop("conf")
         if not data["store"]["url"]:
             data.pop("store")
+        if data["analysis"] == asdict(AnalysisSettings()):
+            data.pop("analysis")
         header = (
             "# Retentio workspace settings.\n"
             "# [engine] kind = \"duckdb\" (embedded file in this folder) or \"spark\" (PySpark;\n"

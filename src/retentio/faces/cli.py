@@ -567,9 +567,9 @@ def clv_fit(
 @clv_app.command("predict")
 def clv_predict(
     ctx: typer.Context,
-    horizon: Annotated[int, typer.Option(min=1, help="Number of units ahead")] = 12,
+    horizon: Annotated[Optional[int], typer.Option(min=1, help="Number of units ahead [default: the workspace's clv_horizon_months, 12 unless set]", show_default=False)] = None,
     unit: UnitOpt = "month",
-    discount_rate: Annotated[float, typer.Option("--discount-rate", min=0.0, help="Discount rate per unit")] = 0.01,
+    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", min=0.0, help="Discount rate per unit [default: the workspace's clv_discount_rate, 1 % a month unless set]", show_default=False)] = None,
     model: ModelOpt = "bgnbd",
     top: Annotated[int, typer.Option(min=1, help="Rows shown in the terminal")] = 15,
     workspace: WorkspaceOpt = None,
@@ -587,7 +587,8 @@ def clv_predict(
         print_json(_records(values[cols]))
         return
     print_table(_records(values.sort_values("clv", ascending=False).head(top)[cols]),
-                title=f"Top {top} customers by CLV, next {horizon} {unit}s at {discount_rate:.2%} per {unit}")
+                title=f"Top {top} customers by CLV, next {values.attrs['horizon']} {unit}s at "
+                      f"{values.attrs['discount_rate_per_period']:.2%} per {unit}")
     err.print(f"Total CLV {values.clv.sum():,.0f} over {len(values):,} customers; "
               f"{unit} = {values.attrs['unit_days']:.4g} days; models {m.model_name} + gamma_gamma.")
 
@@ -623,9 +624,9 @@ def clv_validate(
 @clv_app.command("channels")
 def clv_channels(
     ctx: typer.Context,
-    horizon: Annotated[int, typer.Option(min=1, help="Units of future value counted")] = 36,
+    horizon: Annotated[Optional[int], typer.Option(min=1, help="Units of future value counted [default: the workspace's clv_horizon_months, 12 unless set]", show_default=False)] = None,
     unit: UnitOpt = "month",
-    discount_rate: Annotated[float, typer.Option("--discount-rate", min=0.0, help="Discount rate per unit")] = 0.01,
+    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", min=0.0, help="Discount rate per unit [default: the workspace's clv_discount_rate, 1 % a month unless set]", show_default=False)] = None,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:

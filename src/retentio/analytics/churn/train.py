@@ -201,15 +201,14 @@ def load(ws: Workspace, version: int | None = None) -> tuple[ChurnModel, dict]:
 
 
 # ----------------------------------------------------------------------------- scoring
-def band(p: float) -> str:
-    for threshold, name in BANDS:
-        if p >= threshold:
-            return name
-    return "low"
+def band(p: float, high: float = BANDS[0][0], medium: float = BANDS[1][0]) -> str:
+    """The risk band of a churn probability (thresholds: ``[analysis]`` churn_band_high
+    and churn_band_medium)."""
+    return "high" if p >= high else "medium" if p >= medium else "low"
 
 
 def _clv(ws: Workspace, as_of: pd.Timestamp) -> pd.Series | None:
-    """12-month CLV per customer from BG/NBD + Gamma-Gamma fitted on the orders before
+    """CLV per customer over the workspace's horizon ([analysis] clv_horizon_months) from BG/NBD + Gamma-Gamma fitted on the orders before
     ``as_of`` (so a score never depends on later data); None when they do not fit. The
     models' few parameters are fitted on a seeded sample of at most
     :data:`FIT_SAMPLE_ROWS` customers and applied to all."""
@@ -282,7 +281,7 @@ def _score(ws: Workspace, model: ChurnModel, report: dict, as_of: pd.Timestamp, 
     clv = _clv(ws, as_of)
     if clv is not None:
         value = frame.customer_id.map(clv).fillna(0.0).to_numpy()
-        basis = "12-month CLV (BG/NBD + Gamma-Gamma)"
+        basis = f"{ws.settings.analysis.clv_horizon_months}-month CLV (BG/NBD + Gamma-Gamma)"
     else:
         value = frame["revenue_365"].fillna(0.0).to_numpy() if "revenue_365" in frame else np.zeros(len(frame))
         basis = "revenue of the last 365 days"
@@ -296,7 +295,7 @@ def _score(ws: Workspace, model: ChurnModel, report: dict, as_of: pd.Timestamp, 
         "customer_id": chosen.customer_id,
         "churn_probability": p,
         "score": np.round(100 * p).astype(int),
-        "band": [band(x) for x in p],
+        "band": [band(x, ws.settings.analysis.churn_band_high, ws.settings.analysis.churn_band_medium) for x in p],
         "value_at_risk": np.round(p * value[order], 2),
         "reasons": reasons,
     })

@@ -144,12 +144,29 @@ def fit_value_models(ws: Workspace, model: str = "bgnbd", unit: str = "week",
     return purchases, spend
 
 
-def customer_value(ws: Workspace, model, spend_model, *, horizon: int = 12, unit: str = "month",
-                   discount_rate: float = 0.01, fit_unit: str = "week",
+def value_horizon(ws: Workspace, unit: str = "month", horizon: int | None = None,
+                  discount_rate: float | None = None) -> tuple[int, float]:
+    """(horizon in ``unit``, discount rate per ``unit``): the given ones, else the
+    workspace's ``[analysis]`` clv_horizon_months and clv_discount_rate (per month)
+    converted to ``unit`` — one setting for every place customers are valued (CLV,
+    LTV : CAC, value at risk). The rate converts by compounding: (1 + r)^(unit/month) − 1."""
+    analysis = ws.settings.analysis
+    ratio = unit_days("month") / unit_days(unit)
+    if horizon is None:
+        horizon = max(1, round(analysis.clv_horizon_months * ratio))
+    if discount_rate is None:
+        discount_rate = (1 + analysis.clv_discount_rate) ** (1 / ratio) - 1
+    return horizon, discount_rate
+
+
+def customer_value(ws: Workspace, model, spend_model, *, horizon: int | None = None, unit: str = "month",
+                   discount_rate: float | None = None, fit_unit: str = "week",
                    calibration_end: dt.date | None = None, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per customer: expected purchases over the horizon, P(alive), expected spend per
     purchase and discounted CLV, from the order history (up to ``calibration_end``) or
-    from ``summary`` (its :func:`rfm_summary` in ``fit_unit``) when given."""
+    from ``summary`` (its :func:`rfm_summary` in ``fit_unit``) when given. Horizon and
+    discount rate default to the workspace's (:func:`value_horizon`)."""
+    horizon, discount_rate = value_horizon(ws, unit, horizon, discount_rate)
     s = rfm_summary(ws, calibration_end, unit=fit_unit) if summary is None else summary
     period = unit_days(unit) / unit_days(fit_unit)
     exp = model.expected_purchases(horizon * period, s.frequency, s.recency, s["T"])

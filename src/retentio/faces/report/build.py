@@ -220,7 +220,8 @@ def _clv(ws, f: Fmt) -> Section:
                      [[r.customer_id, f.pct(100 * r.p_alive), f.money(r.clv)] for r in top.itertuples()]))
     ordered = np.sort(v.clv.to_numpy())[::-1]
     share = 100 * ordered[: max(len(ordered) // 10, 1)].sum() / max(ordered.sum(), 1e-9)
-    s.takeaway = t["clv_take"].format(median=f.money(float(np.median(v.clv))), share=f.pct(share))
+    s.takeaway = t["clv_take"].format(median=f.money(float(np.median(v.clv))), share=f.pct(share),
+                                      months=ws.settings.analysis.clv_horizon_months)
     if ws.is_loaded("customers"):
         ch = channel_value(ws, v)
         s.tables.append(([t["channel"], t["customers"], t["cac"], t["ltv"], t["ratio"], t["romi"]],
@@ -230,7 +231,7 @@ def _clv(ws, f: Fmt) -> Section:
         ok = int((ch.ltv_to_cac >= 3).sum())
         s.note = t["cac_take"].format(ok=ok, n=len(ch))
     last = span(ws, ("orders",))[1].normalize()
-    cal = (last - pd.Timedelta(days=182)).date()
+    cal = (last - pd.Timedelta(days=ws.settings.analysis.holdout_days)).date()
     summ = rfm_summary(ws, cal, last.date())
     model = type(purchases)().fit(summ.frequency, summ.recency, summ["T"])
     _, tracking = holdout_validation(model, summ, ws)

@@ -34,7 +34,7 @@ TEXT = {
         "mrr_take": "MRR moved from {a} to {b} in the last complete period; churned MRR was {c}.",
         "funnel_take": "Most customers are lost between {a} and {b}: {n} customers ({pct} of those who reached {a}).",
         "rfm_take": "{seg} is the largest segment ({n} customers); {top} bring {share} of revenue.",
-        "clv_take": "Median 12-month CLV is {median}; the top 10 % of customers hold {share} of future value.",
+        "clv_take": "Median {months}-month CLV is {median}; the top 10 % of customers hold {share} of future value.",
         "cac_take": "{ok} of {n} channels meet the LTV : CAC ≥ 3 rule.",
         "churn_take": "The model ranks churners with ROC-AUC {auc} (recency alone {base}, logistic regression {lr}); "
                       "{n} customers are at high risk, with {var} at risk.",
@@ -77,7 +77,7 @@ TEXT = {
         "mrr_take": "MRR за последний полный период изменился с {a} до {b}; ушедший MRR — {c}.",
         "funnel_take": "Больше всего клиентов теряется между шагами «{a}» и «{b}»: {n} клиентов ({pct} дошедших до «{a}»).",
         "rfm_take": "Крупнейший сегмент — {seg} ({n} клиентов); {top} приносят {share} выручки.",
-        "clv_take": "Медианный CLV за 12 месяцев — {median}; на лучшие 10 % клиентов приходится {share} будущей ценности.",
+        "clv_take": "Медианный CLV за {months} мес. — {median}; на лучшие 10 % клиентов приходится {share} будущей ценности.",
         "cac_take": "Правилу LTV : CAC ≥ 3 соответствуют {ok} из {n} каналов.",
         "churn_take": "Модель различает уходящих с ROC-AUC {auc} (только давность — {base}, логистическая регрессия — {lr}); "
                       "в зоне высокого риска {n} клиентов, под угрозой {var}.",
