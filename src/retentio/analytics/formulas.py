@@ -1,7 +1,7 @@
-"""The seeds' retention formulas as plain functions. Rates are fractions (0.9 = 90 %).
+"""The retention formulas of docs/definitions.md as plain functions. Rates are fractions (0.9 = 90 %).
 
-Every function reproduces a worked example of SPEC.md ("Metrics"); where a seed's
-arithmetic is wrong, SPEC.md's corrected figure is the one reproduced. A zero
+Every function reproduces a worked example of docs/definitions.md ("Metrics"); where a source's
+arithmetic is wrong, the corrected figure is the one reproduced. A zero
 denominator raises :class:`ValueError` (period reports show null instead).
 """
 
@@ -20,7 +20,7 @@ def crr(start: float, new: float, end: float) -> float:
     """Customer retention rate, CRR = (E − N) / S.
 
     S customers at the start of the period, N new customers acquired in it, E customers
-    at its end. Seed examples (SPEC.md): S=1000, N=200, E=1100 → 0.90;
+    at its end. Examples (docs/definitions.md): S=1000, N=200, E=1100 → 0.90;
     S=110, N=60, E=115 → 0.50; S=1500, N=250, E=1650 → 0.9333; S=100, N=5, E=95 → 0.90;
     S=190, N=25, E=205 → 0.9474.
     """
@@ -39,9 +39,9 @@ def churn_rate(lost: float, start: float) -> float:
 def nps(promoters: float, passives: float, detractors: float) -> float:
     """Net Promoter Score = % promoters (9–10) − % detractors (0–6), from −100 to +100.
 
-    Reichheld (2003), "The One Number You Need to Grow", HBR. SPEC.md example: 150
+    Reichheld (2003), "The One Number You Need to Grow", HBR. Example (docs/definitions.md): 150
     answers, 65 promoters, 50 passives, 35 detractors → 43.33 % − 23.33 % = **+20**
-    (the seed subtracts the counts and prints 30, which is wrong).
+    (subtracting the counts gives 30, which is wrong).
     """
     total = promoters + passives + detractors
     return 100.0 * _ratio(promoters - detractors, total, "NPS")
@@ -73,7 +73,7 @@ def csat(scores: Iterable[float]) -> float:
 def repeat_purchase_rate(repeat_customers: float, customers: float) -> float:
     """Repeat purchase rate (RPR) = customers with ≥ 2 purchases / all customers.
 
-    SPEC.md: 65 of 150 → 0.4333 (the seed prints 43.5 %: a rounding slip).
+    Example (docs/definitions.md): 65 of 150 → 0.4333.
     """
     return _ratio(repeat_customers, customers, "repeat purchase rate")
 
@@ -106,12 +106,12 @@ def ltv_short(arpu: float, churn_rate: float) -> float:
 
 
 def ltv_to_cac(ltv: float, cac: float) -> float:
-    """LTV : CAC ratio; the seeds' rule of thumb calls ≥ 3 healthy. E.g. 900 / 300 → 3.0."""
+    """LTV : CAC ratio; the usual rule of thumb calls ≥ 3 healthy (Skok 2013). E.g. 900 / 300 → 3.0."""
     return _ratio(ltv, cac, "LTV:CAC (CAC)")
 
 
 def romi(ltv: float, cac: float) -> float:
-    """ROMI of acquisition as the seeds define it: LTV / CAC (× 100 for %).
+    """ROMI of acquisition as docs/definitions.md defines it: LTV / CAC (× 100 for %).
 
     Below 1 (100 %) the customer does not pay back their acquisition. E.g. LTV 250,
     CAC 200 → 1.25 (125 %).
@@ -122,7 +122,7 @@ def romi(ltv: float, cac: float) -> float:
 def retention_ratio(net_income: float, dividends: float) -> float:
     """Retention ratio in finance (the plowback ratio): (net income − dividends) / net income.
 
-    = 1 − payout ratio; a homonym of customer retention that the seeds also explain.
+    = 1 − payout ratio; a homonym of customer retention, listed in docs/definitions.md.
     Seed: 100,000 and 20,000 → 0.80; 200,000 and 60,000 → 0.70; 100,000 and 60,000 → 0.40.
     """
     return _ratio(net_income - dividends, net_income, "retention ratio (net income)")

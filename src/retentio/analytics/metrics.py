@@ -1,13 +1,13 @@
 """Retention metrics per period (and per customer group), counted by customer.
 
-Definitions are SPEC.md's ("Definitions", "Metrics"):
+Definitions are those of docs/definitions.md ("Customers and periods", "Metrics"):
 
 * Non-contractual (orders): a customer is *active at instant t* when they made a
   completed order in the activity window ``[t − W, t)``. For the period ``[start, end)``:
   S = active at start, N = new (first ever completed order inside the period),
   E = active at end, retained = active at start and end, lost = S − retained,
   reactivated = active at end, neither active at start nor new.
-  CRR = 100 × (E − N) / S (the seeds' formula), churn = 100 × lost / S.
+  CRR = 100 × (E − N) / S (docs/definitions.md), churn = 100 × lost / S.
 * Contractual (subscriptions; trials and zero-MRR rows excluded): active at t when a
   subscription covers t (``started_at ≤ t < ended_at``). Each customer's MRR at the
   period's start (m0) and end (m1) classifies the change: new (m0 = 0, first paid
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
     from retentio.data.workspace import Workspace
 
-#: industry figures quoted by the seeds (SPEC.md), shown beside the metrics they concern
+#: reference figures of docs/definitions.md, shown beside the metrics they concern
 BENCHMARKS = {
     "crr_pct": "retail 63, media 84, apparel 60",
     "repeat_purchase_rate_pct": "e-commerce 25–40",

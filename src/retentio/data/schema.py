@@ -1,4 +1,4 @@
-"""The canonical tables of SPEC.md ("Canonical data (inputs)"), with declared types.
+"""The canonical input tables (README, "Input format"), with declared types.
 
 Every table a workspace holds has exactly these columns (customers may carry extra
 attribute columns). Timestamps are stored as wall-clock time in the workspace's

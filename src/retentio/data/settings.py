@@ -80,7 +80,7 @@ class StoreSettings:
 class Settings:
     timezone: str = "UTC"
     currency: str = "USD"
-    #: non-contractual activity window W in days (SPEC.md "Definitions")
+    #: non-contractual activity window W in days (docs/definitions.md, "Customers and periods")
     activity_window_days: int = 90
     engine: EngineSettings = field(default_factory=EngineSettings)
     #: canonical table -> external source (Parquet file/dir, or catalog table on Spark)

@@ -349,7 +349,7 @@ def _metrics_rows(df, keys: list[str], last: int) -> list[dict]:
         row = {"metric": key}
         for _, r in recent.iterrows():
             row[r["period_start"][:7] if len(recent) > 1 else r["period_start"]] = r[key]
-        row["benchmark (seeds)"] = BENCHMARKS.get(key, "")
+        row["reference"] = BENCHMARKS.get(key, "")
         rows.append(row)
     return rows
 

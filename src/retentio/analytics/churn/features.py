@@ -1,7 +1,7 @@
 """Point-in-time churn features: for a cutoff instant c, one row per customer built only
 from data *strictly before* c.
 
-The signals are the seeds' early-warning list (SPEC.md, "Churn"): falling purchase
+The signals are the usual early-warning list (docs/definitions.md, "Churn"): falling purchase
 frequency and spend, a customer overdue against their own rhythm, fading logins and
 usage, plan downgrades, failed payments and involuntary cancellations, support tickets,
 low NPS/CSAT, returns, discount dependence, acquisition channel and attributes, and the

@@ -1,6 +1,6 @@
 """What "churned" means, stated once and carried into every output.
 
-SPEC.md ("Definitions"): in a non-contractual business a customer is lost when they stop
+docs/definitions.md ("Churn"): in a non-contractual business a customer is lost when they stop
 buying for longer than the activity window; in a contractual one when their subscription
 ends. For a cutoff c and horizon H:
 

@@ -189,7 +189,7 @@ def customer_value(ws: Workspace, model, spend_model, *, horizon: int | None = N
 
 def channel_value(ws: Workspace, values: pd.DataFrame) -> pd.DataFrame:
     """Per acquisition channel: customers, mean CAC, mean historical revenue, mean future
-    CLV, LTV (= historical + future), LTV : CAC (≥ 3 is the seeds' rule of thumb) and ROMI
+    CLV, LTV (= historical + future), LTV : CAC (≥ 3 is the usual rule of thumb, Skok 2013) and ROMI
     = LTV / CAC × 100 (below 100 % a customer does not pay back their acquisition)."""
     if not ws.is_loaded("customers"):
         raise RetentioError("LTV : CAC by channel needs the customers table (acquisition_channel, acquisition_cost)")
