@@ -67,8 +67,11 @@ def run_retentio(folder: Path, out: Path) -> dict:
     t1 = time.perf_counter()
     scored = churn.score(ws)
     t2 = time.perf_counter()
-    return {"train_s": t1 - t0, "score_s": t2 - t1, "roc_auc": report["roc_auc"], "n_train": report["n_train"],
-            "scored": len(scored)}
+    again = churn.score(ws)  # the same model, day and data: the snapshot is read back
+    t3 = time.perf_counter()
+    assert again.attrs["snapshot_reused"] and len(again) == len(scored)
+    return {"train_s": t1 - t0, "score_s": t2 - t1, "rescore_s": t3 - t2, "roc_auc": report["roc_auc"],
+            "n_train": report["n_train"], "scored": len(scored)}
 
 
 def pandas_features(orders, customers, cutoff):
@@ -187,13 +190,17 @@ def main() -> None:
             print(impl, r, flush=True)
             rows.append({"implementation": impl, "customers": f"{args.customers:,}", "orders": f"{n_orders:,}",
                          "features + training (s)": f"{r['train_s']:.1f}", "scoring (s)": f"{r['score_s']:.1f}",
-                         "end to end (s)": f"{r['train_s'] + r['score_s']:.1f}", "peak memory (MB)": f"{r['peak_mb']:,.0f}",
+                         "end to end (s)": f"{r['train_s'] + r['score_s']:.1f}",
+                         "scoring again (s)": f"{r['rescore_s']:.1f}" if "rescore_s" in r else "—",
+                         "peak memory (MB)": f"{r['peak_mb']:,.0f}",
                          "training rows": f"{r['n_train']:,}", "test ROC-AUC": f"{r['roc_auc']:.3f}"})
     body = (table(rows) + "\n\nBoth build point-in-time features at the 8 cutoffs of the training plan (6 training, "
             "calibration, test; 90-day horizon), train the same LightGBM model (2 threads) with isotonic calibration "
             "and score the customers active at the end of the data. Retentio computes its features in DuckDB through "
             "Ibis and also fits a BG/NBD P(alive) per cutoff, the logistic baseline, and a 12-month CLV (BG/NBD + "
-            "Gamma-Gamma) for value at risk, and writes reasons for every scored customer; the pandas pipeline builds "
+            "Gamma-Gamma) for value at risk, writes reasons for every scored customer and saves them all as a score "
+            "snapshot in the workspace's store (SQLite), which scoring again on the same model, day and data reads "
+            "back; the pandas pipeline builds "
             "only the order features (no P(alive), no baseline, no CLV, no reasons). Data: orders only plus a "
             "customers table with a signup date and a segment. Target: under 3 minutes end to end.")
     write_section("Churn: features, training and scoring at 1M customers", body)

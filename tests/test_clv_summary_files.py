@@ -24,7 +24,7 @@ from retentio.analytics.clv import (
 )
 from retentio.analytics.clv.summary_files import fit_from_files
 from retentio.data.errors import RetentioError
-from tests.conftest import DATA
+from tests.conftest import DATA, run_cli
 
 CDNOW = pd.read_csv(DATA / "cdnow_customers_summary.csv")
 REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241]
@@ -150,10 +150,17 @@ def test_missing_empty_and_non_text_files(tmp_path):
 
 
 def test_sbg_needs_a_survival_file_and_other_models_a_summary(tmp_path):
-    assert message(name="sbg") == "--model sbg needs --survival FILE (period,customers[,cohort])"
-    assert message(name="sbg", summary=write(tmp_path / "s.csv", SMALL)) == (
-        "--model sbg needs --survival FILE (period,customers[,cohort])")
-    assert message(name="bgnbd").startswith("--model bgnbd needs --summary FILE (frequency,recency,T")
+    """Errors in domain terms (the parameter, not a command-line option); the CLI words them."""
+    from retentio.data.errors import InvalidParameter
+
+    assert message(name="sbg") == "survival is missing: expected a survival file (period,customers[,cohort]) for the sBG model"
+    assert message(name="sbg", summary=write(tmp_path / "s.csv", SMALL)) == message(name="sbg")
+    assert message(name="bgnbd").startswith("summary is missing: expected a summary file (frequency,recency,T")
+    with pytest.raises(InvalidParameter) as info:
+        fit_from_files("sbg")
+    assert info.value.worded("--survival").startswith("--survival is missing: expected a survival file")
+    code, _, err = run_cli("clv", "fit", "--model", "sbg")
+    assert code == 2 and "--survival is missing" in err
     assert "unknown model 'bgnd'" in message(name="bgnd", summary=tmp_path / "s.csv")
 
 

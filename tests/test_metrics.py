@@ -9,6 +9,7 @@ import pytest
 
 from retentio import Workspace
 from retentio.analytics.metrics import ORDER_KEYS, SUB_KEYS, SURVEY_KEYS
+from tests.conftest import run_cli
 
 ORDERS = [  # id, customer, when, amount, status
     ("a1", "A", "2023-12-20", 100, "completed"), ("a2", "A", "2024-01-10", 50, "completed"),
@@ -149,5 +150,9 @@ def test_by_group_sums_to_total(demo_ws_path):
 def test_unknown_by_column_is_a_clear_error(demo_ws_path):
     from retentio import RetentioError
 
-    with Workspace.open(demo_ws_path) as ws, pytest.raises(RetentioError, match="not a customer column"):
+    with Workspace.open(demo_ws_path) as ws, pytest.raises(RetentioError, match="expected a customer column"):
         ws.metrics(by="shoe_size")
+    code, _, err = run_cli("-w", str(demo_ws_path), "metrics", "--by", "shoe_size")
+    assert code == 2 and "--by 'shoe_size': expected a customer column" in err
+    code, _, err = run_cli("-w", str(demo_ws_path), "metrics", "--from", "2025-03-01", "--to", "2025-02-01")
+    assert code == 2 and "--to '2025-02-01': expected a day not before the start" in err

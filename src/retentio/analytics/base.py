@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import ibis
 import pandas as pd
 
-from retentio.data.errors import RetentioError
+from retentio.data.errors import InvalidParameter
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -36,7 +36,7 @@ def groups(ws: Workspace, by: str | None) -> ir.Table | None:
     customers = ws.customers()
     if by not in customers.columns or by == "customer_id":
         options = [c for c in customers.columns if c != "customer_id"]
-        raise RetentioError(f"--by {by!r} is not a customer column; choose one of: {', '.join(options)}")
+        raise InvalidParameter("by", by, f"a customer column: {', '.join(options)}")
     return customers.select(gid=customers.customer_id, group=customers[by].cast("string"))
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from retentio.analytics.base import cached, completed_orders, groups, paid_subscriptions, span, to_float, with_group
 from retentio.analytics.bitmasks import column_sums, n_words, single_bit, static_bit
 from retentio.analytics.periods import Periods, check_period, period_number, period_number_of
-from retentio.data.errors import RetentioError
+from retentio.data.errors import NotLoaded, RetentioError
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -66,7 +66,7 @@ def cohort_table(ws: Workspace, period: str = "month", mode: str = "bounded", by
     if source not in ("orders", "subscriptions"):
         raise RetentioError(f"unknown source {source!r}; use orders or subscriptions")
     if not ws.is_loaded(source):
-        raise RetentioError(f"no {source} are loaded: cohorts need them (retentio load {source} FILE)")
+        raise NotLoaded(f"{source} are", "the cohort table")
     sp = span(ws, (source,))
     periods = Periods.covering(period, sp[0], sp[1])
     K = len(periods)

@@ -44,7 +44,7 @@ from retentio.analytics.base import (
 from retentio.analytics.bitmasks import bit, bit_range, column_sums, single_bit, static_bit
 from retentio.analytics.bitmasks import n_words as nw
 from retentio.analytics.periods import Periods, check_period, period_number, period_number_of
-from retentio.data.errors import RetentioError
+from retentio.data.errors import InvalidParameter, NotLoaded
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -81,13 +81,13 @@ def resolve_periods(ws: Workspace, period: str, start: dt.date | None, end: dt.d
     check_period(period)
     sp = span(ws, tables)
     if sp is None:
-        raise RetentioError("no orders, subscriptions or surveys are loaded: load data first (retentio load ...)")
+        raise NotLoaded("orders, subscriptions or surveys are", "the metrics")
     first, last = sp
     data_end = last.normalize() + pd.Timedelta(days=1)
     lo = pd.Timestamp(start) if start else first
     hi = pd.Timestamp(end) if end else last
     if hi < lo:
-        raise RetentioError(f"--to {hi.date()} is before --from {lo.date()}")
+        raise InvalidParameter("end", hi.date().isoformat(), f"a day not before the start, {lo.date()}")
     return Periods.covering(period, lo, hi, data_end)
 
 
@@ -290,7 +290,7 @@ def period_metrics(
     """
     window = window or ws.settings.activity_window_days
     if window <= 0:
-        raise RetentioError(f"--window must be a positive number of days, got {window}")
+        raise InvalidParameter("window", window, "a positive number of days")
     periods = resolve_periods(ws, period, start, end)
     keys = _gkeys(by)
     parts = []

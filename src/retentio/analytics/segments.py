@@ -36,7 +36,7 @@ import ibis
 import pandas as pd
 
 from retentio.analytics.base import completed_orders, lit_ts, span, to_float
-from retentio.data.errors import RetentioError
+from retentio.data.errors import NotLoaded
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -85,7 +85,7 @@ def default_as_of(ws: Workspace) -> pd.Timestamp:
     """The end of the data: the day after the last order."""
     sp = span(ws, ("orders",))
     if sp is None:
-        raise RetentioError("no orders are loaded: segments need them (retentio load orders FILE)")
+        raise NotLoaded("orders are", "RFM segmentation")
     return sp[1].normalize() + pd.Timedelta(days=1)
 
 

@@ -9,6 +9,37 @@ class RetentioError(Exception):
     """Bad input or usage: the message says what is wrong and how to fix it."""
 
 
+class InvalidParameter(RetentioError):
+    """A use case was given a parameter value it cannot take. The message is in domain
+    terms; each face words the parameter its own way (:meth:`worded`): the command line
+    as its option (``--window``), an API as its field."""
+
+    def __init__(self, name: str, value: object, expected: str):
+        self.name, self.value, self.expected = name, value, expected
+        super().__init__(self.worded(name))
+
+    def worded(self, parameter: str) -> str:
+        if self.value is None:
+            return f"{parameter} is missing: expected {self.expected}"
+        return f"{parameter} {self.value!r}: expected {self.expected}"
+
+
+class NotLoaded(RetentioError):
+    """An analysis needs a table that holds no rows."""
+
+    def __init__(self, tables: str, needed_by: str):
+        self.tables, self.needed_by = tables, needed_by
+        super().__init__(f"no {tables} loaded: {needed_by} needs them; load them first")
+
+
+class ModelMissing(RetentioError):
+    """Scoring needs a trained model and the workspace has none."""
+
+    def __init__(self, kind: str, where: object):
+        self.kind, self.where = kind, where
+        super().__init__(f"no {kind} model in {where}: train one first")
+
+
 class NotFitted(RetentioError):
     """A model was asked for results before ``fit`` (one error for every model)."""
 

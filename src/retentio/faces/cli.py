@@ -576,12 +576,12 @@ def clv_predict(
     json: JsonOpt = False,
 ) -> None:
     """Per customer: expected purchases, P(alive), expected spend and discounted CLV."""
-    from retentio.analytics.clv.from_orders import customer_value, fit_value_models
+    from retentio.analytics.clv.from_orders import value_customers
 
     with _workspace(ctx, workspace) as ws:
         with progress("CLV"):
-            m, gg = fit_value_models(ws, model)
-            values = customer_value(ws, m, gg, horizon=horizon, unit=unit, discount_rate=discount_rate)
+            valued = value_customers(ws, model, unit=unit, horizon=horizon, discount_rate=discount_rate)
+            values, m = valued.frame, valued.purchase_model
     cols = ["customer_id", "expected_purchases", "p_alive", "expected_spend", "clv"]
     if json:
         print_json(_records(values[cols]))
@@ -631,12 +631,11 @@ def clv_channels(
     json: JsonOpt = False,
 ) -> None:
     """LTV : CAC and ROMI per acquisition channel (LTV = revenue so far + discounted future CLV)."""
-    from retentio.analytics.clv.from_orders import channel_value, customer_value, fit_value_models
+    from retentio.analytics.clv.from_orders import channel_value, value_customers
 
     with _workspace(ctx, workspace) as ws:
         with progress("channels"):
-            m, gg = fit_value_models(ws, "bgnbd")
-            values = customer_value(ws, m, gg, horizon=horizon, unit=unit, discount_rate=discount_rate)
+            values = value_customers(ws, unit=unit, horizon=horizon, discount_rate=discount_rate).frame
             table = channel_value(ws, values)
     if json:
         print_json(_records(table))
@@ -773,9 +772,10 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except RetentioError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        message = _worded(exc)
+        err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         if wants_json:
-            payload = {"error": str(exc).splitlines()[0]}
+            payload = {"error": message.splitlines()[0]}
             if isinstance(exc, ValidationError):
                 payload["errors"] = [e.as_dict() for e in exc.errors]
                 payload["total_errors"] = exc.total
@@ -810,6 +810,24 @@ def _interrupted_query(exc: BaseException) -> bool:
     """DuckDB stops a running query on Ctrl-C and raises its own error instead."""
     return type(exc).__name__ == "InterruptException" or (
         isinstance(exc, RuntimeError) and "Query interrupted" in str(exc))
+
+
+#: parameters whose option is not simply --name
+_OPTIONS = {"start": "--from", "end": "--to"}
+
+
+def _worded(exc: RetentioError) -> str:
+    """A domain error in the command line's terms: parameters as options, and the command
+    that fixes a missing table or model."""
+    from retentio.data.errors import InvalidParameter, ModelMissing, NotLoaded
+
+    if isinstance(exc, InvalidParameter):
+        return exc.worded(_OPTIONS.get(exc.name, "--" + exc.name.replace("_", "-")))
+    if isinstance(exc, NotLoaded):
+        return f"{exc} (retentio load TABLE FILE)"
+    if isinstance(exc, ModelMissing):
+        return f"{exc} (retentio {exc.kind} train -w {exc.where})"
+    return str(exc)
 
 
 def _internal_error() -> None:

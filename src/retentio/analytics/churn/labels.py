@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from retentio.analytics.base import completed_orders, lit_ts, paid_subscriptions
-from retentio.data.errors import RetentioError
+from retentio.data.errors import InvalidParameter, RetentioError
 
 if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
@@ -40,9 +40,10 @@ class LabelSpec:
         if self.kind not in KINDS:
             raise RetentioError(f"unknown label kind {self.kind!r}; use one of {', '.join(KINDS)}")
         if self.horizon_days <= 0 or self.window_days <= 0:
-            raise RetentioError("--horizon and the activity window must be positive numbers of days")
+            raise InvalidParameter("horizon", self.horizon_days if self.horizon_days <= 0 else self.window_days,
+                                   "a positive number of days (the horizon and the activity window)")
         if self.kind == "event" and not self.event_type:
-            raise RetentioError("an event label needs the event type (--event login)")
+            raise InvalidParameter("event", self.event_type, "the event type that marks activity, such as login")
 
     def describe(self) -> str:
         h, w = self.horizon_days, self.window_days

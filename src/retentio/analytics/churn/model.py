@@ -67,7 +67,7 @@ class ChurnModel(BaseEstimator):
         y = np.asarray(y, int)
         if len(np.unique(y)) < 2:
             raise RetentioError("the training data hold only one class: every eligible customer churned, "
-                                "or none did — widen the data or change --horizon")
+                                "or none did — widen the data or change the horizon")
         self.features_ = list(X.columns)
         self.categories_ = {c: sorted(X[c].dropna().astype(str).unique().tolist())
                             for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])}

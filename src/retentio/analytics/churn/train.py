@@ -29,7 +29,7 @@ from retentio.analytics.churn.features import AUX, FEATURES, FIT_SAMPLE_ROWS, ad
 from retentio.analytics.churn.labels import LabelSpec, eligible, labels
 from retentio.analytics.churn.model import ChurnModel, logistic_baseline
 from retentio.analytics.churn.reasons import ENGLISH, Phrasebook, top_reasons
-from retentio.data.errors import RetentioError
+from retentio.data.errors import ModelMissing, RetentioError
 
 if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
@@ -194,7 +194,7 @@ def load(ws: Workspace, version: int | None = None) -> tuple[ChurnModel, dict]:
         if registered is None:
             raise RetentioError(f"no churn model version {version} in {ws.path}")
     if registered is None:
-        raise RetentioError(f"no churn model in {ws.path}: train one first (retentio churn train -w {ws.path})")
+        raise ModelMissing("churn", ws.path)
     d = json.loads(registered.payload)
     report = d["report"] | {"model_version": registered.version, "model_id": registered.id}
     return ChurnModel.from_dict(d["model"]), report
@@ -212,16 +212,13 @@ def _clv(ws: Workspace, as_of: pd.Timestamp) -> pd.Series | None:
     ``as_of`` (so a score never depends on later data); None when they do not fit. The
     models' few parameters are fitted on a seeded sample of at most
     :data:`FIT_SAMPLE_ROWS` customers and applied to all."""
-    from retentio.analytics.clv.from_orders import customer_value, fit_value_models, rfm_summary
+    from retentio.analytics.clv.from_orders import value_customers
 
     if not ws.is_loaded("orders"):
         return None
     last_day = (as_of - pd.Timedelta(days=1)).date()
     try:
-        summary = rfm_summary(ws, last_day)
-        sample = summary.sample(FIT_SAMPLE_ROWS, random_state=0) if len(summary) > FIT_SAMPLE_ROWS else summary
-        purchases, spend = fit_value_models(ws, summary=sample)
-        v = customer_value(ws, purchases, spend, summary=summary)
+        v = value_customers(ws, calibration_end=last_day, fit_sample=FIT_SAMPLE_ROWS).frame
     except (RetentioError, ValueError, FloatingPointError):
         return None
     return v.set_index(v.customer_id.astype(str)).clv

@@ -16,14 +16,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import numpy as np
 import pandas as pd
 
 from retentio.analytics.base import completed_orders, lit_ts, span, to_float
-from retentio.data.errors import RetentioError
+from retentio.data.errors import NotLoaded, RetentioError
 
 if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
@@ -53,7 +54,7 @@ def rfm_summary(ws: Workspace, calibration_end: dt.date | None = None,
     days = unit_days(unit)
     sp = span(ws, ("orders",))
     if sp is None:
-        raise RetentioError("no orders are loaded: CLV needs them (retentio load orders FILE)")
+        raise NotLoaded("orders are", "CLV")
     cal = pd.Timestamp(calibration_end) if calibration_end else pd.Timestamp(sp[1]).normalize()
     cal_next = cal + pd.Timedelta(days=1)
     pdays = _purchase_days(ws)
@@ -185,6 +186,37 @@ def customer_value(ws: Workspace, model, spend_model, *, horizon: int | None = N
                       "discount_rate_per_period": discount_rate, "model": model.model_name,
                       "spend_model": spend_model.model_name})
     return out
+
+
+@dataclass(frozen=True)
+class CustomerValues:
+    """Customers valued by :func:`value_customers`: the per-customer frame (customer_id,
+    frequency, recency, T, expected_purchases, p_alive, expected_spend, clv), the two
+    fitted models and the horizon they were valued over."""
+
+    frame: pd.DataFrame
+    purchase_model: Any
+    spend_model: Any
+    horizon: int
+    unit: str
+    discount_rate: float
+
+
+def value_customers(ws: Workspace, model: str = "bgnbd", *, unit: str = "month", horizon: int | None = None,
+                    discount_rate: float | None = None, calibration_end: dt.date | None = None,
+                    fit_sample: int | None = None, seed: int = 0) -> CustomerValues:
+    """Fit the purchase model and Gamma-Gamma spend on the order history (up to
+    ``calibration_end``), then value every customer over the workspace's horizon
+    (:func:`value_horizon`) — the one composition behind ``clv predict``, ``clv channels``,
+    the report's CLV section and churn value at risk. With ``fit_sample``, the models'
+    few parameters are fitted on a seeded sample of that many customers and applied to all."""
+    summary = rfm_summary(ws, calibration_end, unit="week")
+    sample = summary.sample(fit_sample, random_state=seed) if fit_sample and len(summary) > fit_sample else summary
+    purchases, spend = fit_value_models(ws, model, summary=sample)
+    horizon, discount_rate = value_horizon(ws, unit, horizon, discount_rate)
+    frame = customer_value(ws, purchases, spend, horizon=horizon, unit=unit, discount_rate=discount_rate,
+                           summary=summary)
+    return CustomerValues(frame, purchases, spend, horizon, unit, discount_rate)
 
 
 def channel_value(ws: Workspace, values: pd.DataFrame) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retentio.data.errors import RetentioError
+from retentio.data.errors import InvalidParameter, RetentioError
 
 #: (required columns, optional columns) per model, in lower case
 _COLUMNS = {
@@ -66,12 +66,12 @@ def fit_from_files(name: str, summary: Path | None = None, survival: Path | None
     required, optional = _COLUMNS[name]
     if name == "sbg":
         if survival is None:
-            raise RetentioError("--model sbg needs --survival FILE (period,customers[,cohort])")
+            raise InvalidParameter("survival", None, "a survival file (period,customers[,cohort]) for the sBG model")
         return _fit_survival(model, Path(survival), required, optional)
     if summary is None:
         cols = ",".join(c if c != "t" else "T" for c in required)
-        raise RetentioError(f"--model {name} needs --summary FILE ({cols}[,weight])"
-                            + ("; --survival is for --model sbg" if survival is not None else ""))
+        raise InvalidParameter("summary", None, f"a summary file ({cols}[,weight]) for the {name} model"
+                               + ("; a survival file is for the sBG model" if survival is not None else ""))
     path = Path(summary)
     table = _read(path, required, optional)
     weight = table.get("weight")

@@ -195,16 +195,15 @@ def _clv(ws, f: Fmt) -> Section:
     from retentio.analytics.base import span
     from retentio.analytics.clv.from_orders import (
         channel_value,
-        customer_value,
-        fit_value_models,
         holdout_validation,
         rfm_summary,
+        value_customers,
     )
 
     t = f.t
     s = Section("clv", t["s7"])
-    purchases, spend = fit_value_models(ws)
-    v = customer_value(ws, purchases, spend)
+    valued = value_customers(ws)
+    v, purchases = valued.frame, valued.purchase_model
     # binned here: a chart carries 40 bars, not one row per customer
     values = v.clv[v.clv > 0].to_numpy()
     upper = float(np.quantile(values, 0.99)) if len(values) else 1.0
