@@ -16,11 +16,8 @@ from retentio.clv import (
     ShiftedBetaGeoModel,
     compress,
 )
-from tests.conftest import DATA
+from tests.clv_data import CDNOW, CDNOW_GG, DONATIONS
 
-CDNOW = pd.read_csv(DATA / "cdnow_customers_summary.csv")
-CDNOW_GG = pd.read_csv(DATA / "cdnow_customers_summary_with_transactions.csv")
-DONATIONS = pd.read_csv(DATA / "donations.csv")
 # Fader & Hardie (2007): customers (of 1,000) still active at the start of years 0..7
 REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241]
 HIGH_END = [1000, 869, 743, 653, 593, 551, 517, 491]

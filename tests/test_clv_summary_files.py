@@ -24,9 +24,9 @@ from retentio.analytics.clv import (
 )
 from retentio.analytics.clv.summary_files import fit_from_files
 from retentio.data.errors import RetentioError
+from tests.clv_data import CDNOW
 from tests.conftest import DATA, run_cli
 
-CDNOW = pd.read_csv(DATA / "cdnow_customers_summary.csv")
 REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241]
 HIGH_END = [1000, 869, 743, 653, 593, 551, 517, 491]
 

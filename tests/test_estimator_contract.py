@@ -23,11 +23,7 @@ from retentio.clv import (
     ShiftedBetaGeoModel,
 )
 from retentio.data.errors import NotFitted
-from tests.conftest import DATA
-
-CDNOW = pd.read_csv(DATA / "cdnow_customers_summary.csv")
-CDNOW_GG = pd.read_csv(DATA / "cdnow_customers_summary_with_transactions.csv")
-DONATIONS = pd.read_csv(DATA / "donations.csv")
+from tests.clv_data import CDNOW, CDNOW_GG, DONATIONS
 
 
 def _churn_data():
