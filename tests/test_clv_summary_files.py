@@ -168,8 +168,12 @@ def test_survival_periods_must_run_from_zero_without_gaps(tmp_path):
     path = write(tmp_path / "gap.csv", "period,customers\n0,100\n1,80\n3,60\n")
     assert message(name="sbg", survival=path).startswith(
         f"{path}, line 4, column 'period': got '3': found where period 2 was expected")
-    rising = write(tmp_path / "rising.csv", "period,customers\n0,100\n1,120\n")
-    assert message(name="sbg", survival=rising) == f"{rising}: survivor counts must start positive and never increase"
+    rising = write(tmp_path / "rising.csv", "period,customers\n0,100\n1,80\n2,120\n")
+    assert message(name="sbg", survival=rising) == (
+        f"{rising}, line 4, column 'customers': got '120'; more than the 80 of period 1: survivors never increase")
+    empty_start = write(tmp_path / "zero.csv", "period,customers\n0,0\n1,0\n")
+    assert message(name="sbg", survival=empty_start) == (
+        f"{empty_start}, line 2, column 'customers': got '0'; the cohort must start with a positive count")
 
 
 # ---------------------------------------------------------------------- what the fast path avoids

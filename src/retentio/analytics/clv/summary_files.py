@@ -106,7 +106,16 @@ def _fit_survival(model, path: Path, required, optional):
             what = ("appears twice" if i and p[i] == p[i - 1] else f"found where period {i} was expected")
             raise RetentioError(f"{path}, line {line}, column 'period': got {_number(p[i])!r}{label}: "
                                 f"{what}; periods must run 0, 1, 2, … with the customers active at the start of each")
-        groups.append(customers[rows])
+        counts = customers[rows]
+        # survivors: positive at the start, never more than the period before
+        bad: np.ndarray = np.flatnonzero((counts <= 0) | np.r_[False, np.diff(counts) > 0])
+        if len(bad):
+            i = int(bad[0])
+            line = _physical_line(path, int(rows[i]))
+            why = ("the cohort must start with a positive count" if i == 0 else
+                   f"more than the {_number(counts[i - 1])} of period {i - 1}: survivors never increase")
+            raise RetentioError(f"{path}, line {line}, column 'customers': got {_number(counts[i])!r}{label}; {why}")
+        groups.append(counts)
     try:
         return model.fit(groups)
     except RetentioError as e:
