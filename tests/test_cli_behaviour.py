@@ -266,3 +266,26 @@ def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     assert scope["bg"].converged_
     assert scope["crr"](start=1000, new=200, end=1100) == pytest.approx(0.9)
     assert (tmp_path / "shop" / "retentio.toml").exists()
+
+
+def test_data_errors_name_options_as_each_face_spells_them(tmp_path):
+    """The data layer names parameters; Python callers read decimal=',', the command line
+    --decimal , (in its message and in its JSON)."""
+    from retentio import RetentioError, Workspace
+
+    path = write(tmp_path / "o.csv", "order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,\"1,200\"\n")
+    with Workspace.init(tmp_path / "py") as ws, pytest.raises(RetentioError) as info:
+        ws.load("orders", path)
+    assert "decimal='.' or decimal=','" in str(info.value) and "--decimal" not in str(info.value)
+    ws_cli = str(tmp_path / "cli")
+    run_cli("init", ws_cli)
+    code, out, err = run_cli("-w", ws_cli, "load", "orders", str(path), "--json")
+    assert code == 2 and "--decimal . or --decimal ," in err and "decimal='.'" not in err
+    assert "--decimal . or --decimal ," in json.loads(out)["error"]
+    bad_date = write(tmp_path / "d.csv", "order_id,customer_id,ordered_at,amount\no1,c1,03/01/2024,5\n")
+    code, out, _ = run_cli("-w", ws_cli, "load", "orders", str(bad_date), "--json")
+    assert "--date-format %d/%m/%Y" in json.loads(out)["errors"][0]["expected"]
+    # a file written for people words it plainly
+    code, _, _ = run_cli("-w", ws_cli, "load", "orders", str(bad_date), "--skip-invalid", str(tmp_path / "r.csv"),
+                         "--mode", "replace", "--force")
+    assert code == 0 and "date format %d/%m/%Y" in (tmp_path / "r.csv").read_text()

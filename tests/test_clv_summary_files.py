@@ -158,7 +158,7 @@ def test_sbg_needs_a_survival_file_and_other_models_a_summary(tmp_path):
     assert message(name="bgnbd").startswith("summary is missing: expected a summary file (frequency,recency,T")
     with pytest.raises(InvalidParameter) as info:
         fit_from_files("sbg")
-    assert info.value.worded("--survival").startswith("--survival is missing: expected a survival file")
+    assert info.value.named("--survival").startswith("--survival is missing: expected a survival file")
     code, _, err = run_cli("clv", "fit", "--model", "sbg")
     assert code == 2 and "--survival is missing" in err
     assert "unknown model 'bgnd'" in message(name="bgnd", summary=tmp_path / "s.csv")

@@ -117,7 +117,7 @@ def test_bom_and_utf16_exports(ws, tmp_path, encoding):
 
 def test_forced_wrong_encoding_names_the_line(ws, tmp_path):
     path = csv_twin(tmp_path / "o.csv", encoding="cp1251", sep=";", decimal=",")
-    with pytest.raises(RetentioError, match=r"line 1: .*cannot be decoded as utf-8.*--encoding"):
+    with pytest.raises(RetentioError, match=r"line 1: .*cannot be decoded as utf-8.*encoding='cp1251'"):
         ws.load("orders", path, mapping=MAPPING, encoding="utf-8", now=NOW)
 
 

@@ -1,24 +1,71 @@
-"""Errors a user can fix. Faces print them without a traceback and exit with status 2."""
+"""Errors a user can fix. Faces print them without a traceback and exit with status 2.
+
+Messages are in domain terms. Where a message tells the user to set one of the use
+case's parameters, it names it with :func:`option` (a marker such as ``⟨decimal=,⟩``),
+and each face words it its own way: Python as ``decimal=','`` (the default ``str``), the
+command line as ``--decimal ,`` (:meth:`RetentioError.worded`).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+
+_OPTION = re.compile(r"⟨([a-z_]+)(?:=([^⟩]*))?⟩")
+
+#: how a face writes a parameter (name, value or None for a flag)
+OptionStyle = Callable[[str, "str | None"], str]
+
+
+def option(name: str, value: str | None = None) -> str:
+    """A parameter named in a message, for each face to word (see the module docstring)."""
+    return f"⟨{name}⟩" if value is None else f"⟨{name}={value}⟩"
+
+
+def python_option(name: str, value: str | None) -> str:
+    """A parameter as Python callers write it."""
+    if value is None:
+        return f"{name}=True"
+    if name == "mapping" and "=" in value:
+        theirs, ours = value.split("=", 1)
+        return f"mapping={{{theirs!r}: {ours!r}}}"
+    return f"{name}={value!r}"
+
+
+def plain_option(name: str, value: str | None) -> str:
+    """A parameter in words, for files written for people (the rejects file)."""
+    words = name.replace("_", " ")
+    return words if value is None else f"{words} {value}"
+
+
+def render(text: str, style: OptionStyle = python_option) -> str:
+    """``text`` with every :func:`option` marker worded by ``style``."""
+    return _OPTION.sub(lambda m: style(m.group(1), m.group(2)), text)
 
 
 class RetentioError(Exception):
     """Bad input or usage: the message says what is wrong and how to fix it."""
 
+    def __str__(self) -> str:
+        return render(super().__str__())
+
+    def worded(self, style: OptionStyle) -> str:
+        """The message with its parameters worded by a face's ``style``."""
+        return render(super().__str__(), style)
+
 
 class InvalidParameter(RetentioError):
     """A use case was given a parameter value it cannot take. The message is in domain
-    terms; each face words the parameter its own way (:meth:`worded`): the command line
+    terms; each face words the parameter its own way (:meth:`named`): the command line
     as its option (``--window``), an API as its field."""
 
     def __init__(self, name: str, value: object, expected: str):
         self.name, self.value, self.expected = name, value, expected
-        super().__init__(self.worded(name))
+        super().__init__(self.named(name))
 
-    def worded(self, parameter: str) -> str:
+    def named(self, parameter: str) -> str:
+        """The message with the parameter called ``parameter`` (a face's own name for it)."""
         if self.value is None:
             return f"{parameter} is missing: expected {self.expected}"
         return f"{parameter} {self.value!r}: expected {self.expected}"
@@ -57,26 +104,36 @@ class RowError:
     line: int | None
     column: str | None
     value: str | None
-    expected: str
+    #: what was expected, with parameters as :func:`option` markers (see :attr:`expected`)
+    expected_text: str
     #: "line" for text files (an editor's line number), "row" for Parquet and frames
     unit: str = "line"
 
+    @property
+    def expected(self) -> str:
+        """What was expected, worded for Python callers."""
+        return render(self.expected_text)
+
     def __str__(self) -> str:
+        return render(self.raw())
+
+    def raw(self) -> str:
+        """The text with its parameter markers (see :func:`option`)."""
         where = [self.source]
         if self.line is not None:
             where.append(f"{self.unit} {self.line}")
         if self.column is not None:
             where.append(f"column {self.column!r}")
         got = "" if self.value is None else f": got {self.value!r}"
-        return f"{', '.join(where)}{got}; expected {self.expected}"
+        return f"{', '.join(where)}{got}; expected {self.expected_text}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self, style: OptionStyle = python_option) -> dict:
         return {
             "source": self.source,
             "line": self.line,
             "column": self.column,
             "value": self.value,
-            "expected": self.expected,
+            "expected": render(self.expected_text, style),
             "unit": self.unit,
         }
 
@@ -88,7 +145,7 @@ class ValidationError(RetentioError):
         self.source = source
         self.errors = errors
         self.total = total if total is not None else len(errors)
-        shown = "\n".join(f"  {e}" for e in errors)
+        shown = "\n".join(f"  {e.raw()}" for e in errors)
         more = (
             f"\n  ... and {self.total - len(errors)} more"
             if self.total > len(errors)
@@ -96,5 +153,5 @@ class ValidationError(RetentioError):
         )
         super().__init__(
             f"{source}: {self.total} invalid value(s); nothing was stored.\n{shown}{more}\n"
-            "Fix the file, or store the valid rows with --skip-invalid REJECTS.csv."
+            f"Fix the file, or store the valid rows with {option('skip_invalid', 'REJECTS.csv')}."
         )

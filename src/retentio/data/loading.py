@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from retentio.data.errors import RetentioError, RowError, ValidationError
+from retentio.data.errors import RetentioError, RowError, ValidationError, option, plain_option, render
 from retentio.data.numbers import CURRENCY_SIGNS, NumberSQL, currency_tokens
 from retentio.data.schema import SURVEY_SCALES, Column, Kind, TableSchema
 from retentio.data.staging import LINE, Staged, lit, q, stage
@@ -216,7 +216,7 @@ def _ambiguous_decimal_error(staged: Staged, examples, points_and_commas: bool) 
     return RetentioError(
         f"{staged.source}: cannot tell the decimal separator: {why} values such as {shown} could be read "
         "two ways (1,200 is 1200 with a decimal point and 1.2 with a decimal comma). Nothing was stored. "
-        "Say which it is with --decimal . or --decimal ,"
+        f"Say which it is with {option('decimal', '.')} or {option('decimal', ',')}"
     )
 
 
@@ -284,25 +284,27 @@ def _check_date_format(con, date_format: str) -> None:
     try:
         con.execute("SELECT try_strptime('2024-01-01', ?)", [date_format]).fetchall()
     except duckdb.Error as exc:
-        raise RetentioError(f"--date-format {date_format!r} is not a strptime format such as %d/%m/%Y: "
+        raise RetentioError(f"{option('date_format', repr(date_format))} is not a strptime format such as %d/%m/%Y: "
                             f"{str(exc).splitlines()[0]}") from None
     if "%" not in date_format:
-        raise RetentioError(f"--date-format {date_format!r} is not a strptime format such as %d/%m/%Y")
+        raise RetentioError(f"{option('date_format', repr(date_format))} is not a strptime format such as %d/%m/%Y")
 
 
 def _check_rejects_target(target: Path, source: Any, protected: tuple[Path, ...]) -> None:
     """Before any work: the rejects file goes into an existing folder and never over
     the input or the workspace's own files."""
     if not target.parent.exists():
-        raise RetentioError(f"--skip-invalid {target}: the folder {target.parent} does not exist; nothing was stored")
+        raise RetentioError(f"{option('skip_invalid', str(target))}: the folder {target.parent} does not exist; "
+                            "nothing was stored")
     if target.is_dir():
-        raise RetentioError(f"--skip-invalid {target}: is a folder; give a file name such as rejects.csv")
+        raise RetentioError(f"{option('skip_invalid', str(target))}: is a folder; give a file name such as rejects.csv")
     guarded = list(protected)
     if isinstance(source, (str, Path)):
         guarded.append(Path(source))
     for p in guarded:
         if target.exists() and p.exists() and os.path.samefile(target, p) or target.resolve() == p.resolve():
-            raise RetentioError(f"--skip-invalid {target} would overwrite {p}; write the rejected rows to another file")
+            raise RetentioError(f"{option('skip_invalid', str(target))} would overwrite {p}; write the rejected rows "
+                                "to another file")
 
 
 def _refuse_repeat(con, schema: TableSchema, staged: Staged, mode: str, allow_duplicates: bool) -> None:
@@ -319,8 +321,8 @@ def _refuse_repeat(con, schema: TableSchema, staged: Staged, mode: str, allow_du
     ).fetchall()
     if earlier:
         when, src, stored = earlier[0]
-        hint = ("use --mode upsert to update those rows" if schema.primary_key
-                else "add --allow-duplicates if you really mean to store every row a second time")
+        hint = (f"use {option('mode', 'upsert')} to update those rows" if schema.primary_key
+                else f"add {option('allow_duplicates')} if you really mean to store every row a second time")
         raise RetentioError(
             f"{staged.source}: the same content was already loaded into {schema.name} on "
             f"{when:%Y-%m-%d %H:%M} from {src} ({stored:,} rows stored); loading it again would count "
@@ -383,7 +385,7 @@ def _resolve_columns(con, schema: TableSchema, report: LoadReport, staged: Stage
         header_line = 1 if staged.unit == "line" else None
         errors = [
             RowError(report.source, header_line, c, None,
-                     f"a column named {c!r} (map yours with --map their_name={c}); "
+                     f"a column named {c!r} (map yours with {option('mapping', 'their_name=' + c)}); "
                      f"the columns are: {', '.join(staged_cols)}")
             for c in missing
         ]
@@ -486,7 +488,8 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
             checks.append(_Check(
                 f"(CASE WHEN {raw} IS NULL OR {v} IS NOT NULL THEN FALSE ELSE {slashed} END)", col.name, raw,
                 "a date whose day and month cannot be confused: 03/01/2024 may be 3 January or 1 March. "
-                "Say which with --date-format %d/%m/%Y or --date-format %m/%d/%Y" if not date_format else
+                f"Say which with {option('date_format', '%d/%m/%Y')} or {option('date_format', '%m/%d/%Y')}"
+                if not date_format else
                 f"a date in the format {date_format}"))
         elif col.kind == Kind.BOOL:
             checks.append(_Check(f"{raw} IS NOT NULL AND {v} IS NULL", col.name, raw, _expected_type(col, currency)))
@@ -538,7 +541,7 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
             extra_cols.append(f"(s.{q(pk)} IS NOT NULL) AS _stored_dup")
             joins.append(f"LEFT JOIN (SELECT DISTINCT {q(pk)} FROM {q(schema.name)}) s ON s.{q(pk)} = p.{q(pk)}")
             checks.append(_Check("_stored_dup", pk, q(f"_raw_{pk}"),
-                                 "an id not already stored (use --mode upsert to replace stored rows)"))
+                                 f"an id not already stored (use {option('mode', 'upsert')} to replace stored rows)"))
     elif mode == "append" and not allow_duplicates and stored_rows:
         # A table without ids: a row equal in every column to a stored row is the same
         # event/answer/ticket loaded again (an overlapping export), not a new one.
@@ -610,7 +613,7 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
         raise RetentioError(
             f"{report.source}: only {valid:,} of {report.rows_read:,} rows are valid; replacing {schema.name} "
             f"would delete its {stored_now:,} stored rows and keep {valid:,}. Nothing was stored. Fix the file "
-            f"(the first problem: {errors[0] if errors else 'see the rejects'}), or replace anyway with --force."
+            f"(the first problem: {errors[0] if errors else 'see the rejects'}), or replace anyway with {option('force')}."
         )
 
     if bad_rows:
@@ -649,7 +652,7 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
         if duplicates:
             report.warnings.append(
                 f"{duplicates:,} row(s) are identical to rows already stored in {schema.name} (an overlapping "
-                "export?) and were not stored again; use --allow-duplicates to store them anyway")
+                "export?) and were not stored again; allow duplicates to store them anyway")
         con.execute(
             "INSERT INTO _retentio_loads (loaded_at, table_name, source, mode, rows_read, rows_stored, "
             "rows_rejected, checksum, bytes, rows_skipped) VALUES (now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -686,7 +689,8 @@ def _write_rejects(con, checks: list[_Check], present: list[Column], staged: Sta
                    any_bad: str, target: Path) -> None:
     """The rejected rows with their reasons; malformed lines keep their text."""
     reasons = ", ".join(
-        f"CASE WHEN _e{i} THEN {lit((c.column or '') + ': expected ')} || {c.expected_expr} END"
+        f"CASE WHEN _e{i} THEN {lit((c.column or '') + ': expected ')} || "
+        f"{c.expected_sql or lit(render(c.expected, plain_option))} END"
         for i, c in enumerate(checks)
     ) or "NULL"
     raw_cols = ", ".join(q(f"_raw_{c.name}") + " AS " + q(c.name) for c in present)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retentio.data.errors import RetentioError
+from retentio.data.errors import RetentioError, option
 
 _CHUNK = 1 << 22
 #: prefix of the staged per-cell "was a typed cell" columns of spreadsheets
@@ -67,14 +67,14 @@ def _not_text(path: Path, head: bytes) -> str | None:
         except zipfile.BadZipFile:
             names = []
         if any(n.startswith("xl/") for n in names):
-            return "an Excel workbook (.xlsx); give it the .xlsx extension or pass --format xlsx"
+            return f"an Excel workbook (.xlsx); give it the .xlsx extension or pass {option('fmt', 'xlsx')}"
         if "content.xml" in names:
-            return "an OpenDocument spreadsheet (.ods); give it the .ods extension or pass --format ods"
+            return f"an OpenDocument spreadsheet (.ods); give it the .ods extension or pass {option('fmt', 'ods')}"
         return "a zip archive; unpack it and load the file inside"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "an Excel 97-2003 workbook (.xls); give it the .xls extension or pass --format xls"
+        return f"an Excel 97-2003 workbook (.xls); give it the .xls extension or pass {option('fmt', 'xls')}"
     if head.startswith(b"PAR1"):
-        return "a Parquet file; give it the .parquet extension or pass --format parquet"
+        return f"a Parquet file; give it the .parquet extension or pass {option('fmt', 'parquet')}"
     if head.startswith(b"%PDF"):
         return "a PDF document; export the table from the program that made it as CSV or Excel"
     if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf")):
@@ -174,7 +174,7 @@ def _guess(path: Path, sample: bytes) -> str:
         return best.encoding
     raise RetentioError(
         f"{path}: cannot tell the text encoding (it is not UTF-8, and no other encoding reads it "
-        "cleanly); pass it with --encoding, e.g. --encoding cp1251 or --encoding latin-1"
+        f"cleanly); pass it, e.g. {option('encoding', 'cp1251')} or {option('encoding', 'latin-1')}"
     )
 
 
@@ -208,7 +208,8 @@ def _decode_error(path: Path, encoding: str, line: int, bad: bytes) -> RetentioE
     return RetentioError(
         f"{path}, line {line}: the bytes {bad.hex(' ')} cannot be decoded as {encoding}: the file is in "
         "another encoding (Windows exports are often cp1251, cp1252 or utf-16), or this line is damaged. Pass "
-        "the right encoding with --encoding, leave --encoding out to detect it, or repair the line"
+        f"the right encoding, e.g. {option('encoding', 'cp1251')}, leave the encoding out to detect it, or repair "
+        "the line"
     )
 
 
@@ -219,7 +220,7 @@ def as_utf8(path: Path, encoding: str | None = None) -> Utf8Text:
         try:
             encoding = codecs.lookup(encoding).name
         except LookupError:
-            raise RetentioError(f"--encoding {encoding!r}: unknown encoding; use e.g. utf-8, cp1251, utf-16, "
+            raise RetentioError(f"{option('encoding', repr(encoding))}: unknown encoding; use e.g. utf-8, cp1251, utf-16, "
                                 "latin-1") from None
         with path.open("rb") as fh:
             head = fh.read(16)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retentio.data.errors import RetentioError
+from retentio.data.errors import RetentioError, option
 
 if TYPE_CHECKING:
     import duckdb
@@ -136,7 +136,8 @@ def stage(
         raise RetentioError(f"{path}: the file is empty (expected a header line and data rows)")
     kind = format_of(path, fmt)
     if sheet is not None and kind != "excel":
-        raise RetentioError(f"{path}: --sheet applies to Excel workbooks, and this is read as {kind}")
+        raise RetentioError(f"{path}: a sheet ({option('sheet', repr(sheet))}) applies to Excel workbooks, and this "
+                            f"is read as {kind}")
     staged = Staged(source=str(path), unit="row", fmt=kind)
     if path.is_file():
         staged.checksum, staged.size = fingerprint(path)
@@ -166,7 +167,7 @@ def _delimiter(delimiter: str | None) -> str | None:
     named = {"\\t": "\t", "tab": "\t", "\\x09": "\t", "semicolon": ";", "comma": ",", "pipe": "|", "space": " "}
     delimiter = named.get(delimiter.lower(), delimiter)
     if len(delimiter) != 1 or delimiter in ('"', "\n", "\r"):
-        raise RetentioError(f"--delimiter {delimiter!r}: give one character, such as , ; | or \\t (a tab)")
+        raise RetentioError(f"{option('delimiter', repr(delimiter))}: give one character, such as , ; | or \\t (a tab)")
     return delimiter
 
 

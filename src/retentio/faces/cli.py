@@ -777,7 +777,7 @@ def main(argv: list[str] | None = None) -> None:
         if wants_json:
             payload = {"error": message.splitlines()[0]}
             if isinstance(exc, ValidationError):
-                payload["errors"] = [e.as_dict() for e in exc.errors]
+                payload["errors"] = [e.as_dict(cli_option) for e in exc.errors]
                 payload["total_errors"] = exc.total
             print_json(payload)
         sys.exit(2)
@@ -813,7 +813,7 @@ def _interrupted_query(exc: BaseException) -> bool:
 
 
 #: parameters whose option is not simply --name
-_OPTIONS = {"start": "--from", "end": "--to"}
+_OPTIONS = {"start": "--from", "end": "--to", "mapping": "--map", "fmt": "--format"}
 
 
 def _worded(exc: RetentioError) -> str:
@@ -822,12 +822,21 @@ def _worded(exc: RetentioError) -> str:
     from retentio.data.errors import InvalidParameter, ModelMissing, NotLoaded
 
     if isinstance(exc, InvalidParameter):
-        return exc.worded(_OPTIONS.get(exc.name, "--" + exc.name.replace("_", "-")))
+        return exc.named(_flag(exc.name))
     if isinstance(exc, NotLoaded):
         return f"{exc} (retentio load TABLE FILE)"
     if isinstance(exc, ModelMissing):
         return f"{exc} (retentio {exc.kind} train -w {exc.where})"
-    return str(exc)
+    return exc.worded(cli_option)
+
+
+def _flag(name: str) -> str:
+    return _OPTIONS.get(name, "--" + name.replace("_", "-"))
+
+
+def cli_option(name: str, value: str | None) -> str:
+    """A parameter named in a message, as this command line spells it (--decimal ,)."""
+    return _flag(name) if value is None else f"{_flag(name)} {value}"
 
 
 def _internal_error() -> None:
