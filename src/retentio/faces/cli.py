@@ -514,12 +514,6 @@ clv_app = typer.Typer(help="Customer lifetime value: fit buy-till-you-die models
                       no_args_is_help=True, **HELP)
 app.add_typer(clv_app, name="clv")
 
-def _model(name: str):
-    from retentio.analytics.clv import make_model
-
-    return make_model(name)
-
-
 @clv_app.command("fit")
 def clv_fit(
     ctx: typer.Context,
@@ -533,25 +527,16 @@ def clv_fit(
 ) -> None:
     """Fit a model by maximum likelihood; prints parameters, standard errors, log-likelihood.
     Workspace orders by default; --summary (or --survival for sbg) fits a file instead."""
+    from retentio.services.clv import FitParams, fit_model
+
+    params = FitParams(model, calibration_end, unit, summary, survival)
     with progress(f"fitting {model}"):
-        if summary is not None or survival is not None or model == "sbg":
-            from retentio.analytics.clv.summary_files import fit_from_files
-
-            m = fit_from_files(model, summary=summary, survival=survival)
+        if summary is not None or survival is not None or model in ("sbg", "bgbb"):
+            fitted = fit_model(None, params)
         else:
-            if model == "bgbb":
-                raise RetentioError("BG/BB is for discrete opportunities: give --summary FILE with "
-                                    "frequency,recency,n_periods")
-            from retentio.analytics.clv.from_orders import rfm_summary
-
-            m = _model(model)
             with _workspace(ctx, workspace) as ws:
-                s = rfm_summary(ws, calibration_end, unit=unit)
-            if model == "gamma_gamma":
-                m.fit(s.frequency, s.monetary_value)
-            else:
-                m.fit(s.frequency, s.recency, s["T"])
-    result = m.summary()
+                fitted = fit_model(ws, params)
+    result = fitted.summary
     if json:
         print_json({k: result[k] for k in ("model", "params", "std_errors", "log_likelihood", "n_customers",
                                             "converged")} | {"message": result["message"]})
@@ -576,11 +561,11 @@ def clv_predict(
     json: JsonOpt = False,
 ) -> None:
     """Per customer: expected purchases, P(alive), expected spend and discounted CLV."""
-    from retentio.analytics.clv.from_orders import value_customers
+    from retentio.services.clv import ValueParams, value_customers
 
     with _workspace(ctx, workspace) as ws:
         with progress("CLV"):
-            valued = value_customers(ws, model, unit=unit, horizon=horizon, discount_rate=discount_rate)
+            valued = value_customers(ws, ValueParams(model, unit, horizon, discount_rate))
             values, m = valued.frame, valued.purchase_model
     cols = ["customer_id", "expected_purchases", "p_alive", "expected_spend", "clv"]
     if json:
@@ -603,17 +588,14 @@ def clv_validate(
     json: JsonOpt = False,
 ) -> None:
     """Holdout validation: predicted vs actual purchases per calibration frequency, and tracking."""
-    from retentio.analytics.base import span
-    from retentio.analytics.clv.from_orders import holdout_validation, rfm_summary
+    from retentio.services.clv import check_holdout
 
     with _workspace(ctx, workspace) as ws:
-        end = observation_end or span(ws, ("orders",))[1].date()
         with progress("validating"):
-            s = rfm_summary(ws, calibration_end, end, unit="week")
-            m = _model(model).fit(s.frequency, s.recency, s["T"])
-            by, tracking = holdout_validation(m, s, ws)
+            check = check_holdout(ws, calibration_end, observation_end, model)
+    by, tracking = check.by_frequency, check.tracking
     if json:
-        print_json({"model": m.summary(), "by_frequency": _records(by), "tracking": _records(tracking)})
+        print_json({"model": check.model_summary, "by_frequency": _records(by), "tracking": _records(tracking)})
         return
     print_table(_records(by), title=f"Holdout purchases per customer by calibration frequency ({model})")
     last = tracking.iloc[-1]
@@ -631,16 +613,17 @@ def clv_channels(
     json: JsonOpt = False,
 ) -> None:
     """LTV : CAC and ROMI per acquisition channel (LTV = revenue so far + discounted future CLV)."""
-    from retentio.analytics.clv.from_orders import channel_value, value_customers
+    from retentio.services.clv import ValueParams, value_channels
 
     with _workspace(ctx, workspace) as ws:
         with progress("channels"):
-            values = value_customers(ws, unit=unit, horizon=horizon, discount_rate=discount_rate).frame
-            table = channel_value(ws, values)
+            channels = value_channels(ws, ValueParams("bgnbd", unit, horizon, discount_rate))
+    table = channels.frame
     if json:
         print_json(_records(table))
         return
-    print_table(_records(table), title="LTV : CAC by acquisition channel (healthy ≥ 3)",
+    print_table(_records(table), title=f"LTV : CAC by acquisition channel, {channels.horizon} {channels.unit}s of "
+                                       "future value (healthy ≥ 3)",
                 columns=["acquisition_channel", "customers", "cac", "ltv", "ltv_to_cac", "romi_pct", "healthy"])
 
 
