@@ -35,3 +35,22 @@ def test_holdout_check_is_typed(demo_ws_path):
     assert check.model_summary["converged"]
     assert {"actual", "predicted"} <= set(check.tracking.columns)
     assert check.tracking.actual.iloc[-1] > 0
+
+
+def test_churn_scores_are_typed_not_attrs(demo_ws_path, tmp_path):
+    import shutil
+
+    from retentio.services import churn
+
+    copy = tmp_path / "w"
+    shutil.copytree(demo_ws_path, copy)
+    with Workspace.open(copy) as ws:
+        report = churn.train_churn(ws, churn.TrainParams(threads=1, seed=0))
+        first = churn.score_churn(ws, top=5)
+        again = churn.score_churn(ws, top=5)
+    assert report["model_version"] == first.model_version == 1
+    assert (first.snapshot_reused, again.snapshot_reused) == (False, True) and first.snapshot_id == again.snapshot_id
+    assert first.label and first.value_basis and first.as_of and len(first.frame) == 5
+    assert first.frame.attrs == {}  # the facts travel in the result, not in DataFrame.attrs
+    with pytest.raises(InvalidParameter, match="label"):
+        churn.cross_validate_table(tmp_path / "t.csv", None)

@@ -651,20 +651,15 @@ def churn_train(
 ) -> None:
     """Train the churn model: stacked cutoffs, calibration on a later slice, out-of-time test
     against recency-only and logistic baselines, backtest; the model is saved in the workspace."""
+    from retentio.services.churn import TrainParams, cross_validate_table, train_churn
+
     if table is not None:
-        from retentio.analytics.churn.tabular import cross_validate
-
-        if not label:
-            raise RetentioError("--table needs --label COLUMN (the churn flag)")
         with progress("5-fold cross-validation"):
-            report = cross_validate(table, label, threads=threads, seed=seed)
+            report = cross_validate_table(table, label, threads=threads, seed=seed)
     else:
-        from retentio.analytics.churn.train import train
-
         with _workspace(ctx, workspace) as ws:
             with progress("churn model", total=None) as step:
-                report = train(ws, as_of, horizon, event, threads=threads, seed=seed,
-                               progress=step)
+                report = train_churn(ws, TrainParams(as_of, horizon, event, threads, seed), progress=step)
     if json:
         print_json({k: report[k] for k in CHURN_KEYS} | {k: report[k] for k in ("calibration", "backtest", "plan")
                                                          if k in report})
@@ -690,23 +685,23 @@ def churn_score(
     json: JsonOpt = False,
 ) -> None:
     """Churn probability, 0–100 score, band, value at risk and the top three reasons per customer."""
-    from retentio.analytics.churn.train import score
+    from retentio.services.churn import score_churn
 
     with _workspace(ctx, workspace) as ws:
         with progress("scoring"):
-            frame = score(ws, as_of, top)
+            scores = score_churn(ws, as_of, top)
+    frame = scores.frame
     if json:
         print_json(_records(frame))
         return
     rows = _records(frame)
     for r in rows:
         r["reasons"] = "; ".join(r["reasons"])
-    print_table(rows, title=f"Churn risk as of {frame.attrs.get('as_of')} — {frame.attrs.get('label')}; "
-                            f"value at risk = probability × {frame.attrs.get('value_basis')}")
-    if frame.attrs.get("snapshot_id") is not None:
-        how = "read back from" if frame.attrs.get("snapshot_reused") else "saved as"
-        err.print(f"[dim]model version {frame.attrs['model_version']}; scores {how} snapshot "
-                  f"{frame.attrs['snapshot_id']}[/]")
+    print_table(rows, title=f"Churn risk as of {scores.as_of} — {scores.label}; "
+                            f"value at risk = probability × {scores.value_basis}")
+    if scores.snapshot_id is not None:
+        how = "read back from" if scores.snapshot_reused else "saved as"
+        err.print(f"[dim]model version {scores.model_version}; scores {how} snapshot {scores.snapshot_id}[/]")
 
 
 # ---------------------------------------------------------------------- report
