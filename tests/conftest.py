@@ -55,6 +55,24 @@ def spark():
     session.stop()
 
 
+@contextlib.contextmanager
+def database_held(db: Path):
+    """Another process holding a workspace's database, as a running load does; yields it."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('ready', flush=True); time.sleep(60)", str(db)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def write(path: Path, text: str) -> Path:
     path.write_text(text.lstrip("\n"), encoding="utf-8")
     return path

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, write
+from tests.conftest import database_held, run_cli, write
 
 ORDERS = """
 order_id,customer_id,ordered_at,amount
@@ -94,27 +94,13 @@ def test_zero_days_are_refused_not_replaced_by_a_default(tmp_path, args):
 # ---------------------------------------------------------------------- busy, read-only, interrupted
 
 
-def _holder(db: Path) -> subprocess.Popen:
-    """Another process holding the workspace's database, as a running load does."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('ready', flush=True); time.sleep(60)", str(db)],
-        stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
-
-
 def test_a_busy_workspace_names_the_process_and_exits_2(tmp_path):
     ws = workspace_with_orders(tmp_path)
-    holder = _holder(Path(ws) / "retentio.duckdb")
-    try:
+    with database_held(Path(ws) / "retentio.duckdb") as holder:
         for args in (["tables"], ["load", "orders", str(tmp_path / "o.csv"), "--mode", "replace"]):
             code, _, err = run_cli("-w", ws, *args)
             assert code == 2, err
             assert "busy" in err and f"process {holder.pid}" in err and "internal error" not in err
-    finally:
-        holder.kill()
-        holder.wait()
     assert stored_orders(ws) == 3
 
 

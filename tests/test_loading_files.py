@@ -4,15 +4,13 @@ rows as a plain UTF-8 CSV, and what cannot be read is refused with the reason.""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from retentio import RetentioError, ValidationError
-from tests.conftest import run_cli, write
+from tests.conftest import database_held, run_cli, write
 
 NOW = dt.datetime(2025, 1, 1, 12, tzinfo=dt.UTC)
 MAPPING = {"Номер заказа": "order_id", "Клиент": "customer_id", "Дата заказа": "ordered_at", "Сумма": "amount",
@@ -273,14 +271,6 @@ def test_a_refused_init_never_deletes_a_database_that_was_there(tmp_path):
         w.load("orders", write(tmp_path / "o.csv", "order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,4\n"),
                now=NOW)
     (tmp_path / "w" / "retentio.toml").unlink()  # the settings lost, the data still there
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('ready', flush=True); time.sleep(60)", str(tmp_path / "w" / "retentio.duckdb")],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(RetentioError, match="busy"):
-            Workspace.init(tmp_path / "w", currency="RUB")
-    finally:
-        holder.kill()
-        holder.wait()
+    with database_held(tmp_path / "w" / "retentio.duckdb"), pytest.raises(RetentioError, match="busy"):
+        Workspace.init(tmp_path / "w", currency="RUB")
     assert (tmp_path / "w" / "retentio.duckdb").exists()

@@ -358,6 +358,15 @@ class Workspace:
             protected=(self.database_file, self.path / SETTINGS_FILE),
         )
 
+    def stored_rows(self) -> dict[str, int]:
+        """Rows per canonical table stored in this workspace's own database (tables read
+        from [tables] sources are not its to lose), for tables holding any."""
+        if self.engine != "duckdb":
+            return {}
+        counts = {name: self.con.execute(f"SELECT count(*) FROM {q(name)}").fetchall()[0][0]
+                  for name in TABLES if name not in self.settings.tables}
+        return {name: n for name, n in counts.items() if n}
+
     def load_history(self) -> list[dict]:
         """Every load into this workspace: when, what, how many rows stored and rejected."""
         if self.engine != "duckdb":

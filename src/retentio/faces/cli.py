@@ -285,9 +285,9 @@ def demo(
         raise RetentioError(f"--csv-dir {csv_dir}: exists and is not a folder")
     ws = Workspace.init(target, timezone="Europe/Moscow", currency="RUB", exist_ok=True)
     with ws:
-        held = [t for t in ws.summary() if t["rows"] and t["source"] == "workspace"]
+        held = ws.stored_rows()
         if held and not force:
-            what = ", ".join(f"{t['table']} ({t['rows']:,} rows)" for t in held)
+            what = ", ".join(f"{table} ({rows:,} rows)" for table, rows in held.items())
             raise RetentioError(
                 f"{Path(target).resolve()} already holds data: {what}. The demo would replace all of it. "
                 "Nothing was changed; use another folder, or --force to replace it")

@@ -32,6 +32,7 @@ from retentio.analytics.churn.reasons import ENGLISH, Phrasebook, top_reasons
 from retentio.data.errors import ModelMissing, RetentioError
 
 if TYPE_CHECKING:
+    from retentio.data.store.registry import RegisteredModel
     from retentio.data.workspace import Workspace
 
 MODEL_FILE = "churn_model.json"
@@ -177,10 +178,20 @@ def save(ws: Workspace, model: ChurnModel, report: dict) -> int:
 
 
 def load(ws: Workspace, version: int | None = None) -> tuple[ChurnModel, dict]:
-    """The newest churn model of the workspace (or ``version``) and its training report.
+    """The newest churn model of the workspace (or ``version``) and its training report."""
+    return _unpack(_registered(ws, version))
 
-    A model saved by an earlier Retentio as ``churn_model.json`` is registered once as a
-    version, so nothing trained before is lost."""
+
+def _unpack(registered: RegisteredModel) -> tuple[ChurnModel, dict]:
+    d = json.loads(registered.payload)
+    report = d["report"] | {"model_version": registered.version, "model_id": registered.id}
+    return ChurnModel.from_dict(d["model"]), report
+
+
+def _registered(ws: Workspace, version: int | None = None) -> RegisteredModel:
+    """The registry entry of the newest churn model (or ``version``). A model saved by an
+    earlier Retentio as ``churn_model.json`` is registered once as a version, so nothing
+    trained before is lost."""
     from retentio.data.store.registry import latest_model, model_versions
 
     registered = latest_model(ws.store, "churn")
@@ -195,9 +206,7 @@ def load(ws: Workspace, version: int | None = None) -> tuple[ChurnModel, dict]:
             raise RetentioError(f"no churn model version {version} in {ws.path}")
     if registered is None:
         raise ModelMissing("churn", ws.path)
-    d = json.loads(registered.payload)
-    report = d["report"] | {"model_version": registered.version, "model_id": registered.id}
-    return ChurnModel.from_dict(d["model"]), report
+    return registered
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -234,13 +243,13 @@ def score(ws: Workspace, as_of: dt.date | None = None, top: int | None = None,
     English scores are kept as a snapshot in the workspace's store: the same model on the
     same data as of the same day reads it back instead of scoring again, and later steps
     (campaigns, their measurement) read what was decided on that day."""
-    model, report = load(ws)
+    registered = _registered(ws)  # read once: the payload holds the whole booster
+    model, report = _unpack(registered)
     as_of = pd.Timestamp(as_of) if as_of else data_end(ws)
     if not snapshot or with_groups or phrases is not ENGLISH:
         return _score(ws, model, report, as_of, top, with_groups, phrases)
-    from retentio.data.store.registry import find_snapshot, latest_model, save_snapshot, snapshot_scores
+    from retentio.data.store.registry import find_snapshot, save_snapshot, snapshot_scores
 
-    registered = latest_model(ws.store, "churn")
     fingerprint = ws.data_fingerprint()
     found = find_snapshot(ws.store, registered, as_of.date(), fingerprint)
     if found is not None:

@@ -193,17 +193,12 @@ def _segments(ws, f: Fmt) -> Section:
 
 def _clv(ws, f: Fmt) -> Section:
     from retentio.analytics.base import span
-    from retentio.analytics.clv.from_orders import (
-        channel_value,
-        holdout_validation,
-        rfm_summary,
-        value_customers,
-    )
+    from retentio.analytics.clv.from_orders import channel_value
+    from retentio.services.clv import check_holdout, value_customers
 
     t = f.t
     s = Section("clv", t["s7"])
-    valued = value_customers(ws)
-    v, purchases = valued.frame, valued.purchase_model
+    v = value_customers(ws).frame
     # binned here: a chart carries 40 bars, not one row per customer
     values = v.clv[v.clv > 0].to_numpy()
     upper = float(np.quantile(values, 0.99)) if len(values) else 1.0
@@ -231,9 +226,7 @@ def _clv(ws, f: Fmt) -> Section:
         s.note = t["cac_take"].format(ok=ok, n=len(ch))
     last = span(ws, ("orders",))[1].normalize()
     cal = (last - pd.Timedelta(days=ws.settings.analysis.holdout_days)).date()
-    summ = rfm_summary(ws, cal, last.date())
-    model = type(purchases)().fit(summ.frequency, summ.recency, summ["T"])
-    _, tracking = holdout_validation(model, summ, ws)
+    tracking = check_holdout(ws, cal, last.date()).tracking
     long = tracking.melt(id_vars=["date", "holdout"], value_vars=["actual", "predicted"], var_name="series",
                          value_name="repeat_purchases")
     long["series"] = long.series.map(t)
