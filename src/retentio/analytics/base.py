@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from typing import TYPE_CHECKING
 
 import ibis
@@ -52,7 +51,7 @@ def to_float(x: ir.Value) -> ir.Value:
     return x.cast("float64")
 
 
-def span(ws: Workspace, tables: tuple[str, ...]) -> tuple[dt.datetime, dt.datetime] | None:
+def span(ws: Workspace, tables: tuple[str, ...]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     """First and last time across the loaded tables (by their time column)."""
     from retentio.data.schema import TABLES
 
@@ -69,6 +68,16 @@ def span(ws: Workspace, tables: tuple[str, ...]) -> tuple[dt.datetime, dt.dateti
     if not lo:
         return None
     return min(lo), max(hi)
+
+
+def last_time(ws: Workspace, table: str, needed_by: str) -> pd.Timestamp:
+    """The latest time in ``table`` (its time column); :class:`NotLoaded` when it is empty."""
+    found = span(ws, (table,))
+    if found is None:
+        from retentio.data.errors import NotLoaded
+
+        raise NotLoaded(table, needed_by)
+    return found[1]
 
 
 def cached(ws: Workspace, expr: ir.Table) -> contextlib.AbstractContextManager:

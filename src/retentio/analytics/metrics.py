@@ -52,6 +52,16 @@ if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
 
 #: reference figures of docs/definitions.md, shown beside the metrics they concern
+#: the definitions a reader of any result needs, in words (sources: docs/definitions.md)
+DEFINITIONS = {
+    "active (orders)": "a completed order in the activity window before the instant",
+    "active (subscriptions)": "a paid (non-trial) subscription covers the instant",
+    "CRR": "(customers at end − new) / customers at start",
+    "churn": "customers lost in the period / customers at start",
+    "NRR": "(MRR at start − churned − contraction + expansion) / MRR at start",
+    "NPS": "% promoters (9–10) − % detractors (0–6)",
+}
+
 BENCHMARKS = {
     "crr_pct": "retail 63, media 84, apparel 60",
     "repeat_purchase_rate_pct": "e-commerce 25–40",

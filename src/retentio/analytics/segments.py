@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import ibis
 import pandas as pd
 
-from retentio.analytics.base import completed_orders, lit_ts, span, to_float
+from retentio.analytics.base import completed_orders, last_time, lit_ts, span, to_float
 from retentio.data.errors import NotLoaded
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def subscription_funnel(ws: Workspace) -> pd.DataFrame:
         paid_until=s.ended_at.max(where=~trial),
         open_paid=(s.ended_at.isnull() & ~trial).any(),
     ).to_pandas()
-    data_end = span(ws, ("subscriptions",))[1]
+    data_end = last_time(ws, "subscriptions", "the subscription funnel")
     paid = per.first_paid.notna()
     month = pd.DateOffset(months=1)
     judged = paid & (per.first_paid + month <= data_end)

@@ -62,7 +62,7 @@ def seasonal_verdict(values: pd.Series, period: str = "month") -> Verdict:
     n = len(y)
     season = PER_YEAR.get(period, 12)
     change = float(y[-1] - y[-2]) if n >= 2 else None
-    if n < 2 * season or np.isnan(y).any():
+    if change is None or n < 2 * season or np.isnan(y).any():
         return Verdict("short", change, None, None, n)
     from statsmodels.tsa.seasonal import STL
 

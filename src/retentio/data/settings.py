@@ -36,6 +36,8 @@ def is_currency(code: str) -> bool:
 
 @dataclass
 class EngineSettings:
+    """``[engine]``: ``kind`` is ``duckdb`` (the embedded file) or ``spark``."""
+
     kind: str = "duckdb"
     #: Spark master: "local[2]" or a cluster URL
     master: str = "local[2]"
@@ -72,12 +74,34 @@ class AnalysisSettings:
 
 @dataclass
 class StoreSettings:
+    """``[store]``: where Retentio keeps what it owns."""
+
     #: SQLAlchemy URL of the operational store; empty = the SQLite file in the workspace
     url: str = ""
 
 
 @dataclass
 class Settings:
+    """A workspace's ``retentio.toml``: every default written once, validated on read.
+
+    Attributes
+    ----------
+    timezone : str
+        IANA timezone of the business; periods start at its midnights.
+    currency : str
+        ISO 4217 code of every amount.
+    activity_window_days : int
+        The window W in which a completed order makes a customer active (orders).
+    engine : EngineSettings
+        ``[engine]``: DuckDB or Spark, and Spark's master and configuration.
+    tables : dict[str, str]
+        ``[tables]``: canonical tables read from external sources instead of loaded.
+    store : StoreSettings
+        ``[store]``: the operational store's URL (empty: SQLite in the workspace).
+    analysis : AnalysisSettings
+        ``[analysis]``: CLV horizon and discount rate, holdout length, churn bands.
+    """
+
     timezone: str = "UTC"
     currency: str = "USD"
     #: non-contractual activity window W in days (docs/definitions.md, "Customers and periods")

@@ -30,7 +30,33 @@ LOAD_LOG_COLUMNS = {"checksum": "VARCHAR", "bytes": "BIGINT", "rows_skipped": "B
 
 
 class Workspace:
-    """A Retentio workspace. Open one with :meth:`open`, create one with :meth:`init`."""
+    """A Retentio workspace: a folder with ``retentio.toml``, the analytics database
+    (``retentio.duckdb``, or external Parquet/catalog tables on Spark) and the operational
+    store. Open one with :meth:`open`, create one with :meth:`init`.
+
+    Parameters
+    ----------
+    path : Path
+        The workspace folder.
+    settings : Settings
+        Its settings, as read from ``retentio.toml`` (:class:`retentio.data.settings.Settings`).
+
+    Attributes
+    ----------
+    path : Path
+        The workspace folder.
+    settings : Settings
+        Timezone, currency, activity window, engine, external tables, store URL and the
+        ``[analysis]`` defaults.
+    read_only : bool
+        Whether the analytics database is opened for reading only (analyses beside other
+        readers, or on a read-only folder).
+
+    References
+    ----------
+    The canonical tables are :data:`retentio.data.schema.TABLES`; the definitions every
+    analysis uses are in ``docs/definitions.md``.
+    """
 
     def __init__(self, path: Path, settings: Settings):
         self.path = Path(path)

@@ -130,14 +130,13 @@ def init(
     json: JsonOpt = False,
 ) -> None:
     """Create a workspace: retentio.toml and, for DuckDB, the embedded database file."""
-    from retentio.workspace import Workspace
+    from retentio.services.data import WorkspaceParams, create_workspace
 
     _DOING["writes"] = True
     target = path or workspace or (ctx.obj or {}).get("workspace") or default_path()
-    ws = Workspace.init(target, timezone=timezone, currency=currency, activity_window_days=window, engine=engine)
-    info = {"workspace": str(ws.path.resolve()), "engine": ws.engine, "timezone": timezone,
-            "currency": currency, "activity_window_days": window}
-    ws.close()
+    made = create_workspace(target, WorkspaceParams(timezone, currency, window, engine))
+    info = {"workspace": str(made.path), "engine": made.engine, "timezone": made.timezone,
+            "currency": made.currency, "activity_window_days": made.activity_window_days}
     if json:
         print_json(info)
     else:
@@ -145,16 +144,6 @@ def init(
 
 
 # ---------------------------------------------------------------------- load
-def _parse_map(items: list[str]) -> dict[str, str]:
-    mapping = {}
-    for item in items:
-        if "=" not in item:
-            raise RetentioError(f"--map takes their_column=our_column, got {item!r}")
-        theirs, ours = item.split("=", 1)
-        mapping[theirs.strip()] = ours.strip()
-    return mapping
-
-
 @app.command()
 def load(
     ctx: typer.Context,
@@ -176,12 +165,16 @@ def load(
     json: JsonOpt = False,
 ) -> None:
     """Validate a file and store it into a canonical table (all or nothing)."""
+    from retentio.services.data import LoadParams, load_table, parse_renames
+
     mapping = {}
     if map_file is not None:
         from retentio.data.loading import read_mapping_file
 
         mapping.update(read_mapping_file(map_file))
-    mapping.update(_parse_map(map or []))
+    mapping.update(parse_renames(map or []))
+    params = LoadParams(mapping, mode, skip_invalid, force, allow_duplicates, delimiter, decimal, encoding,
+                        date_format, sheet, format)
     with _workspace(ctx, workspace, read_only=False) as ws:
         with progress(f"loading {table}", total=4) as step:
             def stage(message: str) -> None:
@@ -189,9 +182,7 @@ def load(
                     _DOING["stored"] = True
                 step(message)
 
-            report = ws.load(table, file, mapping=mapping, mode=mode, skip_invalid=skip_invalid,
-                             delimiter=delimiter, decimal=decimal, fmt=format, encoding=encoding, sheet=sheet,
-                             date_format=date_format, allow_duplicates=allow_duplicates, force=force, step=stage)
+            report = load_table(ws, table, file, params, progress=stage)
     if json:
         print_json(report.as_dict())
         return
@@ -233,8 +224,10 @@ def _load_summary(report) -> list[dict]:
 @app.command()
 def tables(ctx: typer.Context, workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """Show what is loaded: rows, customers and date range of each table."""
+    from retentio.services.data import describe_tables
+
     with _workspace(ctx, workspace) as ws:
-        rows = ws.summary()
+        rows = [r.as_dict() for r in describe_tables(ws)]
         settings = ws.settings
         engine = ws.engine
     if json:
@@ -254,9 +247,12 @@ def export(
     json: JsonOpt = False,
 ) -> None:
     """Write the canonical tables to files another workspace (e.g. Spark) or tool can read."""
+    from retentio.services.data import export_tables
+
     with _workspace(ctx, workspace) as ws:
         with progress("exporting", total=len(TABLES)) as step:
-            written = ws.export(to, format, step=step)
+            written = [{"table": e.table, "path": str(e.path), "rows": e.rows}
+                       for e in export_tables(ws, to, format, progress=step)]
     if json:
         print_json(written)
     else:
@@ -277,40 +273,19 @@ def demo(
     """Generate a demo business (shop + subscriptions, 3 years), load it, run the whole analysis
     (metrics, cohorts, segments, CLV, churn model) and write the report; prints its path.
     [default workspace: ./retentio-demo]"""
+    from retentio.faces.report import build
+    from retentio.services.data import DemoParams, prepare_demo
     from retentio.workspace import Workspace
 
     target = workspace or (ctx.obj or {}).get("workspace") or Path("retentio-demo")
     _DOING["writes"] = True
-    if csv_dir is not None and csv_dir.exists() and not csv_dir.is_dir():
-        raise RetentioError(f"--csv-dir {csv_dir}: exists and is not a folder")
-    ws = Workspace.init(target, timezone="Europe/Moscow", currency="RUB", exist_ok=True)
-    with ws:
-        held = ws.stored_rows()
-        if held and not force:
-            what = ", ".join(f"{table} ({rows:,} rows)" for table, rows in held.items())
-            raise RetentioError(
-                f"{Path(target).resolve()} already holds data: {what}. The demo would replace all of it. "
-                "Nothing was changed; use another folder, or --force to replace it")
-    from retentio.analytics.churn import train as churn
-    from retentio.data.demo import generate
-    from retentio.faces.report import build
-
-    with progress("demo", total=22) as step:
-        step("generating")
-        data = generate(customers, seed)
-        if csv_dir:
-            data.write_csv(csv_dir)
-        with ws:
-            for name, frame in data.tables().items():
-                step(f"loading {name}")
-                ws.load(name, frame, mode="replace")
-            step("summarising")
-            summary = ws.summary()
-            step("training the churn model")
-            churn.train(ws, progress=step)
+    with progress("demo", total=34) as step:
+        made = prepare_demo(target, DemoParams(customers, seed, csv_dir, force), progress=step)
+        with Workspace.open(target) as ws:
             report = build(ws, Path(target) / "report.html", progress=step)
-    result = {"workspace": str(Path(target).resolve()), "customers": customers, "seed": seed, "tables": summary,
-              "report": str(Path(report["report"]).resolve())}
+    summary = [t.as_dict() for t in made.tables]
+    result = {"workspace": str(made.path), "customers": customers, "seed": seed, "tables": summary,
+              "churn_model_version": made.churn_model_version, "report": str(Path(report["report"]).resolve())}
     if csv_dir:
         result["csv_dir"] = str(csv_dir)
     if json:
@@ -368,11 +343,12 @@ def metrics(
 ) -> None:
     """Retention metrics per period: CRR, churn, new/lost/reactivated, revenue, MRR movements, NPS."""
     from retentio.analytics.metrics import ORDER_KEYS, SUB_KEYS, SURVEY_KEYS
+    from retentio.services.retention import MetricsParams, retention_metrics
 
     with _workspace(ctx, workspace) as ws:
         with progress("metrics"):
-            df = ws.metrics(period=period, start=from_, end=to,
-                            window=window, by=by)
+            result = retention_metrics(ws, MetricsParams(period, from_, to, window, by))
+    df = result.frame
     if json:
         print_json(_records(df))
         return
@@ -384,7 +360,7 @@ def metrics(
                              "revenue", "repeat_purchase_rate_pct", *[k for k in ("mrr_end", "nrr_pct", "nps") if k in df]])
     else:
         print_table(_metrics_rows(df, keys, last), title=f"Retention metrics per {period} (last {min(last, len(df))})")
-    err.print(f"[dim]{df.attrs['definition']}. Rates are %; empty = no denominator. "
+    err.print(f"[dim]{result.definition}. Rates are %; empty = no denominator. "
               f"Full series: --json.[/]")
 
 
@@ -399,12 +375,12 @@ def cohorts(
     json: JsonOpt = False,
 ) -> None:
     """Acquisition cohorts: retention and revenue per customer by months since the first purchase."""
-    from retentio.analytics.cohorts import average_curve
+    from retentio.services.retention import CohortParams, cohort_retention
 
     with _workspace(ctx, workspace) as ws:
         with progress("cohorts"):
-            df = ws.cohorts(period=period, mode=mode, by=by, source=source)
-    curve = average_curve(df)
+            result = cohort_retention(ws, CohortParams(period, mode, source, by))
+    df, curve = result.frame, result.average_curve
     if json:
         print_json({"cohorts": _records(df), "average_curve": _records(curve),
                     "period": period, "mode": mode, "source": source})
@@ -446,22 +422,21 @@ def segments(
     json: JsonOpt = False,
 ) -> None:
     """RFM scores and segments per customer (champions, loyal, at risk, ...)."""
-    from retentio.analytics.segments import segment_summary
+    from retentio.services.retention import customer_segments
 
     with _workspace(ctx, workspace) as ws:
         with progress("segments"):
-            df = ws.segments(as_of=as_of)
+            result = customer_segments(ws, as_of)
     if summary or not json:
-        s = segment_summary(df)
         if json:
-            print_json(_records(s))
+            print_json(_records(result.summary))
             return
-        print_table(_records(s), title=f"RFM segments as of {df.attrs['as_of']}",
+        print_table(_records(result.summary), title=f"RFM segments as of {result.as_of}",
                     columns=["segment", "customers", "share_pct", "revenue", "revenue_share_pct", "action"])
-        err.print(f"[dim]{int(df.key_customer.sum()):,} key customers; {int(df.sleeping.sum()):,} sleeping "
-                  f"(no order for over {df.attrs['activity_window_days']} days). Per customer: --json.[/]")
+        err.print(f"[dim]{result.key_customers:,} key customers; {result.sleeping:,} sleeping "
+                  f"(no order for over {result.activity_window_days} days). Per customer: --json.[/]")
         return
-    print_json(_records(df))
+    print_json(_records(result.customers))
 
 
 @app.command()
@@ -473,9 +448,11 @@ def lifecycle(
     json: JsonOpt = False,
 ) -> None:
     """Lifecycle per period: new, retained, reactivated, dormant customers and the quick ratio."""
+    from retentio.services.retention import customer_lifecycle
+
     with _workspace(ctx, workspace) as ws:
         with progress("lifecycle"):
-            df = ws.lifecycle(period=period, by=by)
+            df = customer_lifecycle(ws, period, by).frame
     if json:
         print_json(_records(df))
     else:
@@ -490,23 +467,22 @@ def funnel(
     json: JsonOpt = False,
 ) -> None:
     """Where customers drop out: 1st → 2nd → 3rd order; trial → paid → renewal."""
-    from retentio.analytics.segments import largest_drop, subscription_funnel
+    from retentio.services.retention import funnels
 
     with _workspace(ctx, workspace) as ws:
         with progress("funnel"):
-            orders = ws.funnel(max_orders)
-            subs = subscription_funnel(ws) if ws.is_loaded("subscriptions") else None
-    worst = largest_drop(orders)
+            result = funnels(ws, max_orders)
+    orders, subs, worst = result.orders, result.subscriptions, result.largest_drop
     if json:
         print_json({"orders": _records(orders), "subscriptions": _records(subs) if subs is not None else None,
-                    "largest_drop": worst["step"] if worst is not None else None})
+                    "largest_drop": worst.step if worst is not None else None})
         return
     print_table(_records(orders), title="Repeat-purchase funnel")
     if subs is not None:
         print_table(_records(subs), title="Subscription funnel")
     if worst is not None:
-        err.print(f"Most customers are lost before [bold]{worst['step']}[/]: {int(worst['lost']):,} "
-                  f"({100 - worst['conversion_pct']:.0f} % of the step before).")
+        err.print(f"Most customers are lost before [bold]{worst.step}[/]: {worst.lost:,} "
+                  f"({worst.lost_pct:.0f} % of the step before).")
 
 
 # ---------------------------------------------------------------------- clv
@@ -561,6 +537,7 @@ def clv_predict(
     json: JsonOpt = False,
 ) -> None:
     """Per customer: expected purchases, P(alive), expected spend and discounted CLV."""
+    from retentio.analytics.clv.from_orders import unit_days
     from retentio.services.clv import ValueParams, value_customers
 
     with _workspace(ctx, workspace) as ws:
@@ -572,10 +549,10 @@ def clv_predict(
         print_json(_records(values[cols]))
         return
     print_table(_records(values.sort_values("clv", ascending=False).head(top)[cols]),
-                title=f"Top {top} customers by CLV, next {values.attrs['horizon']} {unit}s at "
-                      f"{values.attrs['discount_rate_per_period']:.2%} per {unit}")
+                title=f"Top {top} customers by CLV, next {valued.horizon} {unit}s at "
+                      f"{valued.discount_rate:.2%} per {unit}")
     err.print(f"Total CLV {values.clv.sum():,.0f} over {len(values):,} customers; "
-              f"{unit} = {values.attrs['unit_days']:.4g} days; models {m.model_name} + gamma_gamma.")
+              f"{unit} = {unit_days(unit):.4g} days; models {m.model_name} + {valued.spend_model.model_name}.")
 
 
 @clv_app.command("validate")

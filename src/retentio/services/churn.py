@@ -17,6 +17,7 @@ from retentio.data.errors import InvalidParameter
 if TYPE_CHECKING:
     import pandas as pd
 
+    from retentio.analytics.churn.reasons import Phrasebook
     from retentio.data.workspace import Workspace
 
 
@@ -64,12 +65,16 @@ class ChurnScores:
     snapshot_reused: bool
 
 
-def score_churn(ws: Workspace, as_of: dt.date | None = None, top: int | None = None) -> ChurnScores:
+def score_churn(ws: Workspace, as_of: dt.date | None = None, top: int | None = None, *,
+                phrases: Phrasebook | None = None, with_groups: bool = False) -> ChurnScores:
     """Score every eligible customer with the newest model (or read the snapshot the same
-    model made on the same day and data)."""
+    model made on the same day and data). ``phrases`` words the reasons in another
+    language; ``with_groups`` adds ``reason_groups``, the kind of each reason (scores
+    asked for either are computed, not kept as a snapshot)."""
+    from retentio.analytics.churn.reasons import ENGLISH
     from retentio.analytics.churn.train import score
 
-    frame = score(ws, as_of, top)
+    frame = score(ws, as_of, top, with_groups=with_groups, phrases=phrases or ENGLISH)
     facts = dict(frame.attrs)
     frame.attrs.clear()
     return ChurnScores(frame, facts.get("as_of"), facts.get("label"), facts.get("value_basis"),

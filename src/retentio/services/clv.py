@@ -85,7 +85,9 @@ def value_customers(ws: Workspace, params: ValueParams = ValueParams()) -> Custo
     """Per customer: expected purchases, P(alive), expected spend and discounted CLV."""
     from retentio.analytics.clv.from_orders import value_customers as valued
 
-    return valued(ws, params.model, unit=params.unit, horizon=params.horizon, discount_rate=params.discount_rate)
+    result = valued(ws, params.model, unit=params.unit, horizon=params.horizon, discount_rate=params.discount_rate)
+    result.frame.attrs.clear()  # the facts are the result's fields
+    return result
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,11 @@ def check_holdout(ws: Workspace, calibration_end: dt.date, observation_end: dt.d
                   model: PurchaseModel = "bgnbd") -> HoldoutCheck:
     """Fit on orders up to ``calibration_end`` and compare with what happened until
     ``observation_end`` (default: the end of the data)."""
-    from retentio.analytics.base import span
+    from retentio.analytics.base import last_time
     from retentio.analytics.clv import make_model
     from retentio.analytics.clv.from_orders import holdout_validation, rfm_summary
 
-    end = observation_end or span(ws, ("orders",))[1].date()
+    end = observation_end or last_time(ws, "orders", "a holdout check").date()
     s = rfm_summary(ws, calibration_end, end, unit="week")
     fitted = make_model(model).fit(s.frequency, s.recency, s["T"])
     by, tracking = holdout_validation(fitted, s, ws)

@@ -26,7 +26,42 @@ def _dlnB(p, q):
 
 
 class BetaGeoBetaBinomModel(MLEModel):
-    """BG/BB. Parameters ``alpha, beta, gamma, delta``."""
+    """BG/BB: buy till you die over discrete transaction opportunities.
+
+    BG/BB. Parameters ``alpha, beta, gamma, delta``.
+
+    Parameters
+    ----------
+    tol : float, default 1e-10
+        Gradient tolerance of the L-BFGS-B fallback (the exact-Hessian models converge by
+        Newton's method first).
+    max_iter : int, default 1000
+        Most L-BFGS-B iterations. A fit that does not converge (largest scaled gradient
+        above 1e-5, or a parameter running off to 0 or infinity) warns with
+        :class:`~retentio.analytics.clv.base.ConvergenceWarning`.
+
+    Attributes
+    ----------
+    params_ : dict[str, float]
+        The maximum-likelihood estimates: ``alpha, beta`` (Beta purchase probability) and ``gamma, delta`` (Beta dropout probability).
+    std_errors_ : dict[str, float]
+        Their standard errors, from the inverse observed information (Hessian).
+    covariance_ : numpy.ndarray
+        The covariance matrix of the estimates.
+    log_likelihood_ : float
+        The log-likelihood at the estimates, summed over customers.
+    n_customers_ : float
+        Customers fitted on (the sum of the weights).
+    converged_ : bool
+        Whether the optimiser met its criteria; ``fit_report_`` holds its message and iterations.
+    max_gap_ : int
+        The longest n − t_x seen in the fit (bounds the likelihood's sum).
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. & Shang, J. (2010). "Customer-base analysis in a
+    discrete-time noncontractual setting". *Marketing Science* 29(6), 1086–1108.
+    """
 
     param_names = ("alpha", "beta", "gamma", "delta")
     model_name = "bgbb"

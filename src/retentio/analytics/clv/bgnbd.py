@@ -49,7 +49,40 @@ _COARSE_ROWS = 20_000
 
 
 class BetaGeoModel(ContinuousBTYD, MLEModel):
-    """BG/NBD (Fader, Hardie & Lee 2005). Parameters ``r, alpha, a, b``."""
+    """BG/NBD: repeat purchases while alive, dropout after any purchase.
+
+    BG/NBD (Fader, Hardie & Lee 2005). Parameters ``r, alpha, a, b``.
+
+    Parameters
+    ----------
+    tol : float, default 1e-10
+        Gradient tolerance of the L-BFGS-B fallback (the exact-Hessian models converge by
+        Newton's method first).
+    max_iter : int, default 1000
+        Most L-BFGS-B iterations. A fit that does not converge (largest scaled gradient
+        above 1e-5, or a parameter running off to 0 or infinity) warns with
+        :class:`~retentio.analytics.clv.base.ConvergenceWarning`.
+
+    Attributes
+    ----------
+    params_ : dict[str, float]
+        The maximum-likelihood estimates: ``r, alpha`` (Gamma purchase rates) and ``a, b`` (Beta dropout probability).
+    std_errors_ : dict[str, float]
+        Their standard errors, from the inverse observed information (Hessian).
+    covariance_ : numpy.ndarray
+        The covariance matrix of the estimates.
+    log_likelihood_ : float
+        The log-likelihood at the estimates, summed over customers.
+    n_customers_ : float
+        Customers fitted on (the sum of the weights).
+    converged_ : bool
+        Whether the optimiser met its criteria; ``fit_report_`` holds its message and iterations.
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). "Counting your customers the easy
+    way: an alternative to the Pareto/NBD model". *Marketing Science* 24(2), 275–284.
+    """
 
     param_names = ("r", "alpha", "a", "b")
     model_name = "bgnbd"
@@ -295,7 +328,41 @@ class BetaGeoModel(ContinuousBTYD, MLEModel):
 
 
 class ModifiedBetaGeoModel(BetaGeoModel):
-    """MBG/NBD (Batislam, Denizel & Filiztekin 2007). Parameters ``r, alpha, a, b``."""
+    """MBG/NBD: BG/NBD where a customer may also leave before any repeat purchase.
+
+    MBG/NBD (Batislam, Denizel & Filiztekin 2007). Parameters ``r, alpha, a, b``.
+
+    Parameters
+    ----------
+    tol : float, default 1e-10
+        Gradient tolerance of the L-BFGS-B fallback (the exact-Hessian models converge by
+        Newton's method first).
+    max_iter : int, default 1000
+        Most L-BFGS-B iterations. A fit that does not converge (largest scaled gradient
+        above 1e-5, or a parameter running off to 0 or infinity) warns with
+        :class:`~retentio.analytics.clv.base.ConvergenceWarning`.
+
+    Attributes
+    ----------
+    params_ : dict[str, float]
+        The maximum-likelihood estimates: ``r, alpha, a, b`` as for BG/NBD.
+    std_errors_ : dict[str, float]
+        Their standard errors, from the inverse observed information (Hessian).
+    covariance_ : numpy.ndarray
+        The covariance matrix of the estimates.
+    log_likelihood_ : float
+        The log-likelihood at the estimates, summed over customers.
+    n_customers_ : float
+        Customers fitted on (the sum of the weights).
+    converged_ : bool
+        Whether the optimiser met its criteria; ``fit_report_`` holds its message and iterations.
+
+    References
+    ----------
+    Batislam, E. P., Denizel, M. & Filiztekin, A. (2007). "Empirical validation and
+    comparison of models for customer base analysis". *International Journal of Research
+    in Marketing* 24(3), 201–209.
+    """
 
     model_name = "mbgnbd"
     _shift = 1

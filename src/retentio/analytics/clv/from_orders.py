@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from retentio.analytics.base import completed_orders, lit_ts, span, to_float
-from retentio.data.errors import NotLoaded, RetentioError
+from retentio.data.errors import InvalidParameter, NotLoaded, RetentioError
 
 if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
@@ -217,6 +217,23 @@ def value_customers(ws: Workspace, model: str = "bgnbd", *, unit: str = "month",
     frame = customer_value(ws, purchases, spend, horizon=horizon, unit=unit, discount_rate=discount_rate,
                            summary=summary)
     return CustomerValues(frame, purchases, spend, horizon, unit, discount_rate)
+
+
+def value_concentration(clv: pd.Series | np.ndarray, top_fraction: float = 0.1) -> float:
+    """The share (in %) of the total CLV held by the ``top_fraction`` most valuable
+    customers: Σ of the top max(⌊n · f⌋, 1) values / Σ of all values × 100 (0 when the
+    total is 0). How concentrated value is decides how much a retention budget should
+    favour the best customers (the Pareto view of customer value, Schmittlein,
+    Cooper & Morrison 1993, "Truth in concentration in the land of (80/20) laws",
+    *Marketing Science* 12(2))."""
+    if not 0 < top_fraction <= 1:
+        raise InvalidParameter("top_fraction", top_fraction, "a fraction in (0, 1]")
+    values = np.sort(np.asarray(clv, dtype="float64"))[::-1]
+    total = values.sum()
+    if len(values) == 0 or total <= 0:
+        return 0.0
+    k = max(int(len(values) * top_fraction), 1)
+    return float(100.0 * values[:k].sum() / total)
 
 
 def channel_value(ws: Workspace, values: pd.DataFrame) -> pd.DataFrame:

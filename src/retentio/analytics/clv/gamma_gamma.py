@@ -28,7 +28,44 @@ CORRELATION_LIMIT = 0.3
 
 
 class GammaGammaModel(MLEModel):
-    """Gamma-Gamma. Parameters ``p, q, v`` (v is the papers' γ)."""
+    """Gamma-Gamma: the spend per transaction, independent of purchase frequency.
+
+    Gamma-Gamma. Parameters ``p, q, v`` (v is the papers' γ).
+
+    Parameters
+    ----------
+    tol : float, default 1e-10
+        Gradient tolerance of the L-BFGS-B fallback (the exact-Hessian models converge by
+        Newton's method first).
+    max_iter : int, default 1000
+        Most L-BFGS-B iterations. A fit that does not converge (largest scaled gradient
+        above 1e-5, or a parameter running off to 0 or infinity) warns with
+        :class:`~retentio.analytics.clv.base.ConvergenceWarning`.
+
+    Attributes
+    ----------
+    params_ : dict[str, float]
+        The maximum-likelihood estimates: ``p, q, v`` (v is the papers' γ).
+    std_errors_ : dict[str, float]
+        Their standard errors, from the inverse observed information (Hessian).
+    covariance_ : numpy.ndarray
+        The covariance matrix of the estimates.
+    log_likelihood_ : float
+        The log-likelihood at the estimates, summed over customers.
+    n_customers_ : float
+        Customers fitted on (the sum of the weights).
+    converged_ : bool
+        Whether the optimiser met its criteria; ``fit_report_`` holds its message and iterations.
+    frequency_spend_correlation_ : float
+        Pearson correlation of frequency and mean spend on the fitted customers; the model
+        assumes it is near 0.
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). "RFM and CLV: using iso-value
+    curves for customer base analysis". *Journal of Marketing Research* 42(4), 415–430.
+    Fader, P. S. & Hardie, B. G. S. (2013). "The Gamma-Gamma model of monetary value".
+    """
 
     param_names = ("p", "q", "v")
     model_name = "gamma_gamma"

@@ -37,7 +37,42 @@ def _per_x(f, data):
 
 
 class ParetoNBDModel(ContinuousBTYD, MLEModel):
-    """Pareto/NBD. Parameters ``r, alpha, s, beta``."""
+    """Pareto/NBD: Poisson purchases while alive, exponential lifetimes.
+
+    Pareto/NBD. Parameters ``r, alpha, s, beta``.
+
+    Parameters
+    ----------
+    tol : float, default 1e-10
+        Gradient tolerance of the L-BFGS-B fallback (the exact-Hessian models converge by
+        Newton's method first).
+    max_iter : int, default 1000
+        Most L-BFGS-B iterations. A fit that does not converge (largest scaled gradient
+        above 1e-5, or a parameter running off to 0 or infinity) warns with
+        :class:`~retentio.analytics.clv.base.ConvergenceWarning`.
+
+    Attributes
+    ----------
+    params_ : dict[str, float]
+        The maximum-likelihood estimates: ``r, alpha`` (Gamma purchase rates) and ``s, beta`` (Gamma dropout rates).
+    std_errors_ : dict[str, float]
+        Their standard errors, from the inverse observed information (Hessian).
+    covariance_ : numpy.ndarray
+        The covariance matrix of the estimates.
+    log_likelihood_ : float
+        The log-likelihood at the estimates, summed over customers.
+    n_customers_ : float
+        Customers fitted on (the sum of the weights).
+    converged_ : bool
+        Whether the optimiser met its criteria; ``fit_report_`` holds its message and iterations.
+
+    References
+    ----------
+    Schmittlein, D. C., Morrison, D. G. & Colombo, R. (1987). "Counting your customers:
+    who are they and what will they do next?". *Management Science* 33(1), 1–24.
+    Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). "A note on implementing the
+    Pareto/NBD model in MATLAB" (the likelihood in the form computed here).
+    """
 
     param_names = ("r", "alpha", "s", "beta")
     model_name = "pareto_nbd"

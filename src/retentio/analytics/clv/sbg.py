@@ -22,7 +22,40 @@ from retentio.data.errors import RetentioError
 
 
 class ShiftedBetaGeoModel(MLEModel):
-    """sBG. Parameters ``alpha, beta``."""
+    """sBG: contract renewals with a churn probability that varies across customers.
+
+    sBG. Parameters ``alpha, beta``.
+
+    Parameters
+    ----------
+    tol : float, default 1e-10
+        Gradient tolerance of the L-BFGS-B fallback (the exact-Hessian models converge by
+        Newton's method first).
+    max_iter : int, default 1000
+        Most L-BFGS-B iterations. A fit that does not converge (largest scaled gradient
+        above 1e-5, or a parameter running off to 0 or infinity) warns with
+        :class:`~retentio.analytics.clv.base.ConvergenceWarning`.
+
+    Attributes
+    ----------
+    params_ : dict[str, float]
+        The maximum-likelihood estimates: ``alpha, beta`` (Beta churn probability).
+    std_errors_ : dict[str, float]
+        Their standard errors, from the inverse observed information (Hessian).
+    covariance_ : numpy.ndarray
+        The covariance matrix of the estimates.
+    log_likelihood_ : float
+        The log-likelihood at the estimates, summed over customers.
+    n_customers_ : float
+        Customers fitted on (the sum of the weights).
+    converged_ : bool
+        Whether the optimiser met its criteria; ``fit_report_`` holds its message and iterations.
+
+    References
+    ----------
+    Fader, P. S. & Hardie, B. G. S. (2007). "How to project customer retention".
+    *Journal of Interactive Marketing* 21(1), 76–90.
+    """
 
     param_names = ("alpha", "beta")
     model_name = "sbg"

@@ -1,8 +1,8 @@
 """The retention report: one self-contained HTML file (Vega-Lite charts with the Vega
 JavaScript inlined from the installed vl-convert package, so nothing is fetched when it is
 opened), ten sections each with a takeaway written from its numbers, and PNG copies of
-the charts on request. The numbers come from the analytics layer; this module only
-arranges and words them.
+the charts on request. Every number comes from :func:`retentio.services.report.report_data`;
+this module only charts, arranges and words them.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from retentio.faces.report.i18n import TEXT, Fmt, reason_phrases
+from retentio.services.report import SECTIONS, ReportData
 
 if TYPE_CHECKING:
-    from retentio.workspace import Workspace
+    from retentio.data.workspace import Workspace
 
 PALETTE = ["#2f6690", "#d1495b", "#3a7d44", "#edae49", "#7b5ea7", "#00798c", "#9c6644", "#66a182", "#8d99ae",
            "#e07a5f", "#30638e"]
@@ -44,11 +45,25 @@ def _theme(chart):
 
 
 # ----------------------------------------------------------------------------- sections
-def _kpis(ws, m, period, f: Fmt) -> Section:
-    from retentio.analytics.trends import headline
+class Unavailable(Exception):
+    """The facts a section shows are missing; ``reason`` says why (worded by the report)."""
 
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _need(d: ReportData, key: str, fact):
+    """The fact a section shows, or :class:`Unavailable` with the reason the service gave."""
+    if fact is None:
+        exc = d.unavailable.get(key)
+        raise Unavailable(str(exc) if exc is not None else "")
+    return fact
+
+
+def _kpis(d: ReportData, f: Fmt) -> Section:
     t = f.t
-    h = headline(m, period)
+    h = _need(d, "metrics", d.headline)
     s = Section("kpis", t["s1"])
     rows = []
     for k in h["kpis"]:
@@ -65,12 +80,10 @@ def _kpis(ws, m, period, f: Fmt) -> Section:
     return s
 
 
-def _over_time(m, period, f: Fmt) -> Section:
-    from retentio.analytics.trends import seasonal_verdict
-
+def _over_time(d: ReportData, f: Fmt) -> Section:
     t = f.t
     s = Section("over_time", t["s2"])
-    done = m[m.complete]
+    done = _need(d, "metrics", d.metrics).complete
     long = done.melt(id_vars=["period_start"], value_vars=[c for c in ("crr_pct", "churn_pct") if c in done],
                      var_name="metric", value_name="pct").dropna()
     long["metric"] = long.metric.map({"crr_pct": t["crr_pct"], "churn_pct": t["churn_pct"]})
@@ -79,7 +92,7 @@ def _over_time(m, period, f: Fmt) -> Section:
         color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="top")),
         tooltip=["period_start:T", "metric:N", alt.Tooltip("pct:Q", format=".1f")]).properties(width=WIDTH, height=260)
     s.charts.append(("retention_over_time", chart))
-    v = seasonal_verdict(done.churn_pct, period) if "churn_pct" in done and len(done) >= 2 else None
+    v = d.verdict
     if v is None or v.kind == "short":
         s.takeaway = t["v_short"].format(n=len(done))
     else:
@@ -87,13 +100,12 @@ def _over_time(m, period, f: Fmt) -> Section:
     return s
 
 
-def _cohorts(ws, f: Fmt) -> Section:
-    from retentio.analytics.cohorts import average_curve
-
+def _cohorts(d: ReportData, f: Fmt) -> Section:
     t = f.t
     s = Section("cohorts", t["s3"])
-    c = ws.cohorts(period="month")
-    c = c[c.complete]
+    cohorts = _need(d, "cohorts", d.cohorts)
+    c = cohorts.frame[cohorts.frame.complete]
+    # the heatmap shows the last two years of cohorts: more rows would not be readable
     recent = c[c.cohort >= sorted(c.cohort.unique())[-24]] if c.cohort.nunique() > 24 else c
     heat = alt.Chart(recent).mark_rect().encode(
         x=alt.X("offset:O", title=t["offset"]), y=alt.Y("cohort:O", title=t["cohort"]),
@@ -101,7 +113,7 @@ def _cohorts(ws, f: Fmt) -> Section:
         tooltip=["cohort:O", "offset:O", "cohort_size:Q", alt.Tooltip("retention_pct:Q", format=".1f")],
     ).properties(width=WIDTH, height=360)
     s.charts.append(("cohort_heatmap", heat))
-    avg = average_curve(c)
+    avg = cohorts.average_curve
     curve = alt.Chart(avg[avg.offset > 0]).mark_line(point=True).encode(
         x=alt.X("offset:Q", title=t["offset"]), y=alt.Y("retention_pct:Q", title=t["retention"]),
         tooltip=["offset:Q", alt.Tooltip("retention_pct:Q", format=".1f")]).properties(width=WIDTH, height=220)
@@ -117,13 +129,14 @@ def _cohorts(ws, f: Fmt) -> Section:
     return s
 
 
-def _mrr(ws, m, f: Fmt) -> Section:
+def _mrr(d: ReportData, f: Fmt) -> Section:
     t = f.t
     s = Section("mrr", t["s4"])
-    if "mrr_start" not in m:
+    m = _need(d, "metrics", d.metrics)
+    if "mrr_start" not in m.frame:
         s.takeaway = t["no_subs"]
         return s
-    done = m[m.complete]
+    done = m.complete
     cols = ["mrr_new", "mrr_expansion", "mrr_reactivated", "mrr_contraction", "mrr_churned"]
     long = done.melt(id_vars=["period_start"], value_vars=cols, var_name="movement", value_name="mrr")
     long.loc[long.movement.isin(["mrr_contraction", "mrr_churned"]), "mrr"] *= -1
@@ -138,12 +151,10 @@ def _mrr(ws, m, f: Fmt) -> Section:
     return s
 
 
-def _lifecycle(ws, m, f: Fmt) -> Section:
-    from retentio.analytics.segments import largest_drop, lifecycle
-
+def _lifecycle(d: ReportData, f: Fmt) -> Section:
     t = f.t
     s = Section("lifecycle", t["s5"])
-    lc = lifecycle(m[m.complete])
+    lc = _need(d, "lifecycle", d.lifecycle).frame
     long = lc.melt(id_vars=["period_start"], value_vars=["new", "retained", "reactivated", "dormant"],
                    var_name="state", value_name="customers")
     long.loc[long.state == "dormant", "customers"] *= -1
@@ -153,28 +164,24 @@ def _lifecycle(ws, m, f: Fmt) -> Section:
         color=alt.Color("state:N", title=None, legend=alt.Legend(orient="top")),
         tooltip=["period_start:T", "state:N", "customers:Q"]).properties(width=WIDTH, height=260)
     s.charts.append(("lifecycle", chart))
-    fun = ws.funnel()
-    fchart = alt.Chart(fun).mark_bar().encode(
+    funnels = _need(d, "funnel", d.funnels)
+    fchart = alt.Chart(funnels.orders).mark_bar().encode(
         x=alt.X("step:N", sort=None, title=None), y=alt.Y("customers:Q", title=t["count"]),
         tooltip=["step:N", "customers:Q", alt.Tooltip("conversion_pct:Q", format=".1f"), "median_days:Q"],
     ).properties(width=WIDTH, height=220)
     s.charts.append(("repeat_funnel", fchart))
-    drop = largest_drop(fun)
+    drop = funnels.largest_drop
     if drop is not None:
-        i = int(fun.index[fun.step == drop.step][0])
-        before = fun.iloc[i - 1]
-        s.takeaway = t["funnel_take"].format(a=before.step, b=drop.step, n=f.num(drop.lost),
-                                             pct=f.pct(100 * drop.lost / before.customers))
+        s.takeaway = t["funnel_take"].format(a=drop.previous_step, b=drop.step, n=f.num(drop.lost),
+                                             pct=f.pct(drop.lost_pct))
     return s
 
 
-def _segments(ws, f: Fmt) -> Section:
-    from retentio.analytics.segments import segment_summary
-
+def _segments(d: ReportData, f: Fmt) -> Section:
     t = f.t
     s = Section("segments", t["s6"])
-    summ = segment_summary(ws.segments())
-    summ = summ[summ.customers > 0]
+    seg = _need(d, "segments", d.segments)
+    summ = seg.summary[seg.summary.customers > 0]
     chart = alt.Chart(summ).mark_circle(opacity=0.8).encode(
         x=alt.X("recency_days:Q", title=t["recency"], scale=alt.Scale(reverse=True)),
         y=alt.Y("frequency:Q", title=t["orders"]), size=alt.Size("customers:Q", scale=alt.Scale(range=[60, 2400])),
@@ -185,20 +192,16 @@ def _segments(ws, f: Fmt) -> Section:
                      [[r.segment, f.num(r.customers), f.pct(r.share_pct), f.money(r.revenue), r.action]
                       for r in summ.itertuples()]))
     big = summ.loc[summ.customers.idxmax()]
-    top = summ[summ.segment.isin(["champions", "loyal"])]
-    s.takeaway = t["rfm_take"].format(seg=big.segment, n=f.num(big.customers), top="champions + loyal",
-                                      share=f.pct(float(top.revenue_share_pct.sum())))
+    s.takeaway = t["rfm_take"].format(seg=big.segment, n=f.num(big.customers), top=" + ".join(d.best_segments),
+                                      share=f.pct(seg.revenue_share_pct(*d.best_segments)))
     return s
 
 
-def _clv(ws, f: Fmt) -> Section:
-    from retentio.analytics.base import span
-    from retentio.analytics.clv.from_orders import channel_value
-    from retentio.services.clv import check_holdout, value_customers
-
+def _clv(d: ReportData, f: Fmt) -> Section:
     t = f.t
     s = Section("clv", t["s7"])
-    v = value_customers(ws).frame
+    value = _need(d, "clv", d.value)
+    v = value.values
     # binned here: a chart carries 40 bars, not one row per customer
     values = v.clv[v.clv > 0].to_numpy()
     upper = float(np.quantile(values, 0.99)) if len(values) else 1.0
@@ -212,46 +215,32 @@ def _clv(ws, f: Fmt) -> Section:
     top = v.sort_values("clv", ascending=False).head(10)
     s.tables.append(([t["customer"], "P(alive)", "CLV"],
                      [[r.customer_id, f.pct(100 * r.p_alive), f.money(r.clv)] for r in top.itertuples()]))
-    ordered = np.sort(v.clv.to_numpy())[::-1]
-    share = 100 * ordered[: max(len(ordered) // 10, 1)].sum() / max(ordered.sum(), 1e-9)
-    s.takeaway = t["clv_take"].format(median=f.money(float(np.median(v.clv))), share=f.pct(share),
-                                      months=ws.settings.analysis.clv_horizon_months)
-    if ws.is_loaded("customers"):
-        ch = channel_value(ws, v)
+    s.takeaway = t["clv_take"].format(median=f.money(value.median_clv), share=f.pct(value.top_share_pct),
+                                      months=value.horizon_months)
+    ch = value.channels
+    if ch is not None:
         s.tables.append(([t["channel"], t["customers"], t["cac"], t["ltv"], t["ratio"], t["romi"]],
                          [[str(r.acquisition_channel), f.num(r.customers), f.money(r.cac), f.money(r.ltv),
                            f.num(r.ltv_to_cac, 1) if pd.notna(r.ltv_to_cac) else "—",
                            f.num(r.romi_pct, 0) if pd.notna(r.romi_pct) else "—"] for r in ch.itertuples()]))
-        ok = int((ch.ltv_to_cac >= 3).sum())
-        s.note = t["cac_take"].format(ok=ok, n=len(ch))
-    last = span(ws, ("orders",))[1].normalize()
-    cal = (last - pd.Timedelta(days=ws.settings.analysis.holdout_days)).date()
-    tracking = check_holdout(ws, cal, last.date()).tracking
-    long = tracking.melt(id_vars=["date", "holdout"], value_vars=["actual", "predicted"], var_name="series",
-                         value_name="repeat_purchases")
+        s.note = t["cac_take"].format(ok=value.healthy_channels, n=len(ch))
+    long = value.holdout.tracking.melt(id_vars=["date", "holdout"], value_vars=["actual", "predicted"],
+                                       var_name="series", value_name="repeat_purchases")
     long["series"] = long.series.map(t)
     track = alt.Chart(long).mark_line().encode(
         x=alt.X("date:T", title=None), y=alt.Y("repeat_purchases:Q", title=t["cum_repeat"]),
         color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top")), strokeDash="series:N",
     ).properties(width=WIDTH, height=240)
-    rule = alt.Chart(pd.DataFrame({"date": [str(cal)]})).mark_rule(color="#888").encode(x="date:T")
+    rule = alt.Chart(pd.DataFrame({"date": [str(value.calibration_end)]})).mark_rule(color="#888").encode(x="date:T")
     s.charts.append(("clv_holdout", track + rule))
     return s
 
 
-def _churn(ws, f: Fmt, progress) -> Section:
-    from retentio.analytics.churn import train as churn
-    from retentio.data.errors import RetentioError
-
+def _churn(d: ReportData, f: Fmt) -> Section:
     t = f.t
     s = Section("churn", t["s8"])
-    try:
-        _, report = churn.load(ws)
-    except RetentioError:
-        if progress:
-            progress("training the churn model")
-        report = churn.train(ws)
-    scored = churn.score(ws, with_groups=True, phrases=reason_phrases(f))
+    churn = _need(d, "churn", d.churn)
+    report, scored = churn.training, churn.scores
     q = pd.DataFrame([{"model": t["model_lgbm"], "roc_auc": report["roc_auc"]},
                       {"model": t["model_lr"], "roc_auc": report["logistic_roc_auc"]},
                       {"model": t["model_recency"], "roc_auc": report["baseline_roc_auc"]}])
@@ -274,10 +263,9 @@ def _churn(ws, f: Fmt, progress) -> Section:
     s.tables.append(([t["customer"], t["probability"], t["at_risk"], t["reasons"]],
                      [[r.customer_id, f.pct(100 * r.churn_probability, 0), f.money(r.value_at_risk),
                        "; ".join(r.reasons)] for r in top.itertuples()]))
-    high = scored[scored.band == "high"]
     s.takeaway = t["churn_take"].format(auc=f.num(report["roc_auc"], 3), base=f.num(report["baseline_roc_auc"], 3),
-                                        lr=f.num(report["logistic_roc_auc"], 3), n=f.num(len(high)),
-                                        var=f.money(float(high.value_at_risk.sum())))
+                                        lr=f.num(report["logistic_roc_auc"], 3), n=f.num(churn.high_risk),
+                                        var=f.money(churn.high_risk_value))
     label = report["label"]
     # the analytics state the definition in English; other languages word it from the same fields
     worded = t.get(f"label_{label['kind']}")
@@ -285,22 +273,23 @@ def _churn(ws, f: Fmt, progress) -> Section:
     return s
 
 
-def _feedback(ws, m, f: Fmt) -> Section:
-    from retentio.analytics.metrics import nps_groups
-
+def _feedback(d: ReportData, f: Fmt) -> Section:
     t = f.t
     s = Section("feedback", t["s9"])
-    if not ws.is_loaded("surveys") or "nps" not in m:
+    m = _need(d, "metrics", d.metrics)
+    if "nps" not in m.frame or d.nps_groups is None:
+        if "feedback" in d.unavailable:
+            raise Unavailable(str(d.unavailable["feedback"]))
         s.takeaway = t["no_surveys"]
         return s
-    done = m[m.complete]
+    done = m.complete
     long = done.melt(id_vars=["period_start"], value_vars=["nps", "csat_pct"], var_name="metric",
                      value_name="score").dropna()
     long["metric"] = long.metric.map({"nps": "NPS", "csat_pct": t["csat"]})
     s.charts.append(("feedback_over_time", alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("period_start:T", title=None), y=alt.Y("score:Q", title=None),
         color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="top"))).properties(width=WIDTH, height=240)))
-    groups = nps_groups(ws)
+    groups = d.nps_groups.copy()
     groups["group"] = groups.group.map(t)
     s.charts.append(("nps_groups", alt.Chart(groups).mark_arc(innerRadius=50).encode(
         theta="answers:Q", color=alt.Color("group:N", scale=alt.Scale(
@@ -311,67 +300,48 @@ def _feedback(ws, m, f: Fmt) -> Section:
     return s
 
 
-def _data(ws, f: Fmt) -> Section:
-    import duckdb
-    import ibis
-    import lightgbm
-
-    from retentio import __version__
-
+def _data(d: ReportData, f: Fmt) -> Section:
     t = f.t
     s = Section("data", t["s10"])
-    summ = ws.summary()
+    facts = _need(d, "data", d.data)
     s.tables.append(([t["table"], t["rows"], t["customers"], t["from"], t["to"]],
-                     [[r["table"], f.num(r["rows"]), f.num(r.get("customers") or 0), r.get("from") or "—",
-                       r.get("to") or "—"] for r in summ]))
-    loads = ws.load_history()
-    rejected = sum(int(x["rows_rejected"] or 0) for x in loads)
-    s.takeaway = t["data_take"].format(tables=sum(1 for r in summ if r["rows"]), rejected=f.num(rejected))
-    st = ws.settings
+                     [[r.table, f.num(r.rows), f.num(r.customers), r.first_day or "—", r.last_day or "—"]
+                      for r in facts.tables]))
+    s.takeaway = t["data_take"].format(tables=sum(1 for r in facts.tables if r.rows),
+                                       rejected=f.num(facts.rows_rejected))
+    versions = ", ".join(f"{k} {v}" for k, v in (facts.versions | {"altair": alt.__version__}).items())
     s.tables.append(([t["definitions"], ""], [
-        ["activity window", f"{st.activity_window_days} days"], ["timezone", st.timezone],
-        ["currency", st.currency], ["engine", ws.engine],
-        ["active (orders)", "a completed order in the activity window before the instant"],
-        ["CRR", "(customers at end − new) / customers at start"],
-        ["NPS", "% promoters (9–10) − % detractors (0–6)"],
-        ["versions", f"retentio {__version__}, ibis {ibis.__version__}, duckdb {duckdb.__version__}, "
-                     f"lightgbm {lightgbm.__version__}, altair {alt.__version__}"],
+        *[[k, v] for k, v in facts.settings.items()], *[[k, v] for k, v in facts.definitions.items()],
+        ["versions", versions],
     ]))
     return s
 
 
 # ----------------------------------------------------------------------------- assembly
-SECTIONS = ("kpis", "over_time", "cohorts", "mrr", "lifecycle", "segments", "clv", "churn", "feedback", "data")
+MAKERS: dict[str, Callable[[ReportData, Fmt], Section]] = {
+    "kpis": _kpis, "over_time": _over_time, "cohorts": _cohorts, "mrr": _mrr, "lifecycle": _lifecycle,
+    "segments": _segments, "clv": _clv, "churn": _churn, "feedback": _feedback, "data": _data,
+}
 
 
 def build(ws: Workspace, out: Path, period: str = "month", lang: str = "en", png_dir: Path | None = None,
           progress: Callable[[str], None] | None = None) -> dict:
     """Write the report to ``out`` (and each chart as PNG into ``png_dir``); returns a summary."""
-    from retentio.data.errors import RetentioError
+    from retentio.data.errors import InvalidParameter
+    from retentio.services.report import ReportParams, report_data
 
     if lang not in TEXT:
-        raise RetentioError(f"--lang must be one of {', '.join(TEXT)}")
+        raise InvalidParameter("lang", lang, " or ".join(TEXT))
     f = Fmt(lang, ws.settings.currency)
-
-    def step(msg):
-        if progress:
-            progress(msg)
-
-    step("metrics")
-    m = ws.metrics(period=period)
-    makers = {
-        "kpis": lambda: _kpis(ws, m, period, f), "over_time": lambda: _over_time(m, period, f),
-        "cohorts": lambda: _cohorts(ws, f), "mrr": lambda: _mrr(ws, m, f), "lifecycle": lambda: _lifecycle(ws, m, f),
-        "segments": lambda: _segments(ws, f), "clv": lambda: _clv(ws, f), "churn": lambda: _churn(ws, f, progress),
-        "feedback": lambda: _feedback(ws, m, f), "data": lambda: _data(ws, f),
-    }
+    step = progress or (lambda _m: None)
+    data = report_data(ws, ReportParams(period=period, phrases=reason_phrases(f)), progress=step)  # type: ignore[arg-type]
     sections = []
     for i, key in enumerate(SECTIONS, 1):
         step(f"section {i}: {key}")
         try:
-            sec = makers[key]()
-        except RetentioError as exc:  # the data do not support this section: say so, keep the rest
-            sec = Section(key, f.t[f"s{i}"], takeaway=str(exc))
+            sec = MAKERS[key](data, f)
+        except Unavailable as exc:  # the data do not support this section: say so, keep the rest
+            sec = Section(key, f.t[f"s{i}"], takeaway=exc.reason)
         sections.append(sec)
     html = render(sections, f, ws)
     out = Path(out)

@@ -1,0 +1,202 @@
+"""Data use cases: create a workspace, load a file or frame into a canonical table, see
+what is loaded, export the tables, and set up the demo business. Typed parameters in,
+typed results out.
+
+Validation, reading and storing are in :mod:`retentio.data.loading` (one transaction per
+load: all or nothing), the tables in :mod:`retentio.data.schema`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from retentio.data.errors import InvalidParameter, RetentioError, option
+
+if TYPE_CHECKING:
+    from retentio.data.loading import LoadReport
+    from retentio.data.workspace import Workspace
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    """The default progress callback: report nothing."""
+
+
+# ------------------------------------------------------------------------------ workspace
+@dataclass(frozen=True)
+class WorkspaceParams:
+    """A new workspace: the business's timezone and currency, the activity window that
+    defines "active" for orders, and the analytics engine."""
+
+    timezone: str = "UTC"
+    currency: str = "USD"
+    activity_window_days: int = 90
+    engine: Literal["duckdb", "spark"] = "duckdb"
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    """Where a workspace is and how it reads its data."""
+
+    path: Path
+    engine: str
+    timezone: str
+    currency: str
+    activity_window_days: int
+
+
+def create_workspace(path: Path, params: WorkspaceParams = WorkspaceParams()) -> WorkspaceInfo:
+    """Create a workspace folder with ``retentio.toml`` (and the database for DuckDB);
+    a refused creation leaves nothing behind."""
+    from retentio.data.workspace import Workspace
+
+    ws = Workspace.init(path, timezone=params.timezone, currency=params.currency,
+                        activity_window_days=params.activity_window_days, engine=params.engine)
+    with ws:
+        return WorkspaceInfo(ws.path.resolve(), ws.engine, ws.settings.timezone, ws.settings.currency,
+                             ws.settings.activity_window_days)
+
+
+# ------------------------------------------------------------------------------ loading
+@dataclass(frozen=True)
+class LoadParams:
+    """How to read and store a file: renames (their column → ours), the mode (``append``
+    refuses stored ids and repeated files, ``replace`` the whole table, ``upsert`` updates
+    matching ids), where to write rejected rows (storing the valid ones), and reading
+    options that are detected when not given."""
+
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    mode: Literal["append", "replace", "upsert"] = "append"
+    skip_invalid: Path | None = None
+    force: bool = False
+    allow_duplicates: bool = False
+    delimiter: str | None = None
+    decimal: Literal[".", ","] | None = None
+    encoding: str | None = None
+    date_format: str | None = None
+    sheet: str | None = None
+    format: Literal["csv", "xlsx", "xls", "ods", "parquet", "jsonl"] | None = None
+
+
+def parse_renames(items: list[str]) -> dict[str, str]:
+    """``their_column=our_column`` pairs into a mapping."""
+    mapping = {}
+    for item in items:
+        if "=" not in item:
+            raise InvalidParameter("mapping", item, "their_column=our_column")
+        theirs, ours = item.split("=", 1)
+        mapping[theirs.strip()] = ours.strip()
+    return mapping
+
+
+def load_table(ws: Workspace, table: str, source: Any, params: LoadParams = LoadParams(),
+               progress: Progress = _quiet) -> LoadReport:
+    """Validate ``source`` (a file path or a pandas/Polars/Arrow frame) and store it into
+    canonical ``table`` in one transaction; returns what was read, stored, rejected and
+    normalised, and how the file was read. ``progress`` hears ``"stored"`` once the
+    transaction has committed."""
+    return ws.load(table, source, mapping=dict(params.mapping), mode=params.mode, skip_invalid=params.skip_invalid,
+                   delimiter=params.delimiter, decimal=params.decimal, fmt=params.format, encoding=params.encoding,
+                   sheet=params.sheet, date_format=params.date_format, allow_duplicates=params.allow_duplicates,
+                   force=params.force, step=progress)
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One canonical table: rows, distinct customers, first and last day, and where it is
+    read from (``workspace`` or a [tables] source); ``source`` is None when nothing is loaded."""
+
+    table: str
+    rows: int
+    customers: int
+    first_day: str | None
+    last_day: str | None
+    source: str | None
+
+    def as_dict(self) -> dict:
+        return {"table": self.table, "rows": self.rows, "customers": self.customers, "from": self.first_day,
+                "to": self.last_day, "source": self.source}
+
+
+def describe_tables(ws: Workspace) -> list[TableInfo]:
+    """What is loaded: every canonical table, empty ones included."""
+    return [TableInfo(r["table"], r["rows"], r["customers"], r["from"], r["to"], r["source"])
+            for r in ws.summary()]
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A table written to a file."""
+
+    table: str
+    path: Path
+    rows: int
+
+
+def export_tables(ws: Workspace, directory: Path, fmt: Literal["parquet", "csv"] = "parquet",
+                  progress: Progress = _quiet) -> list[Exported]:
+    """Write every loaded canonical table to ``directory/TABLE.parquet`` (or ``.csv``)."""
+    return [Exported(r["table"], Path(r["path"]), r["rows"]) for r in ws.export(directory, fmt, step=progress)]
+
+
+# ------------------------------------------------------------------------------ demo
+@dataclass(frozen=True)
+class DemoParams:
+    """The demo business: how many customers, the seed (the same seed gives the same
+    data), where to also write its CSVs, and whether to replace a workspace's data."""
+
+    customers: int = 20_000
+    seed: int = 7
+    csv_dir: Path | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class DemoWorkspace:
+    """A demo workspace, loaded and with a trained churn model."""
+
+    path: Path
+    tables: list[TableInfo]
+    churn_model_version: int | None
+    csv_dir: Path | None
+
+
+def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progress = _quiet) -> DemoWorkspace:
+    """Generate the demo business (a shop with subscriptions, three years), load it into
+    the workspace at ``path`` (created when missing) and train the churn model. A
+    workspace that already holds data is refused unless ``force``: nothing is changed."""
+    from retentio.data.demo import generate
+    from retentio.data.workspace import Workspace
+    from retentio.services.churn import train_churn
+
+    if params.csv_dir is not None and params.csv_dir.exists() and not params.csv_dir.is_dir():
+        raise InvalidParameter("csv_dir", str(params.csv_dir), "a folder (this path exists and is not one)")
+    ws = Workspace.init(path, timezone="Europe/Moscow", currency="RUB", exist_ok=True)
+    with ws:
+        held = ws.stored_rows()
+        if held and not params.force:
+            what = ", ".join(f"{table} ({rows:,} rows)" for table, rows in held.items())
+            raise RetentioError(
+                f"{Path(path).resolve()} already holds data: {what}. The demo would replace all of it. "
+                f"Nothing was changed; use another folder, or {option('force')} to replace it")
+    progress("generating")
+    data = generate(params.customers, params.seed)
+    if params.csv_dir:
+        data.write_csv(params.csv_dir)
+    with ws:
+        for name, frame in data.tables().items():
+            progress(f"loading {name}")
+            ws.load(name, frame, mode="replace")
+        progress("training the churn model")
+        trained = train_churn(ws, progress=progress)
+        tables = describe_tables(ws)
+    return DemoWorkspace(Path(path).resolve(), tables, trained.get("model_version"), params.csv_dir)
+
+
+__all__ = ["DemoParams", "DemoWorkspace", "Exported", "LoadParams", "TableInfo", "WorkspaceInfo",
+           "WorkspaceParams", "create_workspace", "describe_tables", "export_tables", "load_table",
+           "parse_renames", "prepare_demo"]
