@@ -165,13 +165,11 @@ def load(
     json: JsonOpt = False,
 ) -> None:
     """Validate a file and store it into a canonical table (all or nothing)."""
-    from retentio.services.data import LoadParams, load_table, parse_renames
+    from retentio.services.data import LoadParams, load_table, parse_renames, read_renames
 
     mapping = {}
     if map_file is not None:
-        from retentio.data.loading import read_mapping_file
-
-        mapping.update(read_mapping_file(map_file))
+        mapping.update(read_renames(map_file))
     mapping.update(parse_renames(map or []))
     params = LoadParams(mapping, mode, skip_invalid, force, allow_duplicates, delimiter, decimal, encoding,
                         date_format, sheet, format)

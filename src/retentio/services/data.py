@@ -93,6 +93,13 @@ def parse_renames(items: list[str]) -> dict[str, str]:
     return mapping
 
 
+def read_renames(path: Path) -> dict[str, str]:
+    """Renames from a file: lines ``their_col=our_col``, or TOML ``"their col" = "our_col"``."""
+    from retentio.data.loading import read_mapping_file
+
+    return read_mapping_file(path)
+
+
 def load_table(ws: Workspace, table: str, source: Any, params: LoadParams = LoadParams(),
                progress: Progress = _quiet) -> LoadReport:
     """Validate ``source`` (a file path or a pandas/Polars/Arrow frame) and store it into
@@ -199,4 +206,4 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
 
 __all__ = ["DemoParams", "DemoWorkspace", "Exported", "LoadParams", "TableInfo", "WorkspaceInfo",
            "WorkspaceParams", "create_workspace", "describe_tables", "export_tables", "load_table",
-           "parse_renames", "prepare_demo"]
+           "parse_renames", "prepare_demo", "read_renames"]
