@@ -116,7 +116,7 @@ def test_demo_json_and_csv_dir(tmp_path):
     # the CSVs are the documented input format: they load back into a new workspace unchanged
     ws2 = str(tmp_path / "ws2")
     run_cli("init", ws2, "--timezone", "Europe/Moscow")
-    for name in ("customers", "orders", "subscriptions", "events", "surveys", "tickets"):
+    for name in ("customers", "orders", "order_items", "subscriptions", "events", "surveys", "tickets"):
         code, _, err = run_cli("-w", ws2, "load", name, str(tmp_path / "csv" / f"{name}.csv"))
         assert code == 0, err
     code, out, _ = run_cli("-w", ws2, "tables", "--json")

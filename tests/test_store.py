@@ -28,8 +28,8 @@ NEXT = '''"""a test-only next revision"""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9001"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -45,11 +45,12 @@ def downgrade():
 
 
 def migrations_with_next(tmp_path: Path, fail: bool) -> Path:
-    """A copy of the real migrations plus revision 0002 (which fails midway when asked)."""
+    """A copy of the real migrations plus a test revision 9001 after the newest (which
+    fails midway when asked)."""
     target = tmp_path / f"migrations_{'fail' if fail else 'ok'}"
     shutil.copytree(MIGRATIONS, target, ignore=shutil.ignore_patterns("__pycache__"))
-    body = NEXT.replace("{fail}", "raise RuntimeError('migration 0002 failed midway')" if fail else "pass")
-    (target / "versions" / "0002_test_next.py").write_text(body)
+    body = NEXT.replace("{fail}", "raise RuntimeError('migration 9001 failed midway')" if fail else "pass")
+    (target / "versions" / "9001_test_next.py").write_text(body.replace("{head}", HEAD))
     return target
 
 
@@ -58,20 +59,38 @@ def register(store: Store, n: int = 1) -> list[int]:
                            data_fingerprint="f" * 64).version for i in range(n)]
 
 
+#: the newest revision of the real migrations
+HEAD = "0002"
+
+
 def test_upgrade_from_empty_creates_the_schema(store_url):
     with Store.open(store_url) as store:
-        assert store.revision() == store.head() == "0001"
+        assert store.revision() == store.head() == HEAD
         names = set(sa.inspect(store.engine).get_table_names())
-        assert {"model_versions", "score_snapshots", "customer_scores", "alembic_version"} <= names
+        assert {"model_versions", "score_snapshots", "customer_scores", "alembic_version", "campaigns",
+                "campaign_runs", "assignments", "outbox", "promo_codes", "suppressions"} <= names
         Store.open(store_url).close()  # opening again changes nothing
-        assert store.revision() == "0001"
+        assert store.revision() == HEAD
+
+
+def test_the_campaign_tables_come_onto_a_store_holding_models(store_url):
+    """0001 → 0002 on a store with a registered model and a snapshot: both survive."""
+    store = Store(store_url)
+    store.upgrade("0001")
+    register(store, 2)
+    store.close()
+    with Store.open(store_url) as store:
+        assert store.revision() == "0002"
+        assert [m.version for m in model_versions(store, "churn")] == [1, 2]
+        with store.engine.connect() as c:
+            assert c.exec_driver_sql("SELECT count(*) FROM assignments").scalar() == 0
 
 
 def test_upgrade_from_the_previous_revision_keeps_the_data(store_url, tmp_path):
     with Store.open(store_url) as store:
         register(store, 2)
     with Store.open(store_url, migrations=migrations_with_next(tmp_path, fail=False)) as store:
-        assert store.revision() == "0002"
+        assert store.revision() == "9001"
         with store.engine.connect() as c:
             rows = c.exec_driver_sql("SELECT version, note FROM model_versions ORDER BY version").all()
         assert [tuple(r) for r in rows] == [(1, "none"), (2, "none")]
@@ -81,12 +100,12 @@ def test_upgrade_from_the_previous_revision_keeps_the_data(store_url, tmp_path):
 def test_a_failing_migration_leaves_the_previous_schema(store_url, tmp_path):
     with Store.open(store_url) as store:
         register(store, 1)
-    with pytest.raises(RuntimeError, match="0002 failed midway"):
+    with pytest.raises(RuntimeError, match="9001 failed midway"):
         Store.open(store_url, migrations=migrations_with_next(tmp_path, fail=True))
     with Store.open(store_url) as store:
-        assert store.revision() == "0001"
+        assert store.revision() == HEAD
         columns = {c["name"] for c in sa.inspect(store.engine).get_columns("model_versions")}
-        assert "note" not in columns  # the column 0002 added before failing was rolled back
+        assert "note" not in columns  # the column 9001 added before failing was rolled back
         assert [m.version for m in model_versions(store, "churn")] == [1]
 
 

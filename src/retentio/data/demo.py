@@ -69,13 +69,15 @@ class DemoData:
     events: pd.DataFrame
     surveys: pd.DataFrame
     tickets: pd.DataFrame
+    #: the lines of each order: item, quantity, amount, name and category
+    order_items: pd.DataFrame | None = None
     #: the latent truth, never loaded: when each customer left (NaT if still a customer)
     truth: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """In load order: customers first, so every other table can be checked against it."""
-        return {k: getattr(self, k) for k in
-                ("customers", "orders", "subscriptions", "events", "surveys", "tickets")}
+        names = ("customers", "orders", "order_items", "subscriptions", "events", "surveys", "tickets")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
     def write_csv(self, directory: str | Path) -> list[Path]:
         directory = Path(directory)
@@ -215,8 +217,60 @@ def generate(n_customers: int = 20_000, seed: int = 7) -> DemoData:
         "customer_id": ids,
         "left_at": pd.Series(ts(np.where(left, leave_day, 0)), dtype="datetime64[s]").where(left),
     })
+    # drawn from their own stream, so the tables above stay what they were for a seed
+    extra = np.random.default_rng([seed, 1])
+    customers.insert(1, "first_name", extra.choice(FIRST_NAMES, size=n))
+    items = _order_items(extra, orders, ids)
     return DemoData(customers, orders, subs, events.sort_values("occurred_at", kind="stable").reset_index(drop=True),
-                    surveys, tickets, truth)
+                    surveys, tickets, items, truth)
+
+
+#: the catalogue: SKU1000–SKU1399 (the items events refer to); the first 60 are consumables
+CATALOGUE_SIZE = 400
+CONSUMABLES = 60
+FIRST_NAMES = ["Anna", "Ivan", "Maria", "Dmitry", "Elena", "Sergey", "Olga", "Alexey", "Natalia", "Pavel",
+               "Tatiana", "Mikhail", "Irina", "Andrey", "Ekaterina", "Nikolai"]
+_KINDS = {"consumables": ["Coffee beans", "Green tea", "Laundry capsules", "Dish tablets", "Cat food", "Shampoo",
+                          "Toothpaste", "Vitamins", "Printer ink", "Water filter"],
+          "home": ["Candle", "Towel set", "Mug", "Cushion", "Lamp"],
+          "apparel": ["T-shirt", "Socks", "Scarf", "Hoodie", "Cap"],
+          "electronics": ["Headphones", "Charger", "Power bank", "Speaker", "Cable"]}
+
+
+def _catalogue() -> pd.DataFrame:
+    """Item id, name and category of every catalogue item."""
+    rows = []
+    for k in range(CATALOGUE_SIZE):
+        category = "consumables" if k < CONSUMABLES else ("home", "apparel", "electronics")[k % 3]
+        names = _KINDS[category]
+        rows.append({"item_id": f"SKU{1000 + k}", "name": f"{names[k % len(names)]} {k % 7 + 1}",
+                     "category": category})
+    return pd.DataFrame(rows)
+
+
+def _order_items(rng, orders: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """``items`` lines per order: each customer has a favourite consumable bought again in
+    about half of their orders (replenishment), the other lines drawn from the catalogue."""
+    cat = _catalogue()
+    favourite = dict(zip(ids, rng.integers(0, CONSUMABLES, len(ids))))
+    n_lines = orders["items"].to_numpy()
+    order_idx = np.repeat(np.arange(len(orders)), n_lines)
+    first_line = np.r_[0, np.cumsum(n_lines)[:-1]]
+    is_first = np.zeros(order_idx.size, dtype=bool)
+    is_first[first_line] = True
+    fav = np.array([favourite[c] for c in orders.customer_id.to_numpy()])[order_idx]
+    pick = rng.integers(0, CATALOGUE_SIZE, order_idx.size)
+    item = np.where(is_first & (rng.random(order_idx.size) < 0.55), fav, pick)
+    amounts = orders.amount.to_numpy()[order_idx] / n_lines[order_idx]
+    quantity = 1 + rng.poisson(0.3, order_idx.size)
+    # lines with the same item in one order are one line
+    out = pd.DataFrame({"order_id": orders.order_id.to_numpy()[order_idx], "k": item, "quantity": quantity,
+                        "amount": amounts})
+    out = out.groupby(["order_id", "k"], sort=False, as_index=False).agg(quantity=("quantity", "sum"),
+                                                                          amount=("amount", "sum"))
+    out["amount"] = out.amount.round(2)
+    out = out.join(cat, on="k").drop(columns="k")
+    return out[["order_id", "item_id", "quantity", "amount", "name", "category"]]
 
 
 def _subscriptions(rng, n, ids, signup_day, leave_day, horizon, ts):

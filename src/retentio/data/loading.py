@@ -667,7 +667,12 @@ def _validate_and_store(con, schema, report: LoadReport, staged: Staged, mapping
             step("stored")
     except BaseException:
         if not committed:
-            con.execute("ROLLBACK")
+            import duckdb
+
+            # an interrupted statement may already have ended the transaction (DuckDB rolls
+            # it back itself); then there is nothing left to undo
+            with contextlib.suppress(duckdb.TransactionException):
+                con.execute("ROLLBACK")
         raise
 
 

@@ -126,8 +126,26 @@ ORDERS = TableSchema(
         C("status", Kind.STRING, choices=("completed", "returned", "cancelled")),
         C("channel", Kind.STRING),
         C("items", Kind.INT, minimum=0),
+        # a campaign's promo code used on this order: marks the code redeemed
+        C("promo_code", Kind.STRING),
     ),
     checks=("amount_not_negative_when_completed",),
+)
+
+ORDER_ITEMS = TableSchema(
+    name="order_items",
+    description="one row per item of an order (optional: product picks and replenishment reminders)",
+    primary_key=None,
+    time_column=None,
+    customer_ref=None,
+    columns=(
+        C("order_id", Kind.ID, required=True),
+        C("item_id", Kind.ID, required=True),
+        C("quantity", Kind.INT, minimum=1),
+        C("amount", Kind.MONEY, minimum=0),
+        C("name", Kind.STRING),
+        C("category", Kind.STRING),
+    ),
 )
 
 SUBSCRIPTIONS = TableSchema(
@@ -195,7 +213,7 @@ TICKETS = TableSchema(
 )
 
 TABLES: dict[str, TableSchema] = {
-    t.name: t for t in (CUSTOMERS, ORDERS, SUBSCRIPTIONS, EVENTS, SURVEYS, TICKETS)
+    t.name: t for t in (CUSTOMERS, ORDERS, ORDER_ITEMS, SUBSCRIPTIONS, EVENTS, SURVEYS, TICKETS)
 }
 
 #: score scales per survey kind (inclusive); CES is the 7-point scale of Dixon et al. (2010)

@@ -80,6 +80,134 @@ class StoreSettings:
     url: str = ""
 
 
+def _fields_of(cls: type, section: str, raw: dict, path: Path) -> dict:
+    """``raw`` checked against the fields of dataclass ``cls``: an unknown key is refused
+    naming the file, the section and the keys it knows."""
+    known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    extra = sorted(set(raw) - known)
+    if extra:
+        raise RetentioError(f"{path}: unknown {section} setting(s) {extra}; known: {', '.join(sorted(known))}")
+    return raw
+
+
+@dataclass
+class EmailChannelSettings:
+    """``[channels.email]``: an SMTP server. The password is never written in the file:
+    ``password_env`` names the environment variable that holds it."""
+
+    host: str = ""
+    port: int = 587
+    #: none, starttls or ssl
+    security: str = "starttls"
+    username: str = ""
+    password_env: str = ""
+    sender: str = ""
+    reply_to: str = ""
+    #: most messages per second (0: as fast as the server takes them)
+    rate_per_second: float = 0.0
+    timeout_s: float = 30.0
+    cost_per_message: float = 0.0
+
+
+@dataclass
+class WebhookChannelSettings:
+    """``[channels.webhook]``: HTTP POST of JSON (SMS, messengers, push providers), signed
+    with HMAC-SHA256 by the secret in the environment variable ``secret_env``."""
+
+    url: str = ""
+    secret_env: str = ""
+    timeout_s: float = 10.0
+    cost_per_message: float = 0.0
+
+
+@dataclass
+class CsvChannelSettings:
+    """``[channels.csv]``: the audience with rendered messages and codes as a CSV file,
+    for tools Retentio does not talk to (relative folders are inside the workspace)."""
+
+    folder: str = "exports"
+    cost_per_message: float = 0.0
+
+
+@dataclass
+class ChannelSettings:
+    email: EmailChannelSettings = field(default_factory=EmailChannelSettings)
+    webhook: WebhookChannelSettings = field(default_factory=WebhookChannelSettings)
+    csv: CsvChannelSettings = field(default_factory=CsvChannelSettings)
+
+    def validate(self, path: Path) -> None:
+        if self.email.security not in ("none", "starttls", "ssl"):
+            raise RetentioError(f"{path}: [channels.email] security must be none, starttls or ssl, "
+                                f"got {self.email.security!r}")
+        for section, value in (("[channels.email] port", self.email.port),):
+            if not isinstance(value, int) or not 0 < value < 65536:
+                raise RetentioError(f"{path}: {section} must be a port number, got {value!r}")
+        for section, number in (("[channels.email] rate_per_second", self.email.rate_per_second),
+                                ("[channels.email] timeout_s", self.email.timeout_s),
+                                ("[channels.webhook] timeout_s", self.webhook.timeout_s),
+                                ("[channels.email] cost_per_message", self.email.cost_per_message),
+                                ("[channels.webhook] cost_per_message", self.webhook.cost_per_message),
+                                ("[channels.csv] cost_per_message", self.csv.cost_per_message)):
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
+                raise RetentioError(f"{path}: {section} must be a number ≥ 0, got {number!r}")
+
+    @classmethod
+    def from_raw(cls, raw: dict, path: Path) -> ChannelSettings:
+        _fields_of(cls, "[channels]", raw, path)
+        return cls(
+            email=EmailChannelSettings(**_fields_of(EmailChannelSettings, "[channels.email]", raw.get("email") or {}, path)),
+            webhook=WebhookChannelSettings(**_fields_of(WebhookChannelSettings, "[channels.webhook]",
+                                                        raw.get("webhook") or {}, path)),
+            csv=CsvChannelSettings(**_fields_of(CsvChannelSettings, "[channels.csv]", raw.get("csv") or {}, path)),
+        )
+
+
+@dataclass
+class CampaignSettings:
+    """``[campaigns]``: the rules every campaign of the workspace keeps."""
+
+    #: at most this many marketing messages per customer ...
+    frequency_cap: int = 2
+    #: ... in this many days, across all campaigns
+    frequency_days: int = 7
+    #: quiet hours in the workspace timezone: messages due then wait until they end
+    quiet_start: str = "21:00"
+    quiet_end: str = "09:00"
+    #: share (%) of all customers who never receive any campaign (a global control group)
+    global_control_pct: float = 0.0
+    #: soft bounces in a row that suppress an address
+    soft_bounce_limit: int = 3
+    #: where unsubscribe links point (the web app serves the page)
+    unsubscribe_url: str = "http://127.0.0.1:8000/unsubscribe"
+    #: sending attempts of a message before a transient failure counts as failed
+    max_attempts: int = 5
+    #: first retry after this many seconds, doubling with each attempt
+    retry_base_s: float = 30.0
+    #: how long a run waits for its retries to come due before it returns (the rest go
+    #: with the next `retentio campaign send`)
+    retry_wait_s: float = 0.0
+
+    def validate(self, path: Path) -> None:
+        import re
+
+        for name in ("frequency_cap", "frequency_days", "soft_bounce_limit", "max_attempts"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise RetentioError(f"{path}: [campaigns] {name} must be a positive whole number, got {value!r}")
+        for name in ("quiet_start", "quiet_end"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+                raise RetentioError(f"{path}: [campaigns] {name} must be a time such as \"21:00\", got {value!r}")
+        for name in ("retry_base_s", "retry_wait_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise RetentioError(f"{path}: [campaigns] {name} must be a number of seconds ≥ 0, got {value!r}")
+        if isinstance(self.global_control_pct, bool) or not isinstance(self.global_control_pct, (int, float)) \
+                or not 0 <= self.global_control_pct < 100:
+            raise RetentioError(f"{path}: [campaigns] global_control_pct must be in [0, 100), "
+                                f"got {self.global_control_pct!r}")
+
+
 @dataclass
 class Settings:
     """A workspace's ``retentio.toml``: every default written once, validated on read.
@@ -112,6 +240,8 @@ class Settings:
     #: where Retentio keeps what it owns (models, score snapshots, ...)
     store: StoreSettings = field(default_factory=StoreSettings)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    channels: ChannelSettings = field(default_factory=ChannelSettings)
+    campaigns: CampaignSettings = field(default_factory=CampaignSettings)
 
     def validate(self, path: Path) -> Settings:
         try:
@@ -126,6 +256,8 @@ class Settings:
         if self.engine.kind not in ENGINES:
             raise RetentioError(f"{path}: [engine] kind must be one of {', '.join(ENGINES)}, got {self.engine.kind!r}")
         self.analysis.validate(path)
+        self.channels.validate(path)
+        self.campaigns.validate(path)
         unknown = sorted(set(self.tables) - set(TABLES))
         if unknown:
             raise RetentioError(f"{path}: [tables] names unknown table(s) {unknown}; known: {', '.join(TABLES)}")
@@ -141,6 +273,8 @@ class Settings:
         tables = raw.pop("tables", {}) or {}
         store = raw.pop("store", {}) or {}
         analysis = raw.pop("analysis", {}) or {}
+        channels = raw.pop("channels", {}) or {}
+        campaigns = raw.pop("campaigns", {}) or {}
         known_analysis = set(AnalysisSettings.__dataclass_fields__)
         if set(analysis) - known_analysis:
             raise RetentioError(f"{path}: unknown [analysis] setting(s) {sorted(set(analysis) - known_analysis)}; "
@@ -151,7 +285,8 @@ class Settings:
         known = {"timezone", "currency", "activity_window_days"}
         extra = sorted(set(raw) - known)
         if extra:
-            raise RetentioError(f"{path}: unknown setting(s) {extra}; known: {sorted(known)}, [engine], [tables]")
+            raise RetentioError(f"{path}: unknown setting(s) {extra}; known: {sorted(known)}, [engine], [tables], "
+                                "[store], [analysis], [channels], [campaigns]")
         extra_engine = sorted(set(engine) - {"kind", "master", "conf"})
         if extra_engine:
             raise RetentioError(f"{path}: unknown [engine] setting(s) {extra_engine}")
@@ -161,6 +296,8 @@ class Settings:
             tables={str(k): str(v) for k, v in tables.items()},
             store=StoreSettings(url=str(store.get("url", ""))),
             analysis=AnalysisSettings(**analysis),
+            channels=ChannelSettings.from_raw(channels, path),
+            campaigns=CampaignSettings(**_fields_of(CampaignSettings, "[campaigns]", campaigns, path)),
         ).validate(path)
 
     def write(self, path: Path) -> None:
@@ -171,8 +308,13 @@ class Settings:
             data["engine"].pop("conf")
         if not data["store"]["url"]:
             data.pop("store")
-        if data["analysis"] == asdict(AnalysisSettings()):
-            data.pop("analysis")
+        for name, default in (("analysis", AnalysisSettings()), ("campaigns", CampaignSettings())):
+            if data[name] == asdict(default):
+                data.pop(name)
+        data["channels"] = {k: v for k, v in data["channels"].items()
+                            if v != asdict(getattr(ChannelSettings(), k))}
+        if not data["channels"]:
+            data.pop("channels")
         header = (
             "# Retentio workspace settings.\n"
             "# [engine] kind = \"duckdb\" (embedded file in this folder) or \"spark\" (PySpark;\n"

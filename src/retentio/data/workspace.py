@@ -251,7 +251,16 @@ class Workspace:
         existing = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
         for schema in TABLES.values():
-            if schema.name in self.settings.tables or schema.name in existing:
+            if schema.name in self.settings.tables:
+                continue
+            if schema.name in existing:
+                # a canonical column added by a later Retentio (e.g. orders.promo_code)
+                have = {r[0] for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+                    "AND table_name = ?", [schema.name]).fetchall()}
+                for c in schema.columns:
+                    if c.name not in have and not self.read_only:
+                        con.execute(f"ALTER TABLE {q(schema.name)} ADD COLUMN {q(c.name)} {c.sql_type}")
                 continue
             cols = ", ".join(f"{q(c.name)} {c.sql_type}" for c in schema.columns)
             con.execute(f"CREATE TABLE IF NOT EXISTS {q(schema.name)} ({cols})")
@@ -279,7 +288,7 @@ class Workspace:
                 f"table {name} has no source: a Spark workspace reads its tables from [tables] in "
                 f"{self.path / SETTINGS_FILE}"
             )
-        return backend.table(name)
+        return _with_all_columns(backend.table(name), table_schema(name))
 
     def _external(self, name: str, source: str) -> ir.Table:
         backend = self.backend
@@ -296,7 +305,7 @@ class Workspace:
         if self.engine == "duckdb" and Path(target).is_dir():
             target = str(Path(target) / "**" / "*.parquet")
         try:
-            return backend.read_parquet(target, table_name=f"ext_{name}")
+            return _with_all_columns(backend.read_parquet(target, table_name=f"ext_{name}"), table_schema(name))
         except Exception as exc:  # the engine's own error says why; we say where
             raise RetentioError(f"[tables] {name} = {source!r} cannot be read as Parquet: {exc}") from None
 
@@ -452,6 +461,22 @@ class Workspace:
                 t.to_csv(target)
             written.append({"table": name, "path": str(target), "rows": int(t.count().execute())})
         return written
+
+
+def _with_all_columns(t: ir.Table, schema: TableSchema) -> ir.Table:
+    """``t`` with every canonical column: an optional column a file (or a read-only
+    database made by an earlier Retentio) lacks is read as nulls of its type."""
+    import ibis
+
+    from retentio.data.schema import SQL_TYPES
+
+    missing = {c.name: ibis.null().cast(_IBIS_TYPES[SQL_TYPES[c.kind]]) for c in schema.columns
+               if c.name not in t.columns}
+    return t.mutate(**missing) if missing else t
+
+
+_IBIS_TYPES = {"VARCHAR": "string", "TIMESTAMP": "timestamp", "DATE": "date", "DECIMAL(18,4)": "decimal(18,4)",
+               "DOUBLE": "float64", "BIGINT": "int64", "BOOLEAN": "boolean"}
 
 
 def _iso_date(value: Any) -> str | None:

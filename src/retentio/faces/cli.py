@@ -277,13 +277,14 @@ def demo(
 
     target = workspace or (ctx.obj or {}).get("workspace") or Path("retentio-demo")
     _DOING["writes"] = True
-    with progress("demo", total=34) as step:
+    with progress("demo", total=35) as step:
         made = prepare_demo(target, DemoParams(customers, seed, csv_dir, force), progress=step)
         with Workspace.open(target) as ws:
             report = build(ws, Path(target) / "report.html", progress=step)
     summary = [t.as_dict() for t in made.tables]
     result = {"workspace": str(made.path), "customers": customers, "seed": seed, "tables": summary,
-              "churn_model_version": made.churn_model_version, "report": str(Path(report["report"]).resolve())}
+              "churn_model_version": made.churn_model_version, "playbooks": made.playbooks,
+              "report": str(Path(report["report"]).resolve())}
     if csv_dir:
         result["csv_dir"] = str(csv_dir)
     if json:
@@ -292,6 +293,7 @@ def demo(
     print_table(summary, title=f"Demo workspace {result['workspace']}",
                 columns=["table", "rows", "customers", "from", "to"])
     err.print(f"Workspace ready: [bold]{result['workspace']}[/]  (try: retentio -w {target} churn score --top 10)")
+    err.print(f"{len(made.playbooks)} playbooks written (CSV export; try: retentio -w {target} campaign plan winback)")
     err.print("Report (open it in a browser):")
     print(result["report"])
 
@@ -704,6 +706,10 @@ def report_cmd(
         return
     err.print(f"[green]report written:[/] {result['charts']} charts, {result['bytes'] / 1e6:.1f} MB")
     print(Path(result["report"]).resolve())
+
+
+# the campaign command groups register themselves on ``app``
+from retentio.faces import cli_campaigns  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------- entry point

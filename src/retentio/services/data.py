@@ -170,14 +170,18 @@ class DemoWorkspace:
     tables: list[TableInfo]
     churn_model_version: int | None
     csv_dir: Path | None
+    #: one playbook of every kind, exporting to CSV (the demo sends nothing anywhere)
+    playbooks: list[str] = field(default_factory=list)
 
 
 def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progress = _quiet) -> DemoWorkspace:
     """Generate the demo business (a shop with subscriptions, three years), load it into
     the workspace at ``path`` (created when missing) and train the churn model. A
     workspace that already holds data is refused unless ``force``: nothing is changed."""
+    from retentio.actions.playbooks import KINDS
     from retentio.data.demo import generate
     from retentio.data.workspace import Workspace
+    from retentio.services.campaigns import new_playbook
     from retentio.services.churn import train_churn
 
     if params.csv_dir is not None and params.csv_dir.exists() and not params.csv_dir.is_dir():
@@ -201,7 +205,9 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
         progress("training the churn model")
         trained = train_churn(ws, progress=progress)
         tables = describe_tables(ws)
-    return DemoWorkspace(Path(path).resolve(), tables, trained.get("model_version"), params.csv_dir)
+        progress("writing playbooks")
+        playbooks = [new_playbook(ws, kind, kind, channel="csv", force=True).stem for kind in KINDS]
+    return DemoWorkspace(Path(path).resolve(), tables, trained.get("model_version"), params.csv_dir, playbooks)
 
 
 __all__ = ["DemoParams", "DemoWorkspace", "Exported", "LoadParams", "TableInfo", "WorkspaceInfo",

@@ -57,6 +57,9 @@ class Store:
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA foreign_keys = ON")
                 cursor.execute("PRAGMA journal_mode = WAL")
+                # in WAL mode NORMAL loses no committed transaction when a process dies (only a
+                # power cut can take the last ones): the outbox records one message per commit
+                cursor.execute("PRAGMA synchronous = NORMAL")
                 cursor.execute("PRAGMA busy_timeout = 10000")
                 cursor.close()
 

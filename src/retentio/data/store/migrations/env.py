@@ -3,6 +3,7 @@ transaction for the whole upgrade, so a failing migration leaves the previous sc
 
 from alembic import context
 
+import retentio.data.store.campaign_tables  # noqa: F401 - registers the campaign tables on Base.metadata
 from retentio.data.store.tables import Base
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,168 @@
+"""Email over SMTP (RFC 5321) with :mod:`smtplib`: one connection per sending pass.
+
+Each message is a MIME ``multipart/alternative`` (text, then HTML when the playbook has
+one; RFC 2046 §5.1.4) built by :mod:`email.message.EmailMessage`, with a ``Message-ID``
+made from the outbox's stable id (the same on a retry, so a receiving server or the
+recipient's client can spot a copy), ``Date``, ``From``, ``Reply-To``, and — for
+marketing — ``List-Unsubscribe: <https://…>`` with
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058).
+
+Security: ``none`` (plain, for a local relay), ``starttls`` (RFC 3207; refused if the
+server does not offer it) or ``ssl`` (implicit TLS, port 465). The password is read from
+the environment variable the settings name, never from the file.
+
+Outcomes: a 2xx is ``sent``; a 4xx reply, a dropped connection or a timeout is a
+transient ``retry`` (the connection is reopened for the next message); a 5xx reply,
+including a refused recipient, is ``failed`` with the server's words. A refused login,
+an unreachable server or a missing password is a :class:`ChannelError` at :meth:`open`,
+before any message is claimed for sending.
+
+``rate_per_second`` spaces messages evenly (a token bucket of one), for providers that
+throttle.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import time
+from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from retentio.actions.channels.base import ChannelError, Delivery, OutgoingMessage
+from retentio.data.settings import EmailChannelSettings
+
+F = "[channels.email]"
+
+
+class EmailChannel:
+    """Send outbox messages through one SMTP server (see the module docstring)."""
+
+    name = "email"
+
+    def __init__(self, settings: EmailChannelSettings, env: Mapping[str, str]):
+        self.settings = settings
+        if not settings.host:
+            raise ChannelError("no SMTP server configured", f"{F} host")
+        if not settings.sender:
+            raise ChannelError("no sender address configured", f"{F} sender")
+        self.password: str | None = None
+        if settings.username:
+            if not settings.password_env:
+                raise ChannelError("a username needs password_env: the name of the environment variable that "
+                                   "holds the password", f"{F} password_env")
+            self.password = env.get(settings.password_env)
+            if self.password is None:
+                raise ChannelError(f"the environment variable {settings.password_env} is not set",
+                                   f"{F} password_env")
+        self.smtp: smtplib.SMTP | None = None
+        self._next_at = 0.0
+        self.domain = settings.sender.rpartition("@")[2] or "retentio.local"
+
+    # ------------------------------------------------------------------ connection
+    def open(self) -> None:
+        s = self.settings
+        try:
+            if s.security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s,
+                                                      context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+                if s.security == "starttls":
+                    smtp.ehlo()
+                    if not smtp.has_extn("starttls"):
+                        smtp.quit()
+                        raise ChannelError(f"{s.host}:{s.port} does not offer STARTTLS; set security = \"ssl\" "
+                                           "or \"none\" for a local relay", f"{F} security")
+                    smtp.starttls(context=ssl.create_default_context())
+            if s.username:
+                try:
+                    smtp.login(s.username, self.password or "")
+                except smtplib.SMTPAuthenticationError as e:
+                    smtp.close()
+                    raise ChannelError(f"{s.host}:{s.port} refused the login of {s.username!r}: "
+                                       f"{e.smtp_code} {_words(e.smtp_error)}", f"{F} username/password_env") from None
+                except smtplib.SMTPNotSupportedError:
+                    smtp.close()
+                    raise ChannelError(f"{s.host}:{s.port} does not offer AUTH (on this security setting)",
+                                       f"{F} security") from None
+        except ChannelError:
+            raise
+        except (OSError, smtplib.SMTPException) as e:
+            raise ChannelError(f"cannot connect to {s.host}:{s.port}: {e}", f"{F} host") from None
+        self.smtp = smtp
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self.smtp.close()
+            self.smtp = None
+
+    # ------------------------------------------------------------------ messages
+    def mime(self, m: OutgoingMessage) -> EmailMessage:
+        """The MIME message for one outbox row."""
+        msg = EmailMessage()
+        msg["From"] = self.settings.sender
+        msg["To"] = m.to
+        if self.settings.reply_to:
+            msg["Reply-To"] = self.settings.reply_to
+        msg["Subject"] = m.subject
+        msg["Date"] = formatdate(localtime=False, usegmt=True)
+        msg["Message-ID"] = f"<{m.message_id}@{self.domain}>"
+        if m.unsubscribe_url:
+            msg["List-Unsubscribe"] = f"<{m.unsubscribe_url}>"
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg["X-Retentio-Campaign"] = m.campaign
+        msg.set_content(m.text)
+        if m.html:
+            msg.add_alternative(m.html, subtype="html")
+        return msg
+
+    def _pace(self) -> None:
+        rate = self.settings.rate_per_second
+        if rate > 0:
+            now = time.monotonic()
+            if now < self._next_at:
+                time.sleep(self._next_at - now)
+            self._next_at = max(now, self._next_at) + 1.0 / rate
+
+    def send(self, message: OutgoingMessage) -> Delivery:
+        self._pace()
+        if self.smtp is None:
+            try:
+                self.open()
+            except ChannelError as e:
+                return Delivery("retry", f"reconnecting: {e}")
+        assert self.smtp is not None
+        try:
+            refused = self.smtp.send_message(self.mime(message), from_addr=self.settings.sender,
+                                             to_addrs=[message.to])
+        except smtplib.SMTPRecipientsRefused as e:
+            code, words = next(iter(e.recipients.values()))
+            return _by_code(code, words)
+        except smtplib.SMTPResponseException as e:
+            if isinstance(e, smtplib.SMTPSenderRefused):
+                return _by_code(e.smtp_code, e.smtp_error)
+            return _by_code(e.smtp_code, e.smtp_error)
+        except (smtplib.SMTPServerDisconnected, OSError) as e:
+            self.smtp = None  # reconnect for the next message
+            return Delivery("retry", f"connection lost: {e}")
+        if refused:
+            code, words = next(iter(refused.values()))
+            return _by_code(code, words)
+        return Delivery("sent", "250 accepted", f"<{message.message_id}@{self.domain}>")
+
+
+def _words(raw: bytes | str) -> str:
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _by_code(code: int, words: bytes | str) -> Delivery:
+    text = f"{code} {_words(words)}"
+    return Delivery("retry" if 400 <= code < 500 else "failed", text)
+
+
+__all__ = ["EmailChannel"]

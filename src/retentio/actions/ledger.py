@@ -1,0 +1,172 @@
+"""Reading and writing the campaign tables of the store (see
+:mod:`retentio.data.store.campaign_tables`): what was already assigned, who is
+suppressed, how many messages a customer had lately, and recording a run — its
+assignments, promo codes and outbox — in **one transaction**, so a run is either wholly
+recorded or not at all, and nothing is sent before it is.
+
+Inserts of assignments skip (campaign, customer, occurrence) keys that already exist
+(``ON CONFLICT DO NOTHING`` on both SQLite and PostgreSQL): two runs of the same campaign
+at once, or one repeated, record each occurrence once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from retentio.data.store import Store
+
+#: suppression kinds → the gate reason they give
+SUPPRESSION_REASONS = {"unsubscribe": "unsubscribed", "hard_bounce": "bounced", "complaint": "complained",
+                       "manual": "suppressed"}
+#: outbox statuses of a message that went, or will go, out
+LIVE = ("pending", "sending", "sent", "retry")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _insert_ignoring(session: Any, table: Any, rows: Sequence[dict], keys: list[str]) -> None:
+    """INSERT … ON CONFLICT (keys) DO NOTHING, in chunks (SQLite's variable limit)."""
+    if not rows:
+        return
+    dialect = session.bind.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=keys)
+    for i in range(0, len(rows), 20_000):
+        session.execute(statement, list(rows[i:i + 20_000]))
+
+
+def assigned(store: Store, campaign: str) -> set[tuple[str, str]]:
+    """(customer, occurrence) pairs the campaign has already acted on."""
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Assignment, Campaign
+
+    with store.session() as s:
+        rows = s.execute(select(Assignment.customer_id, Assignment.occurrence).join(
+            Campaign, Campaign.id == Assignment.campaign_id).where(Campaign.name == campaign)).all()
+    return {(c, o) for c, o in rows}
+
+
+def suppressed(store: Store, channel: str, soft_limit: int) -> dict[str, set[str]]:
+    """Per gate reason: the addresses and customer ids the channel must not send to.
+    Soft bounces suppress an address once ``soft_limit`` came with no delivery since."""
+    from sqlalchemy import func, select
+
+    from retentio.data.store.campaign_tables import OutboxMessage, Suppression
+
+    kind = "email" if channel == "email" else "sms"
+    out: dict[str, set[str]] = {r: set() for r in SUPPRESSION_REASONS.values()}
+    with store.session() as s:
+        rows = s.execute(select(Suppression.kind, Suppression.address, Suppression.customer_id, Suppression.created_at)
+                         .where(Suppression.channel == kind)).all()
+        last_sent = dict(s.execute(select(OutboxMessage.to_address, func.max(OutboxMessage.sent_at))
+                                   .where(OutboxMessage.status == "sent").group_by(OutboxMessage.to_address)).all())
+    soft: dict[str, int] = {}
+    for k, address, customer, created in rows:
+        if k == "soft_bounce":
+            sent = last_sent.get(address)
+            if address and (sent is None or _aware(created) > _aware(sent)):
+                soft[address] = soft.get(address, 0) + 1
+            continue
+        target = out[SUPPRESSION_REASONS[k]]
+        if address:
+            target.add(address.lower())
+        if customer:
+            target.add(customer)
+    out["bounced"] |= {a.lower() for a, n in soft.items() if n >= soft_limit}
+    return out
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def recent_counts(store: Store, since: dt.datetime, *, exclude_campaign: str | None = None,
+                  marketing_only: bool = True) -> pd.Series:
+    """Messages per customer sent or queued since ``since`` (marketing class only by
+    default; all campaigns but ``exclude_campaign``)."""
+    from sqlalchemy import func, select
+
+    from retentio.data.store.campaign_tables import Campaign, OutboxMessage
+
+    when = func.coalesce(OutboxMessage.sent_at, OutboxMessage.not_before)
+    q = select(OutboxMessage.customer_id, func.count()).where(OutboxMessage.status.in_(LIVE), when >= since)
+    if marketing_only:
+        q = q.where(OutboxMessage.message_class == "marketing")
+    if exclude_campaign is not None:
+        q = q.join(Campaign, Campaign.id == OutboxMessage.campaign_id).where(Campaign.name != exclude_campaign)
+    with store.session() as s:
+        rows = s.execute(q.group_by(OutboxMessage.customer_id)).all()
+    return pd.Series({c: int(n) for c, n in rows}, dtype="int64")
+
+
+def campaign_id(session: Any, name: str, kind: str, definition: dict, now: dt.datetime) -> int:
+    """The id of campaign ``name``, created on its first run; its definition is updated."""
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Campaign
+
+    row = session.scalars(select(Campaign).where(Campaign.name == name)).first()
+    if row is None:
+        row = Campaign(name=name, kind=kind, created_at=now, definition=definition)
+        session.add(row)
+        session.flush()
+    else:
+        row.definition = definition
+        row.kind = kind
+    return int(row.id)
+
+
+def add_suppressions(store: Store, rows: Iterable[dict], source: str) -> int:
+    """Store suppression entries (channel, address and/or customer_id, kind); returns how
+    many were new (an entry already on the list is not stored twice)."""
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Suppression
+
+    now = utcnow()
+    added = 0
+    with store.session() as s:
+        have = {(c, a, cu, k) for c, a, cu, k in s.execute(select(
+            Suppression.channel, Suppression.address, Suppression.customer_id, Suppression.kind)).all()}
+        new = []
+        for r in rows:
+            address = (r.get("address") or None)
+            address = address.lower() if address and r["channel"] == "email" else address
+            key = (r["channel"], address, r.get("customer_id") or None, r["kind"])
+            if key in have and r["kind"] != "soft_bounce":
+                continue
+            have.add(key)
+            created = r.get("occurred_at")
+            new.append({"channel": r["channel"], "address": address, "customer_id": r.get("customer_id") or None,
+                        "kind": r["kind"], "source": source,
+                        "created_at": created if isinstance(created, dt.datetime) else now})
+        if new:
+            s.execute(Suppression.__table__.insert(), new)
+        added = len(new)
+    return added
+
+
+def suppression_list(store: Store) -> pd.DataFrame:
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Suppression
+
+    with store.session() as s:
+        rows = s.execute(select(Suppression.channel, Suppression.address, Suppression.customer_id, Suppression.kind,
+                                Suppression.source, Suppression.created_at).order_by(Suppression.id)).all()
+    return pd.DataFrame(rows, columns=["channel", "address", "customer_id", "kind", "source", "created_at"])
+
+
+__all__ = ["LIVE", "SUPPRESSION_REASONS", "add_suppressions", "assigned", "campaign_id", "recent_counts",
+           "suppressed", "suppression_list", "utcnow"]

@@ -1,0 +1,233 @@
+"""Delivering the outbox: every message is committed to the store before it is sent
+(:func:`retentio.actions.campaigns.record`); a sender claims due rows, sends each, and
+records each result in its own transaction.
+
+Exactly once, and its one window
+--------------------------------
+A row goes ``pending`` → ``sending`` (claimed: ``claimed_by``, ``claimed_at``) →
+``sent`` / ``retry`` / ``failed``. A sender killed at any point leaves its claimed rows
+in ``sending``; the next sender takes them back (at once when the claimer's process on
+this host is gone, otherwise after ``lease_s``) and sends them. Every message is
+therefore delivered, and none twice — except the one message that was *in flight* when
+the process died: accepted by the server but not yet recorded as sent. That one is sent
+again, with the same ``Message-ID`` / idempotency key, so a provider (or the receiver)
+can drop the copy. Channels that can check for themselves (the CSV export reads the
+ids it already wrote) close even that window.
+
+Transient failures (SMTP 4xx, HTTP 429/5xx, timeouts) go back to ``retry`` with
+exponential backoff (``retry_base_s`` × 2^(attempt−1)) until ``max_attempts``; permanent
+ones are ``failed`` with the server's words. On PostgreSQL several senders run at once:
+rows are claimed with ``FOR UPDATE SKIP LOCKED``; SQLite serialises writers instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from retentio.actions.channels.base import Channel, ChannelError, OutgoingMessage
+from retentio.actions.ledger import utcnow
+
+if TYPE_CHECKING:
+    from retentio.data.store import Store
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class DeliveryCounts:
+    """What one delivery pass did."""
+
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0
+    reclaimed: int = 0
+    deferred: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"sent": self.sent, "failed": self.failed, "retry": self.retry, "reclaimed": self.reclaimed,
+                "deferred": self.deferred}
+
+
+def _alive(claimer: str | None) -> bool:
+    """Whether the process that claimed a row may still be sending it."""
+    if not claimer:
+        return False
+    host, _, rest = claimer.partition(":")
+    pid = rest.split(":")[0]
+    if host != os.uname().nodename or not pid.isdigit():
+        return True  # another machine: only the lease tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim(store: Store, worker: str, channel: str, run_id: int | None, limit: int, lease_s: float,
+           counts: DeliveryCounts) -> list[Any]:
+    from sqlalchemy import or_, select, update
+
+    from retentio.data.store.campaign_tables import OutboxMessage as M
+
+    now = utcnow()
+    with store.session() as s:
+        due = or_(M.status.in_(("pending", "retry")), M.status == "sending")
+        q = select(M).where(due, M.channel == channel, M.not_before <= now)
+        if run_id is not None:
+            q = q.where(M.run_id == run_id)
+        q = q.order_by(M.id).limit(limit * 4)
+        if s.bind.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows = []
+        for m in s.scalars(q):
+            if m.status == "sending":
+                stale = m.claimed_at is None or (now - _aware(m.claimed_at)).total_seconds() > lease_s
+                if _alive(m.claimed_by) and not stale:
+                    continue
+                counts.reclaimed += 1
+            rows.append(m)
+            if len(rows) >= limit:
+                break
+        if rows:
+            s.execute(update(M).where(M.id.in_([m.id for m in rows]))
+                      .values(status="sending", claimed_by=worker, claimed_at=now))
+        return [(m.id, OutgoingMessage(m.message_id, str((m.payload or {}).get("campaign", "")), m.customer_id,
+                                       m.to_address, m.subject, m.body_text, m.body_html, m.unsubscribe_url,
+                                       dict(m.payload or {}) | {"customer_id": m.customer_id}), m.attempts)
+                for m in rows]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _release(store: Store, ids: list[int]) -> None:
+    """Give claimed rows back untouched (the channel could not open)."""
+    from sqlalchemy import update
+
+    from retentio.data.store.campaign_tables import OutboxMessage as M
+
+    if ids:
+        with store.session() as s:
+            s.execute(update(M).where(M.id.in_(ids), M.status == "sending")
+                      .values(status="pending", claimed_by=None, claimed_at=None))
+
+
+def _record(store: Store, results: list[tuple[int, str, str, int, dt.datetime | None]]) -> None:
+    from sqlalchemy import update
+
+    from retentio.data.store.campaign_tables import OutboxMessage as M
+
+    with store.session() as s:
+        for row_id, status, detail, attempts, when in results:
+            values: dict[str, Any] = {"status": status, "detail": detail[:2000], "attempts": attempts}
+            if status == "sent":
+                values["sent_at"] = utcnow()
+            if when is not None:
+                values["not_before"] = when
+            s.execute(update(M).where(M.id == row_id).values(**values))
+
+
+def deliver(store: Store, channel: Channel, *, run_id: int | None = None, worker: str, max_attempts: int = 5,
+            retry_base_s: float = 30.0, wait_s: float = 0.0, lease_s: float = 600.0, batch: int = 100,
+            record_every: int = 1, progress: Progress = lambda _m: None) -> DeliveryCounts:
+    """Send the due messages of ``channel`` (of one run, or all), recording each result.
+
+    ``record_every`` > 1 records results in groups: only for channels that recognise a
+    message they already delivered (the CSV export), where a lost group costs nothing.
+    ``wait_s``: how long to wait for retries that become due (0: leave them for the next
+    pass). Raises :class:`ChannelError` when the channel cannot open; the rows it had
+    claimed are given back, nothing is sent."""
+    counts = DeliveryCounts()
+    opened = False
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            claimed = _claim(store, worker, channel.name, run_id, batch, lease_s, counts)
+            if not claimed:
+                wait = _next_retry(store, channel.name, run_id)
+                if wait is None or time.monotonic() + wait > deadline:
+                    break
+                time.sleep(max(wait, 0.01))
+                continue
+            if not opened:
+                try:
+                    channel.open()
+                except ChannelError:
+                    _release(store, [i for i, _, _ in claimed])
+                    raise
+                opened = True
+            pending: list[tuple[int, str, str, int, dt.datetime | None]] = []
+            for row_id, message, attempts in claimed:
+                d = channel.send(message)
+                attempts += 1
+                when = None
+                status = d.status
+                if status == "retry":
+                    if attempts >= max_attempts:
+                        status = "failed"
+                    else:
+                        when = utcnow() + dt.timedelta(seconds=retry_base_s * 2 ** (attempts - 1))
+                setattr(counts, status, getattr(counts, status) + 1)
+                pending.append((row_id, status, d.detail, attempts, when))
+                if len(pending) >= record_every:
+                    _flush(channel)
+                    _record(store, pending)
+                    pending = []
+                    progress("sent")
+            if pending:
+                _flush(channel)
+                _record(store, pending)
+                for _ in pending:
+                    progress("sent")
+    finally:
+        if opened:
+            channel.close()
+    return counts
+
+
+def _flush(channel: Channel) -> None:
+    """Make what the channel wrote durable before the store says it was sent."""
+    flush = getattr(channel, "flush", None)
+    if flush is not None:
+        flush()
+
+
+def _next_retry(store: Store, channel: str, run_id: int | None) -> float | None:
+    """Seconds until the next retry of ``channel`` is due (None: none waiting)."""
+    from sqlalchemy import func, select
+
+    from retentio.data.store.campaign_tables import OutboxMessage as M
+
+    with store.session() as s:
+        q = select(func.min(M.not_before)).where(M.status == "retry", M.channel == channel)
+        if run_id is not None:
+            q = q.where(M.run_id == run_id)
+        when = s.scalar(q)
+    if when is None:
+        return None
+    return max((_aware(when) - utcnow()).total_seconds(), 0.0)
+
+
+def waiting(store: Store, run_id: int | None = None) -> dict[str, int]:
+    """Messages per outbox status (of one run, or all)."""
+    from sqlalchemy import func, select
+
+    from retentio.data.store.campaign_tables import OutboxMessage as M
+
+    with store.session() as s:
+        q = select(M.status, func.count()).group_by(M.status)
+        if run_id is not None:
+            q = q.where(M.run_id == run_id)
+        return {k: int(v) for k, v in s.execute(q).all()}
+
+
+__all__ = ["DeliveryCounts", "deliver", "waiting"]

@@ -1,0 +1,249 @@
+"""Playbooks: a retention campaign as a TOML file in the workspace's ``playbooks/``
+folder — **trigger → audience → offer → message → channel**, plus holdout and exclusions.
+
+The kinds are the retention plays of the source articles (see ``docs/campaigns.md``):
+win-back of sleeping customers, churn risk, birthday, abandoned cart / wishlist / viewed
+items, renewal before a subscription ends, replenishment of consumables, onboarding,
+early access for the best customers, thank-you after an order, follow-up of detractors.
+A file is validated as a whole when it is read: an unknown key, a wrong type or an
+impossible value is refused naming the file and the field (``[trigger] days``).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from retentio.data.errors import RetentioError
+
+PLAYBOOKS_DIR = "playbooks"
+
+Kind = Literal["winback", "churn_risk", "birthday", "abandoned_cart", "wishlist", "viewed_item", "renewal",
+               "replenishment", "onboarding", "early_access", "thank_you", "detractor_followup"]
+KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+
+#: the event each browsing kind reacts to
+BROWSE_EVENTS = {"abandoned_cart": "cart_add", "wishlist": "wishlist_add", "viewed_item": "view_item"}
+
+
+class PlaybookError(RetentioError):
+    """A playbook that cannot be used: the file, the field and what is wrong."""
+
+    def __init__(self, path: Path | str, message: str, field: str | None = None):
+        self.path, self.field = str(path), field
+        super().__init__(f"{path}: {field + ': ' if field else ''}{message}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Trigger(_Section):
+    """When a customer qualifies. Which keys matter depends on the kind (see each kind's
+    template written by ``retentio playbook new``)."""
+
+    #: winback: days without a completed order — a number, or "auto" (the customer's own
+    #: median gap between orders × gap_multiplier, at least min_days)
+    days: int | Literal["auto"] | None = None
+    gap_multiplier: float = Field(2.0, gt=0)
+    min_days: int = Field(30, ge=1)
+    #: winback on events instead of orders ("no visit for 5 days"): the event type
+    no_event: str | None = None
+    #: browsing kinds: hours after the event with no order that make it "abandoned"
+    hours: int = Field(24, ge=1)
+    #: birthday: days ahead; renewal: days before the end; replenishment: days before due
+    days_before: int = Field(3, ge=0)
+    #: onboarding: days after the first order (or signup) at which each step is sent
+    steps: tuple[int, ...] = (1, 7, 30)
+    #: detractor_followup: NPS at most / CSAT at most
+    nps_max: int = Field(6, ge=0, le=10)
+    csat_max: int = Field(2, ge=1, le=5)
+    #: churn_risk: the bands that qualify
+    bands: tuple[Literal["low", "medium", "high"], ...] = ("high",)
+    #: replenishment: item categories that are consumables (empty: every item bought twice or more)
+    categories: tuple[str, ...] = ()
+    #: how far back a due trigger is still acted on (a missed daily run catches up)
+    within_days: int = Field(3, ge=1)
+    #: early_access: a name for this send (one message per customer per occurrence)
+    occurrence: str | None = None
+
+
+class Audience(_Section):
+    """Who among the triggered customers is targeted (every condition must hold)."""
+
+    segments: tuple[str, ...] = ()
+    churn_bands: tuple[Literal["low", "medium", "high"], ...] = ()
+    key_customers_only: bool = False
+    min_orders: int | None = Field(None, ge=0)
+    max_orders: int | None = Field(None, ge=0)
+    min_clv: float | None = None
+    min_p_alive: float | None = Field(None, ge=0, le=1)
+    min_value_at_risk: float | None = None
+    last_order_after: str | None = None
+    last_order_before: str | None = None
+    #: any customer attribute: allowed values, e.g. {city = ["Moscow"], loyalty_member = ["yes"]}
+    where: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+
+class Exclude(_Section):
+    """Customers left out before randomisation."""
+
+    #: ordered in the last N days
+    ordered_within_days: int | None = Field(None, ge=1)
+    #: sent (or queued) a message by another campaign in the last N days
+    other_campaign_within_days: int | None = Field(None, ge=1)
+    #: a file of customer ids (one per line, or a CSV with customer_id), e.g. employees
+    customers_file: str | None = None
+
+
+class OfferVariant(_Section):
+    value: float | None = None
+    kind: Literal["percent", "fixed", "free_shipping", "gift", "points", "none"] | None = None
+    gift: str | None = None
+
+
+class Offer(_Section):
+    kind: Literal["percent", "fixed", "free_shipping", "gift", "points", "none"] = "none"
+    value: float = Field(0.0, ge=0)
+    gift: str | None = None
+    #: days a promo code stays valid
+    valid_days: int = Field(14, ge=1)
+    code_prefix: str = ""
+    #: per RFM segment (or churn band), e.g. {"can't lose them" = {value = 20}}
+    variants: dict[str, OfferVariant] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _percent(self) -> Offer:
+        if self.kind == "percent" and not 0 < self.value < 100:
+            raise ValueError("a percent offer needs 0 < value < 100")
+        if self.kind == "fixed" and self.value <= 0:
+            raise ValueError("a fixed offer needs value > 0")
+        return self
+
+    @property
+    def needs_code(self) -> bool:
+        """Offers a customer redeems at checkout carry a personal promo code."""
+        return self.kind in ("percent", "fixed", "free_shipping", "gift")
+
+
+class Message(_Section):
+    subject: str = ""
+    text: str
+    html: str | None = None
+    #: marketing: consent and frequency caps apply; service: caps exempt, opt-out respected
+    message_class: Literal["marketing", "service"] = "marketing"
+    #: "product picks" in the message: from the customer's own orders, the items of the
+    #: trigger (cart, wishlist, views), or best sellers of their segment
+    picks: Literal["bought", "trigger", "segment", "none"] = "bought"
+    lang: Literal["en", "ru"] = "en"
+
+
+class Channel(_Section):
+    kind: Literal["email", "webhook", "csv"] = "csv"
+    #: whose consent a CSV export or a webhook needs: email or sms
+    consent: Literal["email", "sms"] = "email"
+
+
+class Holdout(_Section):
+    #: share of eligible customers kept as control (0 must be written explicitly)
+    percent: float = Field(..., ge=0, lt=100)
+
+
+class Playbook(_Section):
+    """A parsed, validated playbook."""
+
+    kind: Kind
+    name: str
+    description: str = ""
+    trigger: Trigger = Field(default_factory=Trigger)
+    audience: Audience = Field(default_factory=Audience)
+    exclude: Exclude = Field(default_factory=Exclude)
+    offer: Offer = Field(default_factory=Offer)
+    message: Message
+    channel: Channel = Field(default_factory=Channel)
+    holdout: Holdout
+    #: the expected response rate of a message, × the customer's value = the message's
+    #: expected value (which message wins when the frequency cap binds)
+    expected_uplift: float = Field(0.03, ge=0, le=1)
+    path: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,80}", value):
+            raise ValueError("a name of letters, digits, _ and - (at most 80)")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> Playbook:
+        t = self.trigger
+        if self.kind == "winback" and t.days is None and t.no_event is None:
+            raise ValueError("[trigger] days (a number or \"auto\") or no_event is needed for winback")
+        if self.kind == "winback" and t.no_event is not None and not isinstance(t.days, int):
+            raise ValueError("[trigger] days must be a number of days with no_event")
+        if self.channel.kind == "email" and not self.message.subject:
+            raise ValueError("[message] subject is needed for email")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def playbooks_dir(workspace: Path) -> Path:
+    return Path(workspace) / PLAYBOOKS_DIR
+
+
+def _where(loc: tuple) -> str:
+    parts = [str(p) for p in loc]
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return parts[0]
+    return f"[{parts[0]}] {'.'.join(parts[1:])}"
+
+
+def parse_playbook(text: str, path: Path | str, name: str | None = None) -> Playbook:
+    """A playbook from its TOML text; :class:`PlaybookError` naming the field."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PlaybookError(path, f"not valid TOML: {exc}") from None
+    raw.setdefault("name", name or Path(path).stem)
+    raw["path"] = str(path)
+    try:
+        return Playbook.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = _where(tuple(first["loc"]))
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif first["type"] == "missing":
+            message = "missing" + (": write percent = 0 to send to everyone" if where.startswith("[holdout]") or
+                                   where == "holdout" else "")
+        elif first["type"] == "literal_error":
+            message = f"got {first.get('input')!r}; {message.lower()}"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise PlaybookError(path, message + more, where or None) from None
+
+
+def read_playbook(workspace: Path, name: str) -> Playbook:
+    """The playbook ``name`` of a workspace (``playbooks/NAME.toml``)."""
+    path = playbooks_dir(workspace) / f"{name}.toml"
+    if not path.exists():
+        known = ", ".join(list_playbooks(workspace)) or "none yet; create one with `playbook new KIND NAME`"
+        raise PlaybookError(path, f"no such playbook (known: {known})")
+    return parse_playbook(path.read_text(encoding="utf-8"), path, name)
+
+
+def list_playbooks(workspace: Path) -> list[str]:
+    folder = playbooks_dir(workspace)
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+
+
+__all__ = ["BROWSE_EVENTS", "KINDS", "PLAYBOOKS_DIR", "Playbook", "PlaybookError", "list_playbooks",
+           "parse_playbook", "playbooks_dir", "read_playbook"]

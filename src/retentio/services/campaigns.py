@@ -1,0 +1,346 @@
+"""Campaign use cases: write a playbook, check it, plan a campaign (dry run), run it
+(record, then deliver), deliver what is due, list runs, say why a customer did or did
+not get a message, and keep the suppression lists. Typed parameters in, typed results out.
+
+The decisions are in :mod:`retentio.actions` (playbooks, triggers, audience, gates,
+campaigns, outbox); the records in the store's campaign tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retentio.data.errors import InvalidParameter, RetentioError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from retentio.actions.playbooks import Playbook
+    from retentio.data.workspace import Workspace
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_m: str) -> None:
+    """Report nothing."""
+
+
+# ------------------------------------------------------------------------------ playbooks
+def new_playbook(ws: Workspace, kind: str, name: str, *, channel: str = "csv", lang: str = "en",
+                 force: bool = False) -> Path:
+    """Write ``playbooks/NAME.toml``: a commented, ready-to-run playbook of ``kind``."""
+    from retentio.actions.playbook_templates import playbook_text
+    from retentio.actions.playbooks import parse_playbook, playbooks_dir
+
+    text = playbook_text(kind, name, channel, lang)
+    folder = playbooks_dir(ws.path)
+    path = folder / f"{name}.toml"
+    parse_playbook(text, path, name)  # what is written always reads back
+    if path.exists() and not force:
+        raise RetentioError(f"{path} exists; nothing was written (choose another name, or replace it on purpose)")
+    folder.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class PlaybookCheck:
+    """A playbook that reads, whose templates render with every variable set."""
+
+    playbook: Playbook
+    sample: dict[str, str]
+
+
+def check_playbook(ws: Workspace, name: str) -> PlaybookCheck:
+    """Read and validate a playbook and render its templates once with a full context."""
+    from retentio.actions.campaigns import _templates
+    from retentio.actions.context import sample_context
+    from retentio.actions.playbooks import read_playbook
+
+    pb = read_playbook(ws.path, name)
+    if pb.exclude.customers_file:
+        from retentio.actions.audience import read_customer_list
+
+        read_customer_list(ws.path, pb.exclude.customers_file, pb)
+    if pb.channel.kind == "email" and not ws.settings.channels.email.host:
+        raise RetentioError(f"{pb.path}: [channel] kind = \"email\" needs [channels.email] host and sender in "
+                            f"{ws.path / 'retentio.toml'}")
+    if pb.channel.kind == "webhook" and not ws.settings.channels.webhook.url:
+        raise RetentioError(f"{pb.path}: [channel] kind = \"webhook\" needs [channels.webhook] url in "
+                            f"{ws.path / 'retentio.toml'}")
+    return PlaybookCheck(pb, _templates(ws, pb).render(sample_context(pb)))
+
+
+def playbook_names(ws: Workspace) -> list[str]:
+    from retentio.actions.playbooks import list_playbooks
+
+    return list_playbooks(ws.path)
+
+
+def read(ws: Workspace, name: str) -> Playbook:
+    """The playbook ``name`` as Retentio reads it (defaults filled in)."""
+    from retentio.actions.playbooks import read_playbook
+
+    return read_playbook(ws.path, name)
+
+
+def playbook_summaries(ws: Workspace) -> list[dict[str, Any]]:
+    """One row per playbook file: name, kind, channel, offer, holdout — or the problem
+    that keeps it from being read."""
+    from retentio.actions.playbooks import PlaybookError, list_playbooks, read_playbook
+
+    rows: list[dict[str, Any]] = []
+    for name in list_playbooks(ws.path):
+        try:
+            pb = read_playbook(ws.path, name)
+        except PlaybookError as e:
+            rows.append({"name": name, "kind": None, "channel": None, "offer": None, "holdout_pct": None,
+                         "problem": str(e)})
+            continue
+        offer = pb.offer.kind if pb.offer.kind in ("none", "free_shipping") else f"{pb.offer.kind} {pb.offer.value:g}"
+        rows.append({"name": name, "kind": pb.kind, "channel": pb.channel.kind, "offer": offer,
+                     "holdout_pct": pb.holdout.percent, "problem": None})
+    return rows
+
+
+# ------------------------------------------------------------------------------ plan and run
+@dataclass(frozen=True)
+class CampaignPlan:
+    """A dry run: counts by stage and reason, the estimated cost, sample messages, and the
+    per-customer decisions (``frame``)."""
+
+    name: str
+    as_of: dt.date
+    counts: dict[str, Any]
+    samples: list[dict]
+    frame: pd.DataFrame
+    snapshot_id: int | None
+    model_version: int | None
+
+
+def plan_campaign(ws: Workspace, name: str, as_of: dt.date | None = None, *,
+                  progress: Progress = _quiet) -> CampaignPlan:
+    """What a run would do, writing nothing."""
+    from retentio.actions.campaigns import plan
+    from retentio.actions.playbooks import read_playbook
+
+    pb = read_playbook(ws.path, name)
+    p = plan(ws, pb, as_of, progress=progress)
+    return CampaignPlan(name, p.as_of, p.counts(), p.samples, p.frame, p.snapshot_id, p.model_version)
+
+
+@dataclass(frozen=True)
+class CampaignRunResult:
+    """A run: recorded (treatment, control, queued) and delivered (sent, failed, ...)."""
+
+    run_id: int
+    name: str
+    as_of: dt.date
+    treatment: int
+    control: int
+    sent: int
+    failed: int
+    retry: int
+    deferred: int
+    suppressed: dict[str, int]
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "campaign": self.name, "as_of": self.as_of.isoformat(),
+                "treatment": self.treatment, "control": self.control, "sent": self.sent, "failed": self.failed,
+                "retry": self.retry, "deferred": self.deferred, "suppressed": self.suppressed}
+
+
+def _channel(ws: Workspace, pb: Playbook, run_id: int | None, env: Mapping[str, str]) -> Any:
+    from retentio.actions.channels import make_channel
+
+    folder = Path(ws.settings.channels.csv.folder)
+    folder = folder if folder.is_absolute() else ws.path / folder
+    export = folder / f"{pb.name}.csv"
+    return make_channel(pb.channel.kind, ws.settings.channels, export_path=export, env=env)
+
+
+def run_campaign(ws: Workspace, name: str, as_of: dt.date | None = None, *, env: Mapping[str, str] | None = None,
+                 progress: Progress = _quiet, wait_s: float | None = None) -> CampaignRunResult:
+    """Record a run (one transaction), then deliver its messages. Running again sends
+    nothing new for occurrences already acted on; a killed run is finished by the next
+    run or ``deliver_due``."""
+    from retentio.actions.campaigns import finish, plan, record, worker_name
+    from retentio.actions.outbox import deliver
+    from retentio.actions.playbooks import read_playbook
+
+    pb = read_playbook(ws.path, name)
+    env = os.environ if env is None else env
+    channel = _channel(ws, pb, None, env)
+    p = plan(ws, pb, as_of, samples=0, progress=progress)
+    rec = record(ws, p, progress=progress)
+    c = ws.settings.campaigns
+    counts = deliver(ws.store, channel, worker=worker_name(), max_attempts=c.max_attempts,
+                     retry_base_s=c.retry_base_s, wait_s=c.retry_wait_s if wait_s is None else wait_s,
+                     record_every=1000 if pb.channel.kind == "csv" else 1, progress=progress)
+    final = finish(ws, rec.run_id, counts.as_dict())
+    return CampaignRunResult(rec.run_id, name, p.as_of, rec.counts["treatment"], rec.counts["control"], counts.sent,
+                             counts.failed, counts.retry, rec.queued if p.deferred else 0,
+                             rec.counts["suppressed"], final)
+
+
+def deliver_due(ws: Workspace, *, env: Mapping[str, str] | None = None, progress: Progress = _quiet,
+                wait_s: float = 0.0) -> dict[str, dict[str, int]]:
+    """Send every due message of every channel (a killed run's, deferred ones, retries)."""
+    from retentio.actions.campaigns import worker_name
+    from retentio.actions.outbox import deliver
+    from retentio.actions.playbooks import read_playbook
+
+    env = os.environ if env is None else env
+    c = ws.settings.campaigns
+    out: dict[str, dict[str, int]] = {}
+    for name in _campaigns_with_due(ws):
+        pb = read_playbook(ws.path, name)
+        channel = _channel(ws, pb, None, env)
+        counts = deliver(ws.store, channel, worker=worker_name(), max_attempts=c.max_attempts,
+                         retry_base_s=c.retry_base_s, wait_s=wait_s, progress=progress,
+                         record_every=1000 if pb.channel.kind == "csv" else 1)
+        out[name] = counts.as_dict()
+    return out
+
+
+def _campaigns_with_due(ws: Workspace) -> list[str]:
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Campaign, OutboxMessage
+
+    with ws.store.session() as s:
+        rows = s.execute(select(Campaign.name).join(OutboxMessage, OutboxMessage.campaign_id == Campaign.id)
+                         .where(OutboxMessage.status.in_(("pending", "sending", "retry"))).distinct()).all()
+    return sorted(r[0] for r in rows)
+
+
+# ------------------------------------------------------------------------------ reading back
+def list_runs(ws: Workspace) -> list[dict[str, Any]]:
+    """Every run, newest first, with its counts and its messages by status."""
+    from sqlalchemy import func, select
+
+    from retentio.data.store.campaign_tables import Campaign, CampaignRun, OutboxMessage
+
+    with ws.store.session() as s:
+        status: dict[int, dict[str, int]] = {}
+        for run_id, st, n in s.execute(select(OutboxMessage.run_id, OutboxMessage.status, func.count())
+                                       .group_by(OutboxMessage.run_id, OutboxMessage.status)).all():
+            status.setdefault(run_id, {})[st] = int(n)
+        rows = s.execute(select(CampaignRun, Campaign.name).join(Campaign, Campaign.id == CampaignRun.campaign_id)
+                         .order_by(CampaignRun.id.desc())).all()
+        return [{"run_id": r.id, "campaign": name, "as_of": r.as_of.isoformat(), "status": r.status,
+                 "started_at": r.started_at.isoformat(), "treatment": r.counts.get("treatment", 0),
+                 "control": r.counts.get("control", 0), "messages": status.get(r.id, {}),
+                 "snapshot_id": r.snapshot_id, "model_version": r.model_version}
+                for r, name in rows]
+
+
+def show_run(ws: Workspace, run_id: int) -> dict[str, Any]:
+    """One run: its counts, its messages by status and the failures' reasons."""
+    from sqlalchemy import func, select
+
+    from retentio.data.store.campaign_tables import Campaign, CampaignRun, OutboxMessage
+
+    with ws.store.session() as s:
+        run = s.get(CampaignRun, run_id)
+        if run is None:
+            raise InvalidParameter("run_id", run_id, "the id of a run (see campaign list)")
+        name = s.scalar(select(Campaign.name).where(Campaign.id == run.campaign_id))
+        by_status = dict(s.execute(select(OutboxMessage.status, func.count()).where(OutboxMessage.run_id == run_id)
+                                   .group_by(OutboxMessage.status)).all())
+        failures = [{"customer_id": c, "to": a, "detail": d} for c, a, d in s.execute(
+            select(OutboxMessage.customer_id, OutboxMessage.to_address, OutboxMessage.detail)
+            .where(OutboxMessage.run_id == run_id, OutboxMessage.status == "failed").limit(20)).all()]
+        return {"run_id": run.id, "campaign": name, "as_of": run.as_of.isoformat(), "status": run.status,
+                "counts": run.counts, "messages": {k: int(v) for k, v in by_status.items()}, "failures": failures,
+                "snapshot_id": run.snapshot_id, "model_version": run.model_version}
+
+
+def why(ws: Workspace, customer_id: str, name: str | None = None, as_of: dt.date | None = None) -> list[dict]:
+    """Why did (or didn't) this customer get a message: each recorded assignment with its
+    arm, reason and delivery; for a named campaign without one, where a plan as of today
+    stops them (not triggered, not in the audience, excluded, a gate)."""
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Assignment, Campaign, OutboxMessage
+
+    with ws.store.session() as s:
+        q = select(Campaign.name, Assignment.occurrence, Assignment.arm, Assignment.reason, Assignment.created_at,
+                   OutboxMessage.status, OutboxMessage.sent_at, OutboxMessage.detail, Assignment.promo_code) \
+            .join(Campaign, Campaign.id == Assignment.campaign_id) \
+            .join(OutboxMessage, OutboxMessage.assignment_id == Assignment.id, isouter=True) \
+            .where(Assignment.customer_id == customer_id).order_by(Assignment.id)
+        if name:
+            q = q.where(Campaign.name == name)
+        rows = s.execute(q).all()
+    out = [{"campaign": c, "occurrence": o, "arm": a, "reason": r or "sent", "decided_at": when.isoformat(),
+            "message": st, "sent_at": sent.isoformat() if sent else None, "detail": d, "promo_code": code,
+            "explanation": _explain(a, r, st, d)}
+           for c, o, a, r, when, st, sent, d, code in rows]
+    if out or not name:
+        return out
+    p = plan_campaign(ws, name, as_of)
+    me = p.frame[p.frame.customer_id == str(customer_id)]
+    if me.empty:
+        return [{"campaign": name, "occurrence": None, "arm": None, "reason": "not triggered", "message": None,
+                 "explanation": f"the {name} trigger does not fire for {customer_id} as of {p.as_of}"}]
+    r = me.iloc[0]
+    return [{"campaign": name, "occurrence": r.occurrence, "arm": r.arm, "reason": r.reason or "would be sent",
+             "message": None, "explanation": f"planned as of {p.as_of}: stopped at {r.stage}" +
+             (f" ({r.reason})" if r.reason else "; a run would send it")}]
+
+
+def _explain(arm: str, reason: str | None, status: str | None, detail: str | None) -> str:
+    if reason == "holdout":
+        return "in the control group: the message was recorded but not sent, to measure the campaign"
+    if reason:
+        return f"not sent: {reason.replace('_', ' ')}"
+    if status == "sent":
+        return "sent"
+    if status == "failed":
+        return f"sending failed: {detail}"
+    return f"queued ({status})"
+
+
+# ------------------------------------------------------------------------------ suppression
+def suppress(ws: Workspace, address: str | None, *, channel: str, kind: str = "manual",
+             customer_id: str | None = None, source: str = "manual") -> int:
+    """Put an address (or a customer) on a channel's suppression list."""
+    from retentio.actions.ledger import add_suppressions
+
+    if channel not in ("email", "sms"):
+        raise InvalidParameter("channel", channel, "email or sms")
+    if not address and not customer_id:
+        raise InvalidParameter("address", address, "an email address, a phone number or a customer id")
+    return add_suppressions(ws.store, [{"channel": channel, "address": address, "customer_id": customer_id,
+                                        "kind": kind}], source)
+
+
+def import_suppressions(ws: Workspace, path: Path, channel: str | None = None) -> dict[str, int]:
+    """Import an unsubscribe, bounce or complaint list (CSV or one address per line)."""
+    from retentio.actions.ledger import add_suppressions
+    from retentio.actions.suppression_files import read_suppression_file
+
+    frame = read_suppression_file(path, channel=channel)
+    rows = [{"channel": c, "address": a, "kind": k,
+             "occurred_at": t.to_pydatetime() if t is not None and t == t else None}
+            for a, c, k, t in zip(frame.address, frame.channel, frame["kind"], frame.occurred_at)]
+    added = add_suppressions(ws.store, rows, f"file:{Path(path).name}")
+    return {"read": len(frame), "added": added} | {f"kind:{k}": int(v) for k, v in frame["kind"].value_counts().items()}
+
+
+def suppressions(ws: Workspace) -> pd.DataFrame:
+    from retentio.actions.ledger import suppression_list
+
+    return suppression_list(ws.store)
+
+
+__all__ = ["CampaignPlan", "CampaignRunResult", "PlaybookCheck", "check_playbook", "deliver_due",
+           "import_suppressions", "list_runs", "new_playbook", "plan_campaign", "playbook_names", "run_campaign",
+           "playbook_summaries", "read", "show_run", "suppress", "suppressions", "why"]
