@@ -71,7 +71,7 @@ def _alive(claimer: str | None) -> bool:
     return True
 
 
-def _claim(store: Store, worker: str, channel: str, run_id: int | None, limit: int, lease_s: float,
+def _claim(store: Store, worker: str, channel: str, scope: dict[str, int | None], limit: int, lease_s: float,
            counts: DeliveryCounts) -> list[Any]:
     from sqlalchemy import or_, select, update
 
@@ -80,9 +80,7 @@ def _claim(store: Store, worker: str, channel: str, run_id: int | None, limit: i
     now = utcnow()
     with store.session() as s:
         due = or_(M.status.in_(("pending", "retry")), M.status == "sending")
-        q = select(M).where(due, M.channel == channel, M.not_before <= now)
-        if run_id is not None:
-            q = q.where(M.run_id == run_id)
+        q = _scoped(select(M).where(due, M.channel == channel, M.not_before <= now), scope)
         q = q.order_by(M.id).limit(limit * 4)
         if s.bind.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
@@ -136,10 +134,22 @@ def _record(store: Store, results: list[tuple[int, str, str, int, dt.datetime | 
             s.execute(update(M).where(M.id == row_id).values(**values))
 
 
-def deliver(store: Store, channel: Channel, *, run_id: int | None = None, worker: str, max_attempts: int = 5,
+def _scoped(q: Any, scope: dict[str, int | None]) -> Any:
+    """Only the messages of one campaign and/or one run (when given)."""
+    from retentio.data.store.campaign_tables import OutboxMessage as M
+
+    if scope.get("campaign_id") is not None:
+        q = q.where(M.campaign_id == scope["campaign_id"])
+    if scope.get("run_id") is not None:
+        q = q.where(M.run_id == scope["run_id"])
+    return q
+
+
+def deliver(store: Store, channel: Channel, *, campaign_id: int | None = None, run_id: int | None = None, worker: str, max_attempts: int = 5,
             retry_base_s: float = 30.0, wait_s: float = 0.0, lease_s: float = 600.0, batch: int = 100,
             record_every: int = 1, progress: Progress = lambda _m: None) -> DeliveryCounts:
-    """Send the due messages of ``channel`` (of one run, or all), recording each result.
+    """Send the due messages of ``channel`` (of one campaign, one run, or all), recording
+    each result.
 
     ``record_every`` > 1 records results in groups: only for channels that recognise a
     message they already delivered (the CSV export), where a lost group costs nothing.
@@ -147,13 +157,14 @@ def deliver(store: Store, channel: Channel, *, run_id: int | None = None, worker
     pass). Raises :class:`ChannelError` when the channel cannot open; the rows it had
     claimed are given back, nothing is sent."""
     counts = DeliveryCounts()
+    scope = {"campaign_id": campaign_id, "run_id": run_id}
     opened = False
     deadline = time.monotonic() + wait_s
     try:
         while True:
-            claimed = _claim(store, worker, channel.name, run_id, batch, lease_s, counts)
+            claimed = _claim(store, worker, channel.name, scope, batch, lease_s, counts)
             if not claimed:
-                wait = _next_retry(store, channel.name, run_id)
+                wait = _next_retry(store, channel.name, scope)
                 if wait is None or time.monotonic() + wait > deadline:
                     break
                 time.sleep(max(wait, 0.01))
@@ -201,17 +212,15 @@ def _flush(channel: Channel) -> None:
         flush()
 
 
-def _next_retry(store: Store, channel: str, run_id: int | None) -> float | None:
+def _next_retry(store: Store, channel: str, scope: dict[str, int | None]) -> float | None:
     """Seconds until the next retry of ``channel`` is due (None: none waiting)."""
     from sqlalchemy import func, select
 
     from retentio.data.store.campaign_tables import OutboxMessage as M
 
     with store.session() as s:
-        q = select(func.min(M.not_before)).where(M.status == "retry", M.channel == channel)
-        if run_id is not None:
-            q = q.where(M.run_id == run_id)
-        when = s.scalar(q)
+        when = s.scalar(_scoped(select(func.min(M.not_before)).where(M.status == "retry", M.channel == channel),
+                                scope))
     if when is None:
         return None
     return max((_aware(when) - utcnow()).total_seconds(), 0.0)

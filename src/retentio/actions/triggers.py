@@ -86,7 +86,8 @@ def winback(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd.DataFrame:
     else:
         threshold = np.full(len(per), float(t.days or 0))
     hit = per[since.to_numpy() >= threshold].copy()
-    hit["days_since_order"] = np.floor(since[since.to_numpy() >= threshold]).astype(int).to_numpy()
+    # what a customer would count: calendar days since the day of the last order
+    hit["days_since_order"] = (instant.normalize() - hit.last_at.dt.normalize()).dt.days.astype(int).to_numpy()
     hit["occurrence"] = "lapse:" + _keys(hit.last_at, _day)
     return _frame(hit)
 
@@ -102,7 +103,7 @@ def churn_risk(ws: Workspace, pb: Playbook, instant: pd.Timestamp, scores: pd.Da
     hit["customer_id"] = hit.customer_id.astype(str)
     last = _last_orders(ws, instant)
     hit = hit.merge(last, on="customer_id", how="left")
-    hit["days_since_order"] = np.floor((instant - hit.last_at).dt.total_seconds() / 86400).astype("Int64")
+    hit["days_since_order"] = (instant.normalize() - hit.last_at.dt.normalize()).dt.days.astype("Int64")
     hit["occurrence"] = "risk:" + hit.last_at.map(lambda v: _day(v) if pd.notna(v) else "none")
     return _frame(hit)
 

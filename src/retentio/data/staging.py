@@ -193,7 +193,7 @@ def _to_arrow(frame: Any):
         return frame
     mod = type(frame).__module__
     if mod.startswith("pandas"):
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        return pa.Table.from_pandas(_exact_decimals(frame), preserve_index=False)
     if mod.startswith("polars"):
         return frame.to_arrow()
     if hasattr(frame, "__arrow_c_stream__"):
@@ -201,6 +201,29 @@ def _to_arrow(frame: Any):
     raise RetentioError(
         f"cannot load a {type(frame).__name__}: pass a file path, or a pandas, Polars or Arrow table"
     )
+
+
+def _exact_decimals(frame: Any) -> Any:
+    """Object columns that mix Decimals (money read back from a workspace) with floats or
+    ints (rows added by hand) as Decimals throughout, each number by its shortest repr
+    (Arrow refuses the mix)."""
+    import decimal
+
+    fixed = None
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        values = column.dropna()
+        if values.empty or not any(isinstance(v, decimal.Decimal) for v in values):
+            continue
+        if all(isinstance(v, decimal.Decimal) for v in values):
+            continue
+        if fixed is None:
+            fixed = frame.copy()
+        fixed[name] = [decimal.Decimal(repr(v)) if isinstance(v, (float, int)) and not isinstance(v, bool) else v
+                       for v in column]
+    return frame if fixed is None else fixed
 
 
 def _stage_excel(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, sheet: str | None) -> None:

@@ -813,4 +813,8 @@ _USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOE
 
 
 if __name__ == "__main__":
-    main()
+    # run as a script, this file is __main__ and the command groups registered themselves
+    # on the imported retentio.faces.cli: use that one
+    from retentio.faces.cli import main as _main
+
+    _main()

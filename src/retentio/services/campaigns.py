@@ -156,42 +156,54 @@ class CampaignRunResult:
                 "retry": self.retry, "deferred": self.deferred, "suppressed": self.suppressed}
 
 
-def _channel(ws: Workspace, pb: Playbook, run_id: int | None, env: Mapping[str, str]) -> Any:
+def _channel(ws: Workspace, campaign: str, kind: str, env: Mapping[str, str]) -> Any:
+    """The channel ``kind`` of the workspace; a CSV export goes to ``exports/CAMPAIGN.csv``."""
     from retentio.actions.channels import make_channel
 
     folder = Path(ws.settings.channels.csv.folder)
     folder = folder if folder.is_absolute() else ws.path / folder
-    export = folder / f"{pb.name}.csv"
-    return make_channel(pb.channel.kind, ws.settings.channels, export_path=export, env=env)
+    return make_channel(kind, ws.settings.channels, export_path=folder / f"{campaign}.csv", env=env)
 
 
 def run_campaign(ws: Workspace, name: str, as_of: dt.date | None = None, *, env: Mapping[str, str] | None = None,
-                 progress: Progress = _quiet, wait_s: float | None = None) -> CampaignRunResult:
-    """Record a run (one transaction), then deliver its messages. Running again sends
-    nothing new for occurrences already acted on; a killed run is finished by the next
-    run or ``deliver_due``."""
+                 progress: Progress = _quiet, wait_s: float | None = None,
+                 now: dt.datetime | None = None) -> CampaignRunResult:
+    """Record a run (one transaction), then deliver the campaign's messages. Running
+    again sends nothing new for occurrences already acted on; a killed run's messages go
+    with the next run of the campaign or ``deliver_due``. An email channel is connected
+    (and logged in) before anything is recorded, so wrong credentials record nothing."""
     from retentio.actions.campaigns import finish, plan, record, worker_name
     from retentio.actions.outbox import deliver
     from retentio.actions.playbooks import read_playbook
 
     pb = read_playbook(ws.path, name)
     env = os.environ if env is None else env
-    channel = _channel(ws, pb, None, env)
-    p = plan(ws, pb, as_of, samples=0, progress=progress)
+    channel = _channel(ws, pb.name, pb.channel.kind, env)
+    if pb.channel.kind == "email":
+        channel.open()  # ChannelError (refused login, no server) before anything is written
+        channel.close()
+    p = plan(ws, pb, as_of, now=now, samples=0, progress=progress)
     rec = record(ws, p, progress=progress)
     c = ws.settings.campaigns
-    counts = deliver(ws.store, channel, worker=worker_name(), max_attempts=c.max_attempts,
-                     retry_base_s=c.retry_base_s, wait_s=c.retry_wait_s if wait_s is None else wait_s,
-                     record_every=1000 if pb.channel.kind == "csv" else 1, progress=progress)
+    counts = deliver(ws.store, channel, campaign_id=rec.campaign_id, worker=worker_name(),
+                     max_attempts=c.max_attempts, retry_base_s=c.retry_base_s,
+                     wait_s=c.retry_wait_s if wait_s is None else wait_s,
+                     record_every=_record_every(pb.channel.kind), progress=progress)
     final = finish(ws, rec.run_id, counts.as_dict())
     return CampaignRunResult(rec.run_id, name, p.as_of, rec.counts["treatment"], rec.counts["control"], counts.sent,
                              counts.failed, counts.retry, rec.queued if p.deferred else 0,
                              rec.counts["suppressed"], final)
 
 
+def _record_every(kind: str) -> int:
+    """Results recorded one by one, except for the CSV export, which recognises what it
+    already wrote (so a lost group of records costs nothing)."""
+    return 1000 if kind == "csv" else 1
+
+
 def deliver_due(ws: Workspace, *, env: Mapping[str, str] | None = None, progress: Progress = _quiet,
                 wait_s: float = 0.0) -> dict[str, dict[str, int]]:
-    """Send every due message of every channel (a killed run's, deferred ones, retries)."""
+    """Send every due message of every campaign (a killed run's, deferred ones, retries)."""
     from retentio.actions.campaigns import worker_name
     from retentio.actions.outbox import deliver
     from retentio.actions.playbooks import read_playbook
@@ -199,25 +211,27 @@ def deliver_due(ws: Workspace, *, env: Mapping[str, str] | None = None, progress
     env = os.environ if env is None else env
     c = ws.settings.campaigns
     out: dict[str, dict[str, int]] = {}
-    for name in _campaigns_with_due(ws):
-        pb = read_playbook(ws.path, name)
-        channel = _channel(ws, pb, None, env)
-        counts = deliver(ws.store, channel, worker=worker_name(), max_attempts=c.max_attempts,
-                         retry_base_s=c.retry_base_s, wait_s=wait_s, progress=progress,
-                         record_every=1000 if pb.channel.kind == "csv" else 1)
-        out[name] = counts.as_dict()
+    # the outbox says which channel: a message queued before its playbook was edited or
+    # removed still goes the way it was recorded
+    for campaign_id, name, kind in _campaigns_with_due(ws):
+        channel = _channel(ws, name, kind, env)
+        counts = deliver(ws.store, channel, campaign_id=campaign_id, worker=worker_name(),
+                         max_attempts=c.max_attempts, retry_base_s=c.retry_base_s, wait_s=wait_s,
+                         progress=progress, record_every=_record_every(kind))
+        out[name] = out.get(name, {}) | counts.as_dict()
     return out
 
 
-def _campaigns_with_due(ws: Workspace) -> list[str]:
+def _campaigns_with_due(ws: Workspace) -> list[tuple[int, str, str]]:
     from sqlalchemy import select
 
     from retentio.data.store.campaign_tables import Campaign, OutboxMessage
 
     with ws.store.session() as s:
-        rows = s.execute(select(Campaign.name).join(OutboxMessage, OutboxMessage.campaign_id == Campaign.id)
+        rows = s.execute(select(Campaign.id, Campaign.name, OutboxMessage.channel)
+                         .join(OutboxMessage, OutboxMessage.campaign_id == Campaign.id)
                          .where(OutboxMessage.status.in_(("pending", "sending", "retry"))).distinct()).all()
-    return sorted(r[0] for r in rows)
+    return sorted((int(i), n, k) for i, n, k in rows)
 
 
 # ------------------------------------------------------------------------------ reading back
