@@ -27,9 +27,9 @@ import pandas as pd
 
 AS_OF = dt.date(2026, 6, 15)
 #: 12:00 in Moscow: outside quiet hours
-NOON = dt.datetime(2026, 6, 15, 9, 0, tzinfo=dt.timezone.utc)
+NOON = dt.datetime(2026, 6, 15, 9, 0, tzinfo=dt.UTC)
 #: 23:00 in Moscow: inside quiet hours (21:00-09:00)
-LATE = dt.datetime(2026, 6, 15, 20, 0, tzinfo=dt.timezone.utc)
+LATE = dt.datetime(2026, 6, 15, 20, 0, tzinfo=dt.UTC)
 
 IDS = list("ABCDEFGHIJKLMNPQRS")
 

@@ -171,7 +171,7 @@ def test_quiet_hours_defer_messages_without_dropping_them(store_shop):
     p = plan(ws, read_playbook(ws.path, "drop"), AS_OF, now=LATE, samples=0)
     assert p.deferred and set(_reasons(p).values()) == {None}  # nobody is stopped by quiet hours
     # 23:00 in Moscow: they wait until 09:00 Moscow = 06:00 UTC next day
-    assert p.not_before == dt.datetime(2026, 6, 16, 6, 0, tzinfo=dt.timezone.utc)
+    assert p.not_before == dt.datetime(2026, 6, 16, 6, 0, tzinfo=dt.UTC)
     rec = record(ws, p)
     assert rec.queued == len(IDS)
     assert waiting(ws.store) == {"pending": len(IDS)}

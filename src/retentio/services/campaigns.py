@@ -206,7 +206,6 @@ def deliver_due(ws: Workspace, *, env: Mapping[str, str] | None = None, progress
     """Send every due message of every campaign (a killed run's, deferred ones, retries)."""
     from retentio.actions.campaigns import worker_name
     from retentio.actions.outbox import deliver
-    from retentio.actions.playbooks import read_playbook
 
     env = os.environ if env is None else env
     c = ws.settings.campaigns
