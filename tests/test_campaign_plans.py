@@ -332,3 +332,48 @@ def test_promo_codes_are_unique_and_redeemed_once_by_their_owner(store_shop):
         used = s.execute(select(PromoCode.customer_id, PromoCode.redeemed_order_id)
                          .where(PromoCode.redeemed_at.isnot(None))).all()
     assert used == [("A", "P1")]
+
+
+def test_campaigns_run_together_share_the_cap_and_the_more_valuable_wins(store_shop):
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Assignment, Campaign
+    from retentio.services.campaigns import run_campaigns
+
+    ws = store_shop
+    _everyone(ws, "earlier")
+    run_campaigns(ws, ["earlier"], AS_OF, now=NOON)  # one message each: one place left under the cap of 2
+    for name, uplift in (("low", 0.01), ("high", 0.5)):
+        write_playbook(ws.path, name, playbook(name, "early_access", trigger=f'occurrence = "{name}"',
+                                               extra=f"expected_uplift = {uplift}"))
+    low, high = run_campaigns(ws, ["low", "high"], AS_OF, now=NOON + dt.timedelta(hours=1))
+    with ws.store.session() as s:
+        rows = s.execute(select(Campaign.name, Assignment.customer_id, Assignment.reason)
+                         .join(Campaign, Campaign.id == Assignment.campaign_id)
+                         .where(Campaign.name.in_(["low", "high"]))).all()
+    sent = {(n, c) for n, c, r in rows if r is None}
+    buyers = {"A", "B", "G", "J", "M"}  # the customers with orders: expected value = uplift × order value > 0
+    assert {c for n, c in sent if n == "high"} == buyers
+    # without orders both are worth 0: the first named keeps its place
+    assert {c for n, c in sent if n == "low"} == set(IDS) - buyers
+    assert {(n, c) for n, c, r in rows if r == "frequency_cap"} == (
+        {("low", c) for c in buyers} | {("high", c) for c in set(IDS) - buyers})
+    assert (high.sent, low.sent) == (len(buyers), len(IDS) - len(buyers))
+
+
+def test_the_python_api_gives_frames(store_shop):
+    from retentio import actions
+
+    ws = store_shop
+    write_playbook(ws.path, "winback", playbook("winback", holdout=0))
+    p = actions.plan(ws, "winback", AS_OF)
+    assert p.counts()["messages"] == 1 and p.frame.customer_id.tolist() == ["A"]
+    runs = actions.run(ws, ["winback"], AS_OF)
+    assert runs[["campaign", "treatment", "sent"]].to_dict("records") == [
+        {"campaign": "winback", "treatment": 1, "sent": 1}]
+    a = actions.assignments(ws, "winback")
+    row = a.iloc[0]
+    assert (row.customer_id, row.arm, row.message_status, row.offer_kind, row.offer_value) == (
+        "A", "treatment", "sent", "percent", 10.0)
+    assert row.occurrence == "lapse:2026-02-01"
+    assert actions.suppressions(ws).empty

@@ -181,6 +181,36 @@ def plan(ws: Workspace, pb: Playbook, as_of: dt.date | None = None, *, now: dt.d
     return out
 
 
+def share_cap(ws: Workspace, plans: list[Plan]) -> int:
+    """Campaigns decided together share the frequency cap: across ``plans``, each
+    customer's open marketing messages (treatment, and control's would-be ones) are
+    ranked by expected value, and those beyond the cap — counting what the customer was
+    already sent in the window — are stopped with ``frequency_cap``. So when two campaigns
+    want the same customer and only one fits, the more valuable one goes, not whichever
+    ran first. Returns how many were stopped."""
+    settings = ws.settings.campaigns
+    parts = []
+    for i, p in enumerate(plans):
+        if p.playbook.message.message_class != "marketing":
+            continue
+        f = p.frame
+        open_ = (f.stage == "message").to_numpy()
+        parts.append(pd.DataFrame({"plan": i, "row": f.index[open_], "customer_id": f.customer_id[open_],
+                                   "ev": f.expected_value[open_].astype("float64").fillna(0.0).to_numpy()}))
+    if len(parts) < 2:
+        return 0
+    rows = pd.concat(parts, ignore_index=True).sort_values(["ev", "plan"], ascending=[False, True], kind="stable")
+    earliest = min(p.now for p in plans) - dt.timedelta(days=settings.frequency_days)
+    already = rows.customer_id.map(ledger.recent_counts(ws.store, earliest)).fillna(0).to_numpy()
+    rank = rows.groupby("customer_id").cumcount().to_numpy() + 1
+    over = rows[already + rank > settings.frequency_cap]
+    for i, part in over.groupby("plan"):
+        f = plans[int(i)].frame
+        f.loc[part.row, "reason"] = "frequency_cap"
+        f.loc[part.row, "stage"] = "gated"
+    return int(len(over))
+
+
 def _templates(ws: Workspace, pb: Playbook) -> Any:
     from retentio.actions.templates import MessageTemplate
 
@@ -326,4 +356,5 @@ def worker_name() -> str:
     return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-__all__ = ["STAGES", "Plan", "Recorded", "finish", "latest_scores", "plan", "record", "render_samples", "worker_name"]
+__all__ = ["STAGES", "Plan", "Recorded", "finish", "latest_scores", "plan", "record", "render_samples", "share_cap",
+           "worker_name"]

@@ -157,6 +157,37 @@ def add_suppressions(store: Store, rows: Iterable[dict], source: str) -> int:
     return added
 
 
+def assignments_frame(store: Store, campaign: str | None = None) -> pd.DataFrame:
+    """Every assignment (of one campaign, or all): campaign, run, customer, occurrence,
+    arm, reason, expected value, offer kind and value, promo code and its redemption,
+    the score snapshot and model version, and the message's channel, status, time sent
+    and cost — the data the measurement of a campaign starts from."""
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Assignment, Campaign, OutboxMessage, PromoCode
+
+    q = (select(Campaign.name, Assignment.run_id, Assignment.customer_id, Assignment.occurrence, Assignment.arm,
+                Assignment.reason, Assignment.expected_value, Assignment.offer, Assignment.promo_code,
+                PromoCode.redeemed_at, PromoCode.redeemed_order_id, Assignment.snapshot_id, Assignment.model_version,
+                Assignment.created_at, OutboxMessage.channel, OutboxMessage.status, OutboxMessage.sent_at,
+                OutboxMessage.cost)
+         .join(Campaign, Campaign.id == Assignment.campaign_id)
+         .join(OutboxMessage, OutboxMessage.assignment_id == Assignment.id, isouter=True)
+         .join(PromoCode, PromoCode.assignment_id == Assignment.id, isouter=True)
+         .order_by(Assignment.id))
+    if campaign is not None:
+        q = q.where(Campaign.name == campaign)
+    with store.session() as s:
+        rows = s.execute(q).all()
+    frame = pd.DataFrame(rows, columns=["campaign", "run_id", "customer_id", "occurrence", "arm", "reason",
+                                        "expected_value", "offer", "promo_code", "redeemed_at", "redeemed_order_id",
+                                        "snapshot_id", "model_version", "assigned_at", "channel", "message_status",
+                                        "sent_at", "cost"])
+    frame["offer_kind"] = frame.offer.map(lambda o: (o or {}).get("kind"))
+    frame["offer_value"] = frame.offer.map(lambda o: (o or {}).get("value"))
+    return frame.drop(columns=["offer"])
+
+
 def suppression_list(store: Store) -> pd.DataFrame:
     from sqlalchemy import select
 
@@ -168,5 +199,5 @@ def suppression_list(store: Store) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["channel", "address", "customer_id", "kind", "source", "created_at"])
 
 
-__all__ = ["LIVE", "SUPPRESSION_REASONS", "add_suppressions", "assigned", "campaign_id", "recent_counts",
+__all__ = ["LIVE", "SUPPRESSION_REASONS", "add_suppressions", "assigned", "assignments_frame", "campaign_id", "recent_counts",
            "suppressed", "suppression_list", "utcnow"]

@@ -158,21 +158,27 @@ class _SendBar:
 
 
 @campaign_app.command("run")
-def campaign_run(ctx: typer.Context, name: NameArg, as_of: AsOfOpt = None, workspace: WorkspaceOpt = None,
-                 json: JsonOpt = False) -> None:
+def campaign_run(ctx: typer.Context,
+                 name: Annotated[str | None, typer.Argument(help="The playbook to run (or --all)")] = None,
+                 all_: Annotated[bool, typer.Option("--all", help="Run every playbook together: they share the "
+                                                    "frequency cap, the most valuable message wins")] = False,
+                 as_of: AsOfOpt = None, workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """Record the run (assignments, codes, outbox) in one transaction, then send each message exactly once."""
-    from retentio.services.campaigns import run_campaign
+    from retentio.services.campaigns import run_campaigns
 
+    if (name is None) == (not all_):
+        raise typer.BadParameter("name one playbook, or --all")
     with _workspace(ctx, workspace) as ws:
-        with progress(f"running {name}") as step:
-            result = run_campaign(ws, name, as_of, progress=_SendBar(step))
+        with progress("running " + (name or "every playbook")) as step:
+            results = run_campaigns(ws, None if all_ else [name] if name else None, as_of, progress=_SendBar(step))
     if json:
-        print_json(result.as_dict())
+        print_json(results[0].as_dict() if name else [r.as_dict() for r in results])
         return
-    print_table([result.as_dict() | {"suppressed": sum(result.suppressed.values())}],
-                title=f"Run {result.run_id} of {name} as of {result.as_of}",
-                columns=["run_id", "treatment", "control", "sent", "failed", "retry", "deferred", "suppressed"])
-    if result.retry or result.deferred:
+    print_table([r.as_dict() | {"suppressed": sum(r.suppressed.values())} for r in results],
+                title=f"Runs as of {results[0].as_of}",
+                columns=["run_id", "campaign", "treatment", "control", "sent", "failed", "retry", "deferred",
+                         "suppressed"])
+    if any(r.retry or r.deferred for r in results):
         err.print("messages waiting (retries, quiet hours) go out with: retentio campaign send")
 
 
@@ -225,7 +231,8 @@ def campaign_show(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help
     c = run["counts"]
     print_table([{"what": k, "count": v} for k, v in c.items() if isinstance(v, int)] +
                 [{"what": f"suppressed: {k}", "count": v} for k, v in c.get("suppressed", {}).items()] +
-                [{"what": f"messages {k}", "count": v} for k, v in run["messages"].items()],
+                [{"what": f"messages {k}", "count": v} for k, v in run["messages"].items()] +
+                [{"what": f"promo codes {k}", "count": v} for k, v in run["promo_codes"].items()],
                 title=f"Run {run_id} of {run['campaign']} as of {run['as_of']} ({run['status']})")
     if run["failures"]:
         print_table(run["failures"], title="Failures")

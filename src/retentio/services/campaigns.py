@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from retentio.actions.runs import RunResult as CampaignRunResult
 from retentio.data.errors import InvalidParameter, RetentioError
 
 if TYPE_CHECKING:
@@ -134,103 +135,35 @@ def plan_campaign(ws: Workspace, name: str, as_of: dt.date | None = None, *,
     return CampaignPlan(name, p.as_of, p.counts(), p.samples, p.frame, p.snapshot_id, p.model_version)
 
 
-@dataclass(frozen=True)
-class CampaignRunResult:
-    """A run: recorded (treatment, control, queued) and delivered (sent, failed, ...)."""
-
-    run_id: int
-    name: str
-    as_of: dt.date
-    treatment: int
-    control: int
-    sent: int
-    failed: int
-    retry: int
-    deferred: int
-    suppressed: dict[str, int]
-    counts: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "campaign": self.name, "as_of": self.as_of.isoformat(),
-                "treatment": self.treatment, "control": self.control, "sent": self.sent, "failed": self.failed,
-                "retry": self.retry, "deferred": self.deferred, "suppressed": self.suppressed}
-
-
-def _channel(ws: Workspace, campaign: str, kind: str, env: Mapping[str, str]) -> Any:
-    """The channel ``kind`` of the workspace; a CSV export goes to ``exports/CAMPAIGN.csv``."""
-    from retentio.actions.channels import make_channel
-
-    folder = Path(ws.settings.channels.csv.folder)
-    folder = folder if folder.is_absolute() else ws.path / folder
-    return make_channel(kind, ws.settings.channels, export_path=folder / f"{campaign}.csv", env=env)
-
-
 def run_campaign(ws: Workspace, name: str, as_of: dt.date | None = None, *, env: Mapping[str, str] | None = None,
                  progress: Progress = _quiet, wait_s: float | None = None,
                  now: dt.datetime | None = None) -> CampaignRunResult:
-    """Record a run (one transaction), then deliver the campaign's messages. Running
-    again sends nothing new for occurrences already acted on; a killed run's messages go
-    with the next run of the campaign or ``deliver_due``. An email channel is connected
-    (and logged in) before anything is recorded, so wrong credentials record nothing."""
-    from retentio.actions.campaigns import finish, plan, record, worker_name
-    from retentio.actions.outbox import deliver
-    from retentio.actions.playbooks import read_playbook
-
-    pb = read_playbook(ws.path, name)
-    env = os.environ if env is None else env
-    channel = _channel(ws, pb.name, pb.channel.kind, env)
-    if pb.channel.kind == "email":
-        channel.open()  # ChannelError (refused login, no server) before anything is written
-        channel.close()
-    p = plan(ws, pb, as_of, now=now, samples=0, progress=progress)
-    rec = record(ws, p, progress=progress)
-    c = ws.settings.campaigns
-    counts = deliver(ws.store, channel, campaign_id=rec.campaign_id, worker=worker_name(),
-                     max_attempts=c.max_attempts, retry_base_s=c.retry_base_s,
-                     wait_s=c.retry_wait_s if wait_s is None else wait_s,
-                     record_every=_record_every(pb.channel.kind), progress=progress)
-    final = finish(ws, rec.run_id, counts.as_dict())
-    return CampaignRunResult(rec.run_id, name, p.as_of, rec.counts["treatment"], rec.counts["control"], counts.sent,
-                             counts.failed, counts.retry, rec.queued if p.deferred else 0,
-                             rec.counts["suppressed"], final)
+    """Record a run (one transaction), then deliver the campaign's messages (see
+    :func:`retentio.actions.runs.run_playbooks`)."""
+    return run_campaigns(ws, [name], as_of, env=env, progress=progress, wait_s=wait_s, now=now)[0]
 
 
-def _record_every(kind: str) -> int:
-    """Results recorded one by one, except for the CSV export, which recognises what it
-    already wrote (so a lost group of records costs nothing)."""
-    return 1000 if kind == "csv" else 1
+def run_campaigns(ws: Workspace, names: list[str] | None = None, as_of: dt.date | None = None, *,
+                  env: Mapping[str, str] | None = None, progress: Progress = _quiet, wait_s: float | None = None,
+                  now: dt.datetime | None = None) -> list[CampaignRunResult]:
+    """Run several playbooks (default: every one) together, sharing the frequency cap
+    (see :func:`retentio.actions.runs.run_playbooks`)."""
+    from retentio.actions.playbooks import list_playbooks
+    from retentio.actions.runs import run_playbooks
+
+    names = list_playbooks(ws.path) if names is None else names
+    if not names:
+        raise RetentioError(f"{ws.path}: no playbooks to run (create one with `playbook new KIND NAME`)")
+    return run_playbooks(ws, names, as_of, env=os.environ if env is None else env, progress=progress,
+                         wait_s=wait_s, now=now)
 
 
 def deliver_due(ws: Workspace, *, env: Mapping[str, str] | None = None, progress: Progress = _quiet,
                 wait_s: float = 0.0) -> dict[str, dict[str, int]]:
     """Send every due message of every campaign (a killed run's, deferred ones, retries)."""
-    from retentio.actions.campaigns import worker_name
-    from retentio.actions.outbox import deliver
+    from retentio.actions.runs import deliver_due as due
 
-    env = os.environ if env is None else env
-    c = ws.settings.campaigns
-    out: dict[str, dict[str, int]] = {}
-    # the outbox says which channel: a message queued before its playbook was edited or
-    # removed still goes the way it was recorded
-    for campaign_id, name, kind in _campaigns_with_due(ws):
-        channel = _channel(ws, name, kind, env)
-        counts = deliver(ws.store, channel, campaign_id=campaign_id, worker=worker_name(),
-                         max_attempts=c.max_attempts, retry_base_s=c.retry_base_s, wait_s=wait_s,
-                         progress=progress, record_every=_record_every(kind))
-        out[name] = out.get(name, {}) | counts.as_dict()
-    return out
-
-
-def _campaigns_with_due(ws: Workspace) -> list[tuple[int, str, str]]:
-    from sqlalchemy import select
-
-    from retentio.data.store.campaign_tables import Campaign, OutboxMessage
-
-    with ws.store.session() as s:
-        rows = s.execute(select(Campaign.id, Campaign.name, OutboxMessage.channel)
-                         .join(OutboxMessage, OutboxMessage.campaign_id == Campaign.id)
-                         .where(OutboxMessage.status.in_(("pending", "sending", "retry"))).distinct()).all()
-    return sorted((int(i), n, k) for i, n, k in rows)
+    return due(ws, env=os.environ if env is None else env, progress=progress, wait_s=wait_s)
 
 
 # ------------------------------------------------------------------------------ reading back
@@ -258,7 +191,7 @@ def show_run(ws: Workspace, run_id: int) -> dict[str, Any]:
     """One run: its counts, its messages by status and the failures' reasons."""
     from sqlalchemy import func, select
 
-    from retentio.data.store.campaign_tables import Campaign, CampaignRun, OutboxMessage
+    from retentio.data.store.campaign_tables import Assignment, Campaign, CampaignRun, OutboxMessage, PromoCode
 
     with ws.store.session() as s:
         run = s.get(CampaignRun, run_id)
@@ -267,11 +200,15 @@ def show_run(ws: Workspace, run_id: int) -> dict[str, Any]:
         name = s.scalar(select(Campaign.name).where(Campaign.id == run.campaign_id))
         by_status = dict(s.execute(select(OutboxMessage.status, func.count()).where(OutboxMessage.run_id == run_id)
                                    .group_by(OutboxMessage.status)).all())
+        issued, redeemed = s.execute(select(func.count(PromoCode.code), func.count(PromoCode.redeemed_at))
+                                     .join(Assignment, Assignment.id == PromoCode.assignment_id)
+                                     .where(Assignment.run_id == run_id)).one()
         failures = [{"customer_id": c, "to": a, "detail": d} for c, a, d in s.execute(
             select(OutboxMessage.customer_id, OutboxMessage.to_address, OutboxMessage.detail)
             .where(OutboxMessage.run_id == run_id, OutboxMessage.status == "failed").limit(20)).all()]
         return {"run_id": run.id, "campaign": name, "as_of": run.as_of.isoformat(), "status": run.status,
                 "counts": run.counts, "messages": {k: int(v) for k, v in by_status.items()}, "failures": failures,
+                "promo_codes": {"issued": int(issued), "redeemed": int(redeemed)},
                 "snapshot_id": run.snapshot_id, "model_version": run.model_version}
 
 
@@ -356,4 +293,4 @@ def suppressions(ws: Workspace) -> pd.DataFrame:
 
 __all__ = ["CampaignPlan", "CampaignRunResult", "PlaybookCheck", "check_playbook", "deliver_due",
            "import_suppressions", "list_runs", "new_playbook", "plan_campaign", "playbook_names", "run_campaign",
-           "playbook_summaries", "read", "show_run", "suppress", "suppressions", "why"]
+           "playbook_summaries", "read", "run_campaigns", "show_run", "suppress", "suppressions", "why"]

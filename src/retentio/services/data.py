@@ -106,10 +106,23 @@ def load_table(ws: Workspace, table: str, source: Any, params: LoadParams = Load
     canonical ``table`` in one transaction; returns what was read, stored, rejected and
     normalised, and how the file was read. ``progress`` hears ``"stored"`` once the
     transaction has committed."""
-    return ws.load(table, source, mapping=dict(params.mapping), mode=params.mode, skip_invalid=params.skip_invalid,
-                   delimiter=params.delimiter, decimal=params.decimal, fmt=params.format, encoding=params.encoding,
-                   sheet=params.sheet, date_format=params.date_format, allow_duplicates=params.allow_duplicates,
-                   force=params.force, step=progress)
+    report = ws.load(table, source, mapping=dict(params.mapping), mode=params.mode, skip_invalid=params.skip_invalid,
+                     delimiter=params.delimiter, decimal=params.decimal, fmt=params.format, encoding=params.encoding,
+                     sheet=params.sheet, date_format=params.date_format, allow_duplicates=params.allow_duplicates,
+                     force=params.force, step=progress)
+    if table == "orders" and _store_in_use(ws):
+        # orders carrying a campaign's promo code mark it redeemed (campaign show counts them)
+        from retentio.actions.promo import redeem
+
+        redeem(ws, ws.store)
+    return report
+
+
+def _store_in_use(ws: Workspace) -> bool:
+    """Whether the workspace has an operational store already (a load never creates one)."""
+    from retentio.data.store import STORE_FILE
+
+    return bool(ws.settings.store.url) or (ws.path / STORE_FILE).exists()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,137 @@
+"""Running campaigns: plan every playbook of the run first, let them share the frequency
+cap, then record each (one transaction) and deliver its messages through its channel.
+
+An email channel is connected and logged in before anything is recorded, so wrong
+credentials or an unreachable server record nothing. Delivery covers all due messages
+of the campaign — also those a killed earlier run left behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retentio.actions.ledger import utcnow
+
+if TYPE_CHECKING:
+    from retentio.data.workspace import Workspace
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_m: str) -> None:
+    """Report nothing."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run: recorded (treatment, control, queued) and delivered (sent, failed, ...)."""
+
+    run_id: int
+    name: str
+    as_of: dt.date
+    treatment: int
+    control: int
+    sent: int
+    failed: int
+    retry: int
+    deferred: int
+    suppressed: dict[str, int]
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "campaign": self.name, "as_of": self.as_of.isoformat(),
+                "treatment": self.treatment, "control": self.control, "sent": self.sent, "failed": self.failed,
+                "retry": self.retry, "deferred": self.deferred, "suppressed": self.suppressed}
+
+
+def _channel(ws: Workspace, campaign: str, kind: str, env: Mapping[str, str]) -> Any:
+    """The channel ``kind`` of the workspace; a CSV export goes to ``exports/CAMPAIGN.csv``."""
+    from retentio.actions.channels import make_channel
+
+    folder = Path(ws.settings.channels.csv.folder)
+    folder = folder if folder.is_absolute() else ws.path / folder
+    return make_channel(kind, ws.settings.channels, export_path=folder / f"{campaign}.csv", env=env)
+
+
+def run_playbooks(ws: Workspace, names: list[str], as_of: dt.date | None = None, *, env: Mapping[str, str],
+                  progress: Progress = _quiet, wait_s: float | None = None,
+                  now: dt.datetime | None = None) -> list[RunResult]:
+    """Run the playbooks ``names`` **together**: all are planned first and share the
+    frequency cap, so where only one message fits a customer the one with the higher
+    expected value goes (:func:`retentio.actions.campaigns.share_cap`); then each is
+    recorded in one transaction and its messages delivered exactly once. Promo codes that
+    orders carry are marked redeemed first. ``env`` holds the channels' secrets."""
+    from retentio.actions.campaigns import finish, plan, record, share_cap, worker_name
+    from retentio.actions.outbox import deliver
+    from retentio.actions.playbooks import read_playbook
+    from retentio.actions.promo import redeem
+
+    books = [read_playbook(ws.path, n) for n in names]
+    channels = [_channel(ws, pb.name, pb.channel.kind, env) for pb in books]
+    for pb, channel in zip(books, channels):
+        if pb.channel.kind == "email":
+            channel.open()  # ChannelError (refused login, no server) before anything is written
+            channel.close()
+    redeem(ws, ws.store)
+    now = now or utcnow()
+    plans = [plan(ws, pb, as_of, now=now, samples=0, progress=progress) for pb in books]
+    share_cap(ws, plans)
+    c = ws.settings.campaigns
+    results = []
+    for pb, p, channel in zip(books, plans, channels):
+        rec = record(ws, p, progress=progress)
+        counts = deliver(ws.store, channel, campaign_id=rec.campaign_id, worker=worker_name(),
+                         max_attempts=c.max_attempts, retry_base_s=c.retry_base_s,
+                         wait_s=c.retry_wait_s if wait_s is None else wait_s,
+                         record_every=_record_every(pb.channel.kind), progress=progress)
+        final = finish(ws, rec.run_id, counts.as_dict())
+        results.append(RunResult(rec.run_id, pb.name, p.as_of, rec.counts["treatment"], rec.counts["control"],
+                                         counts.sent, counts.failed, counts.retry, rec.queued if p.deferred else 0,
+                                         rec.counts["suppressed"], final))
+    return results
+
+
+def _record_every(kind: str) -> int:
+    """Results recorded one by one, except for the CSV export, which recognises what it
+    already wrote (so a lost group of records costs nothing)."""
+    return 1000 if kind == "csv" else 1
+
+
+def deliver_due(ws: Workspace, *, env: Mapping[str, str], progress: Progress = _quiet,
+                wait_s: float = 0.0) -> dict[str, dict[str, int]]:
+    """Send every due message of every campaign (a killed run's, deferred ones, retries)."""
+    from retentio.actions.campaigns import worker_name
+    from retentio.actions.outbox import deliver
+
+    c = ws.settings.campaigns
+    out: dict[str, dict[str, int]] = {}
+    # the outbox says which channel: a message queued before its playbook was edited or
+    # removed still goes the way it was recorded
+    for campaign_id, name, kind in _campaigns_with_due(ws):
+        channel = _channel(ws, name, kind, env)
+        counts = deliver(ws.store, channel, campaign_id=campaign_id, worker=worker_name(),
+                         max_attempts=c.max_attempts, retry_base_s=c.retry_base_s, wait_s=wait_s,
+                         progress=progress, record_every=_record_every(kind))
+        out[name] = out.get(name, {}) | counts.as_dict()
+    return out
+
+
+def _campaigns_with_due(ws: Workspace) -> list[tuple[int, str, str]]:
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Campaign, OutboxMessage
+
+    with ws.store.session() as s:
+        rows = s.execute(select(Campaign.id, Campaign.name, OutboxMessage.channel)
+                         .join(OutboxMessage, OutboxMessage.campaign_id == Campaign.id)
+                         .where(OutboxMessage.status.in_(("pending", "sending", "retry"))).distinct()).all()
+    return sorted((int(i), n, k) for i, n, k in rows)
+
+
+
+
+__all__ = ["RunResult", "deliver_due", "run_playbooks"]
