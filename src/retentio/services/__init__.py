@@ -23,5 +23,11 @@ train the churn model                       :func:`retentio.services.churn.train
 cross-validate on a snapshot table          :func:`retentio.services.churn.cross_validate_table`
 score churn risk (kept as a snapshot)       :func:`retentio.services.churn.score_churn`
 gather the report's facts                   :func:`retentio.services.report.report_data`
+write / check a playbook                    :func:`retentio.services.campaigns.new_playbook`, ``check_playbook``
+plan a campaign (dry run)                   :func:`retentio.services.campaigns.plan_campaign`
+run campaigns (record, send exactly once)   :func:`retentio.services.campaigns.run_campaigns`
+send what is due                            :func:`retentio.services.campaigns.deliver_due`
+look back at runs, explain a customer       :func:`retentio.services.campaigns.list_runs`, ``show_run``, ``why``
+suppression lists                           :func:`retentio.services.campaigns.suppress`, ``import_suppressions``
 ==========================================  ===============================================
 """
