@@ -263,7 +263,7 @@ class Recorded:
 
 def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Recorded:
     """Write the plan's run, assignments, promo codes and outbox in one transaction."""
-    from sqlalchemy import select
+    from sqlalchemy import insert, select
 
     from retentio.actions.offers import offer_for
     from retentio.actions.promo import new_codes
@@ -306,7 +306,7 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
         ids = dict(((c, o), i) for i, c, o in s.execute(select(Assignment.id, Assignment.customer_id,
                                                                Assignment.occurrence).where(Assignment.run_id == run.id)))
         if codes:
-            s.execute(PromoCode.__table__.insert(), [
+            s.execute(insert(PromoCode), [
                 {"code": code, "campaign_id": cid, "assignment_id": ids[(c, o)], "customer_id": c,
                  "offer": {k: off[k] for k in ("kind", "value", "gift", "text")}, "issued_at": now,
                  "expires_at": valid_until}
@@ -328,7 +328,7 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
                 "cost": cost if a == "treatment" else 0.0,
             })
         for i in range(0, len(outbox), 20_000):
-            s.execute(OutboxMessage.__table__.insert(), outbox[i:i + 20_000])
+            s.execute(insert(OutboxMessage), outbox[i:i + 20_000])
         run.status = "sending"
         queued = sum(1 for m in outbox if m["status"] == "pending")
         counts = p.counts() | {"recorded": len(ids), "queued": queued}

@@ -35,12 +35,10 @@ def _insert_ignoring(session: Any, table: Any, rows: Sequence[dict], keys: list[
     """INSERT … ON CONFLICT (keys) DO NOTHING, in chunks (SQLite's variable limit)."""
     if not rows:
         return
-    dialect = session.bind.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).on_conflict_do_nothing(index_elements=keys)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=keys)
     for i in range(0, len(rows), 20_000):
         session.execute(statement, list(rows[i:i + 20_000]))
 
@@ -130,7 +128,7 @@ def campaign_id(session: Any, name: str, kind: str, definition: dict, now: dt.da
 def add_suppressions(store: Store, rows: Iterable[dict], source: str) -> int:
     """Store suppression entries (channel, address and/or customer_id, kind); returns how
     many were new (an entry already on the list is not stored twice)."""
-    from sqlalchemy import select
+    from sqlalchemy import insert, select
 
     from retentio.data.store.campaign_tables import Suppression
 
@@ -152,7 +150,7 @@ def add_suppressions(store: Store, rows: Iterable[dict], source: str) -> int:
                         "kind": r["kind"], "source": source,
                         "created_at": created if isinstance(created, dt.datetime) else now})
         if new:
-            s.execute(Suppression.__table__.insert(), new)
+            s.execute(insert(Suppression), new)
         added = len(new)
     return added
 

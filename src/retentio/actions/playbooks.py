@@ -159,12 +159,12 @@ class Playbook(_Section):
     kind: Kind
     name: str
     description: str = ""
-    trigger: Trigger = Field(default_factory=Trigger)
-    audience: Audience = Field(default_factory=Audience)
-    exclude: Exclude = Field(default_factory=Exclude)
-    offer: Offer = Field(default_factory=Offer)
+    trigger: Trigger = Trigger()
+    audience: Audience = Audience()
+    exclude: Exclude = Exclude()
+    offer: Offer = Offer()
     message: Message
-    channel: Channel = Field(default_factory=Channel)
+    channel: Channel = Channel()
     holdout: Holdout
     #: the expected response rate of a message, × the customer's value = the message's
     #: expected value (which message wins when the frequency cap binds)

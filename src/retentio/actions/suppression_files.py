@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +50,7 @@ class SuppressionFileError(RetentioError):
         super().__init__(f"{path}, line {line}{f', column {column!r}' if column else ''}: {message}")
 
 
-def _pick(header: list[str], names: tuple[str, ...]) -> str | None:
+def _pick(header: Sequence[str], names: tuple[str, ...]) -> str | None:
     lower = {h.strip().lower(): h for h in header}
     return next((lower[n] for n in names if n in lower), None)
 
