@@ -377,3 +377,21 @@ def test_the_python_api_gives_frames(store_shop):
         "A", "treatment", "sent", "percent", 10.0)
     assert row.occurrence == "lapse:2026-02-01"
     assert actions.suppressions(ws).empty
+
+
+def test_the_demo_writes_a_playbook_of_every_kind_and_each_has_customers_to_act_on(tmp_path):
+    """`retentio demo` (here smaller than its 20,000 customers) writes one playbook per
+    kind, exporting to CSV; each plan finds customers to message."""
+    from retentio.actions.playbooks import KINDS
+    from retentio.data.workspace import Workspace
+    from retentio.services.campaigns import check_playbook, plan_campaign
+    from retentio.services.data import DemoParams, prepare_demo
+
+    made = prepare_demo(tmp_path / "demo", DemoParams(customers=6000, seed=1))
+    assert sorted(made.playbooks) == sorted(KINDS)
+    with Workspace.open(made.path) as ws:
+        for name in made.playbooks:
+            check_playbook(ws, name)
+            p = plan_campaign(ws, name)
+            assert p.counts["messages"] > 0 and p.counts["control"] > 0, (name, p.counts)
+            assert p.samples and all(s["text"].strip() for s in p.samples)

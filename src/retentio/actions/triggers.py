@@ -291,13 +291,14 @@ def item_names(ws: Workspace, ids: set[str]) -> dict[str, str]:
 
 def browsing(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd.DataFrame:
     """Cart, wishlist or viewed items: events of the kind's type since the customer's
-    last order, the latest at least ``hours`` before ``as_of`` and at most
-    ``within_days`` days before it, with no order after it. The items are the distinct
-    items of those events (up to five, latest first); one occurrence per latest event."""
+    last order, the latest at least ``hours`` before ``as_of`` — and at most
+    ``within_days`` days more, so a missed run catches up but a cart of last month is not
+    "abandoned" today — with no order after it. The items are the distinct items of those
+    events (up to five, latest first); one occurrence per latest event."""
     _need(ws, "events", pb.kind)
     event = BROWSE_EVENTS[pb.kind]
     e = ws.table("events")
-    since = instant - pd.Timedelta(days=pb.trigger.within_days)
+    since = instant - pd.Timedelta(hours=pb.trigger.hours) - pd.Timedelta(days=pb.trigger.within_days)
     e = e.filter((e.event_type == event) & (e.occurred_at < lit_ts(instant)) & (e.occurred_at >= lit_ts(since)))
     rows = e.select("customer_id", "occurred_at", "item_id").to_pandas()
     rows["customer_id"] = rows.customer_id.astype(str)
