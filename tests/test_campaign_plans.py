@@ -12,6 +12,9 @@ import pytest
 
 from tests.campaign_data import AS_OF, EXPECTED, IDS, LATE, NOON, make_workspace, playbook, write_playbook
 
+NO_QUIET = '[campaigns]\nquiet_start = "00:00"\nquiet_end = "00:00"\n'
+
+
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
@@ -80,7 +83,8 @@ def test_auto_winback_uses_the_customers_own_gap(shop):
 # ------------------------------------------------------------------------------ gates
 @pytest.fixture
 def store_shop(tmp_path, store_url):
-    ws = make_workspace(tmp_path / "ws", store_url)
+    """The shop on SQLite and PostgreSQL, without quiet hours (runs deliver at any time of day)."""
+    ws = make_workspace(tmp_path / "ws", store_url, settings=NO_QUIET)
     yield ws
     ws.close()
 
@@ -142,7 +146,8 @@ def test_frequency_cap_counts_every_campaign_and_keeps_the_most_valuable(store_s
     assert set(reasons.values()) == {"frequency_cap"}
     # a service message is exempt from the cap
     write_playbook(ws.path, "service", playbook("service", "early_access", trigger='occurrence = "s"',
-                                                message_class="service"))
+                                                message_class="service", offer='kind = "none"',
+                                                text="Your order {{ first_name }}"))
     assert set(_reasons(_plan(ws, "service")).values()) == {None}
     # eight days later the window has moved on
     later = _plan(ws, "three", now=NOON + dt.timedelta(days=8))
@@ -155,18 +160,24 @@ def test_when_the_cap_binds_the_higher_expected_value_wins():
     frame = pd.DataFrame({"customer_id": ["X", "X", "Y"], "address": ["x@e.com", "x@e.com", "y@e.com"],
                           "consent_email": [True, True, True], "arm": ["treatment"] * 3,
                           "expected_value": [1.0, 5.0, 1.0]})
-    reason = apply_gates(frame, channel="email", consent="email", message_class="marketing", suppressed={},
-                         global_pct=0, sent_recently=pd.Series({"X": 1}), cap=2)
+    reason, capped = apply_gates(frame, channel="email", consent="email", message_class="marketing", suppressed={},
+                                 global_pct=0, sent_recently=pd.Series({"X": 1}), cap=2)
     # X has room for one more: the message worth 5 goes, the one worth 1 is capped
-    assert reason.tolist() == ["frequency_cap", None, None]
+    assert reason.tolist() == ["frequency_cap", None, None] and capped.tolist() == [True, False, False]
+    # in control the reason is the holdout (it comes first), and the cap says whether the
+    # would-be message is recorded
+    reason, capped = apply_gates(frame.assign(arm="control"), channel="email", consent="email",
+                                 message_class="marketing", suppressed={}, global_pct=0,
+                                 sent_recently=pd.Series({"X": 1}), cap=2)
+    assert reason.tolist() == ["holdout"] * 3 and capped.tolist() == [True, False, False]
 
 
-def test_quiet_hours_defer_messages_without_dropping_them(store_shop):
+def test_quiet_hours_defer_messages_without_dropping_them(tmp_path, store_url):
     from retentio.actions.campaigns import plan, record
     from retentio.actions.outbox import waiting
     from retentio.actions.playbooks import read_playbook
 
-    ws = store_shop
+    ws = make_workspace(tmp_path / "ws", store_url)  # the default quiet hours, 21:00-09:00
     _everyone(ws)
     p = plan(ws, read_playbook(ws.path, "drop"), AS_OF, now=LATE, samples=0)
     assert p.deferred and set(_reasons(p).values()) == {None}  # nobody is stopped by quiet hours
@@ -175,10 +186,11 @@ def test_quiet_hours_defer_messages_without_dropping_them(store_shop):
     rec = record(ws, p)
     assert rec.queued == len(IDS)
     assert waiting(ws.store) == {"pending": len(IDS)}
+    ws.close()
 
 
 def test_global_control_is_the_same_customers_for_every_campaign(tmp_path, store_url):
-    ws = make_workspace(tmp_path / "ws", store_url, settings="[campaigns]\nglobal_control_pct = 40\n")
+    ws = make_workspace(tmp_path / "ws", store_url, settings=NO_QUIET + "global_control_pct = 40\n")
     try:
         _everyone(ws, "one")
         _everyone(ws, "two")

@@ -125,9 +125,9 @@ def audience_mask(frame: pd.DataFrame, pb: Playbook) -> tuple[pd.Series, pd.Seri
     if a.min_value_at_risk is not None:
         fail(~(frame.value_at_risk >= a.min_value_at_risk), "value at risk below the minimum")
     if a.last_order_after:
-        fail(~(frame.last_order_at >= pd.Timestamp(a.last_order_after)), "last order too long ago")
+        fail(~(pd.to_datetime(frame.last_order_at) >= pd.Timestamp(a.last_order_after)), "last order too long ago")
     if a.last_order_before:
-        fail(~(frame.last_order_at < pd.Timestamp(a.last_order_before)), "last order too recent")
+        fail(~(pd.to_datetime(frame.last_order_at) < pd.Timestamp(a.last_order_before)), "last order too recent")
     for column, allowed in a.where.items():
         if column not in frame:
             raise PlaybookError(pb.path, f"no customer column {column!r} (known: "

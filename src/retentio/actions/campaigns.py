@@ -83,22 +83,35 @@ class Plan:
             "treatment": int((e.arm == "treatment").sum()),
             "control": int((e.arm == "control").sum()),
             "messages": int(len(self.messages)),
-            "control_would_receive": int((e.reason == "holdout").sum()),
+            "control_would_receive": int(((e.reason == "holdout") & (e.stage == "message")).sum()),
             "suppressed": {k: int(v) for k, v in stopped[stopped.arm == "treatment"].reason.value_counts().items()},
             "deferred": int(len(self.messages)) if self.deferred else 0,
             "estimated_cost": round(len(self.messages) * self.cost_per_message, 2),
         }
 
 
+def _consent(pb: Playbook) -> str:
+    """The consent (and suppression list) a message needs: ``email`` or ``sms``."""
+    return "email" if _address_column(pb) == "email" else "sms"
+
+
 def _address_column(pb: Playbook) -> str:
-    if pb.channel.kind == "email" or (pb.channel.kind == "csv" and pb.channel.consent == "email"):
+    """Where a message goes follows whose consent it needs: email always for the email
+    channel; for a webhook or a CSV export, the email address with ``consent = "email"``
+    and the phone with ``consent = "sms"`` — never a phone on email consent."""
+    if pb.channel.kind == "email" or pb.channel.consent == "email":
         return "email"
     return "phone"
 
 
+#: a churn snapshot older than this (before the campaign's day) is not used: customers are scored afresh
+SNAPSHOT_MAX_AGE_DAYS = 7
+
+
 def latest_scores(ws: Workspace, store: Store, as_of: dt.date) -> aud.Scores | None:
-    """The newest churn snapshot as of ``as_of`` or before (scoring now when the newest
-    model has none yet); None when no churn model is trained."""
+    """The newest model's churn snapshot of ``as_of`` or the days just before it (at most
+    :data:`SNAPSHOT_MAX_AGE_DAYS`); without one, the customers are scored as of ``as_of``
+    (and that snapshot kept, so the run can name it). None when no churn model is trained."""
     from sqlalchemy import select
 
     from retentio.data.store.registry import latest_model, snapshot_scores, snapshots
@@ -108,8 +121,9 @@ def latest_scores(ws: Workspace, store: Store, as_of: dt.date) -> aud.Scores | N
     if model is None:
         return None
     with store.session() as s:
+        oldest = as_of - dt.timedelta(days=SNAPSHOT_MAX_AGE_DAYS)
         newest = s.scalars(select(ScoreSnapshot.id).where(ScoreSnapshot.model_version_id == model.id,
-                                                          ScoreSnapshot.as_of <= as_of)
+                                                          ScoreSnapshot.as_of <= as_of, ScoreSnapshot.as_of >= oldest)
                            .order_by(ScoreSnapshot.as_of.desc(), ScoreSnapshot.id.desc()).limit(1)).first()
     if newest is None:
         from retentio.analytics.churn.train import score
@@ -156,21 +170,22 @@ def plan(ws: Workspace, pb: Playbook, as_of: dt.date | None = None, *, now: dt.d
         frame.loc[again, "reason"] = "already acted on this occurrence"
     progress("randomising and gates")
     frame["arm"] = None
+    frame["capped"] = False
     frame["address"] = frame[_address_column(pb)]
     live = frame.stage == "triggered"
     if live.any():
         e = frame[live]
         frame.loc[live, "arm"] = gates.arms(pb.name, e.customer_id, pb.holdout.percent)
         since = now - dt.timedelta(days=settings.frequency_days)
-        reason = gates.apply_gates(
-            frame[live], channel=pb.channel.kind, consent=pb.channel.consent if pb.channel.kind != "email" else "email",
-            message_class=pb.message.message_class,
-            suppressed=ledger.suppressed(store, "email" if _address_column(pb) == "email" else "sms",
-                                         settings.soft_bounce_limit),
+        reason, capped = gates.apply_gates(
+            frame[live], channel=pb.channel.kind, consent=_consent(pb), message_class=pb.message.message_class,
+            suppressed=ledger.suppressed(store, _consent(pb), settings.soft_bounce_limit),
             global_pct=settings.global_control_pct, sent_recently=ledger.recent_counts(store, since),
             cap=settings.frequency_cap)
         frame.loc[live, "reason"] = reason
-        frame.loc[live, "stage"] = np.where(reason.isna() | (reason == "holdout"), "message", "gated")
+        frame.loc[live, "capped"] = capped
+        would = reason.isna().to_numpy() | ((reason == "holdout").to_numpy() & ~capped)
+        frame.loc[live, "stage"] = np.where(would, "message", "gated")
     quiet = gates.quiet_until(now, ws.settings.timezone, settings.quiet_start, settings.quiet_end)
     channel_settings = getattr(ws.settings.channels, pb.channel.kind)
     out = Plan(pb, instant.date(), instant, now, frame.reset_index(drop=True), quiet or now,
@@ -184,10 +199,11 @@ def plan(ws: Workspace, pb: Playbook, as_of: dt.date | None = None, *, now: dt.d
 def share_cap(ws: Workspace, plans: list[Plan]) -> int:
     """Campaigns decided together share the frequency cap: across ``plans``, each
     customer's open marketing messages (treatment, and control's would-be ones) are
-    ranked by expected value, and those beyond the cap — counting what the customer was
-    already sent in the window — are stopped with ``frequency_cap``. So when two campaigns
-    want the same customer and only one fits, the more valuable one goes, not whichever
-    ran first. Returns how many were stopped."""
+    ranked by expected value, and those beyond the cap — counting what the customer
+    already had in the window — are stopped (``frequency_cap`` for treatment; control
+    keeps ``holdout`` and records no would-be message). So when two campaigns want the
+    same customer and only one fits, the more valuable one goes, not whichever ran
+    first. Returns how many were stopped."""
     settings = ws.settings.campaigns
     parts = []
     for i, p in enumerate(plans):
@@ -205,10 +221,17 @@ def share_cap(ws: Workspace, plans: list[Plan]) -> int:
     rank = rows.groupby("customer_id").cumcount().to_numpy() + 1
     over = rows[already + rank > settings.frequency_cap]
     for i, part in over.groupby("plan"):
-        f = plans[int(i)].frame
-        f.loc[part.row, "reason"] = "frequency_cap"
-        f.loc[part.row, "stage"] = "gated"
+        _stop_by_cap(plans[int(i)].frame, part.row)
     return int(len(over))
+
+
+def _stop_by_cap(frame: pd.DataFrame, rows: Any) -> None:
+    """The frequency cap stops these rows: treatment gets the reason, control keeps
+    ``holdout`` and loses its would-be message."""
+    frame.loc[rows, "capped"] = True
+    frame.loc[rows, "stage"] = "gated"
+    treated = frame.index.isin(rows) & (frame.arm == "treatment").to_numpy()
+    frame.loc[treated, "reason"] = "frequency_cap"
 
 
 def _templates(ws: Workspace, pb: Playbook) -> Any:
@@ -238,7 +261,7 @@ def _render(ws: Workspace, p: Plan, rows: pd.DataFrame, codes: dict[str, str],
     pb = p.playbook
     template = _templates(ws, pb)
     picked = picks(ws, rows, pb, p.instant)
-    valid_until = (p.now + dt.timedelta(days=pb.offer.valid_days)).date()
+    valid_until = code_expiry(ws, p)[0]
     out = []
     for row in rows.to_dict("records"):
         offer = offer_for(pb.offer, row.get("segment"), row.get("churn_band"), lang=pb.message.lang,
@@ -248,6 +271,17 @@ def _render(ws: Workspace, p: Plan, rows: pd.DataFrame, codes: dict[str, str],
                               (links or {}).get(row["customer_id"], "https://example.com/unsubscribe"))
         out.append(template.render(ctx))
     return out
+
+
+def code_expiry(ws: Workspace, p: Plan) -> tuple[dt.date, dt.datetime]:
+    """The last day a run's promo codes are valid, in the workspace's timezone (the day
+    the message names), and the instant they expire: the end of that local day, in UTC."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(ws.settings.timezone)
+    last = p.now.astimezone(tz).date() + dt.timedelta(days=p.playbook.offer.valid_days)
+    ends = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), tzinfo=tz).astimezone(dt.UTC)
+    return last, ends
 
 
 @dataclass(frozen=True)
@@ -261,9 +295,20 @@ class Recorded:
     withheld: int
 
 
+#: the PostgreSQL advisory lock that serialises recording runs (SQLite's BEGIN IMMEDIATE does it there)
+RECORD_LOCK = 7_104_217
+
+
 def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Recorded:
-    """Write the plan's run, assignments, promo codes and outbox in one transaction."""
-    from sqlalchemy import insert, select
+    """Write the plan's run, assignments, promo codes and outbox in one transaction.
+
+    Every message is rendered first (a template that fails records nothing). Inside the
+    transaction — serialised with any other run being recorded — the frequency cap is
+    checked again against what is in the store *now*, so two campaigns planned at the
+    same time by two processes cannot both fill a customer's last place. Treatment codes
+    are issued and stored; a control customer's would-be message carries a code of the
+    same form that is never issued (so it could not be redeemed)."""
+    from sqlalchemy import insert, select, text
 
     from retentio.actions.offers import offer_for
     from retentio.actions.promo import new_codes
@@ -272,52 +317,60 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
 
     pb = p.playbook
     store = ws.store
-    e = p.eligible.copy()
+    e = p.eligible
     settings = ws.settings
     lang, currency = pb.message.lang, settings.currency
-    offers = [offer_for(pb.offer, s, b, lang=lang, currency=currency) for s, b in zip(e.segment, e.churn_band)]
-    e["_offer"] = offers
-    needs_code = np.array([o["code"] for o in offers], dtype=bool) & e.reason.isna().to_numpy()
-    codes = dict(zip(e.customer_id[needs_code], new_codes(int(needs_code.sum()), pb.offer.code_prefix)))
-    secret = workspace_secret(ws.path)
-    unsubscribe_channel = "email" if _address_column(pb) == "email" else "sms"
+    offers = {c: offer_for(pb.offer, s, b, lang=lang, currency=currency)
+              for c, s, b in zip(e.customer_id, e.segment, e.churn_band)}
     speaking = e[e.stage == "message"]
-    links = {c: unsubscribe_link(settings.campaigns.unsubscribe_url,
-                                 make_token(secret, c, unsubscribe_channel, pb.name)) for c in speaking.customer_id}
+    with_code = speaking[np.array([offers[c]["code"] for c in speaking.customer_id], dtype=bool)]
+    codes = dict(zip(with_code.customer_id, new_codes(len(with_code), pb.offer.code_prefix)))
+    secret = workspace_secret(ws.path)
+    links = {c: unsubscribe_link(settings.campaigns.unsubscribe_url, make_token(secret, c, _consent(pb), pb.name))
+             for c in speaking.customer_id}
     progress(f"rendering {len(speaking):,} messages")
-    rendered = _render(ws, p, speaking, codes, links)
+    rendered = dict(zip(zip(speaking.customer_id, speaking.occurrence), _render(ws, p, speaking, codes, links)))
     now = p.now
-    valid_until = now + dt.timedelta(days=pb.offer.valid_days)
+    _, expires = code_expiry(ws, p)
     progress("recording")
     with store.session() as s:
+        if s.bind.dialect.name == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RECORD_LOCK})
+        if pb.message.message_class == "marketing":
+            _recheck_cap(ws, p, s)
+        e = p.eligible
+        issued = e.reason.isna().to_numpy() & (e.stage == "message").to_numpy()
         cid = ledger.campaign_id(s, pb.name, pb.kind, pb.as_dict(), now)
         run = CampaignRun(campaign_id=cid, as_of=p.as_of, started_at=now, status="assigning", seed=pb.name,
                           holdout_pct=pb.holdout.percent, snapshot_id=p.snapshot_id, model_version=p.model_version,
                           counts=p.counts())
         s.add(run)
         s.flush()
+
+        def offer_of(c: str) -> dict:
+            return {k: offers[c][k] for k in ("kind", "value", "gift", "text")}
+
         rows = [{"campaign_id": cid, "run_id": run.id, "customer_id": c, "occurrence": o, "arm": a, "reason": r,
-                 "expected_value": float(v), "offer": {k: off[k] for k in ("kind", "value", "gift", "text")},
-                 "promo_code": codes.get(c), "snapshot_id": p.snapshot_id, "model_version": p.model_version,
-                 "created_at": now}
-                for c, o, a, r, v, off in zip(e.customer_id, e.occurrence, e.arm, e.reason, e.expected_value.fillna(0.0),
-                                              e._offer)]
+                 "expected_value": float(v), "offer": offer_of(c), "promo_code": codes.get(c) if ok else None,
+                 "snapshot_id": p.snapshot_id, "model_version": p.model_version, "created_at": now}
+                for c, o, a, r, v, ok in zip(e.customer_id, e.occurrence, e.arm, e.reason,
+                                             e.expected_value.astype("float64").fillna(0.0), issued)]
         ledger._insert_ignoring(s, Assignment.__table__, rows, ["campaign_id", "customer_id", "occurrence"])
-        ids = dict(((c, o), i) for i, c, o in s.execute(select(Assignment.id, Assignment.customer_id,
-                                                               Assignment.occurrence).where(Assignment.run_id == run.id)))
-        if codes:
+        ids = {(c, o): i for i, c, o in s.execute(select(Assignment.id, Assignment.customer_id, Assignment.occurrence)
+                                                  .where(Assignment.run_id == run.id))}
+        treated = [(c, o) for c, o, ok in zip(e.customer_id, e.occurrence, issued) if ok and c in codes]
+        if treated:
             s.execute(insert(PromoCode), [
-                {"code": code, "campaign_id": cid, "assignment_id": ids[(c, o)], "customer_id": c,
-                 "offer": {k: off[k] for k in ("kind", "value", "gift", "text")}, "issued_at": now,
-                 "expires_at": valid_until}
-                for c, o, off in zip(e.customer_id, e.occurrence, e._offer)
-                if c in codes and (c, o) in ids for code in (codes[c],)])
+                {"code": codes[c], "campaign_id": cid, "assignment_id": ids[(c, o)], "customer_id": c,
+                 "offer": offer_of(c), "issued_at": now, "expires_at": expires}
+                for c, o in treated if (c, o) in ids])
         cost = p.cost_per_message
         outbox = []
-        for (c, o, a, address), msg in zip(zip(speaking.customer_id, speaking.occurrence, speaking.arm,
-                                               speaking.address), rendered):
+        sending = e[e.stage == "message"]
+        for c, o, a, address in zip(sending.customer_id, sending.occurrence, sending.arm, sending.address):
             if (c, o) not in ids:  # another run recorded this occurrence meanwhile
                 continue
+            msg = rendered[(c, o)]
             outbox.append({
                 "assignment_id": ids[(c, o)], "campaign_id": cid, "run_id": run.id, "customer_id": c,
                 "message_id": uuid.uuid4().hex, "channel": pb.channel.kind, "message_class": pb.message.message_class,
@@ -327,14 +380,31 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
                 "status": "pending" if a == "treatment" else "withheld", "attempts": 0, "not_before": p.not_before,
                 "cost": cost if a == "treatment" else 0.0,
             })
-        for i in range(0, len(outbox), 20_000):
-            s.execute(insert(OutboxMessage), outbox[i:i + 20_000])
+        for k in range(0, len(outbox), 20_000):
+            s.execute(insert(OutboxMessage), outbox[k:k + 20_000])
         run.status = "sending"
         queued = sum(1 for m in outbox if m["status"] == "pending")
         counts = p.counts() | {"recorded": len(ids), "queued": queued}
         run.counts = counts
         run_id = int(run.id)
     return Recorded(run_id, cid, counts, queued, len(outbox) - queued)
+
+
+def _recheck_cap(ws: Workspace, p: Plan, session: Any) -> int:
+    """Stop, by the frequency cap, the plan's messages that no longer fit: counted again
+    inside the recording transaction (see :func:`record`). Returns how many."""
+    f = p.frame
+    live = (f.stage == "message").to_numpy()
+    if not live.any():
+        return 0
+    settings = ws.settings.campaigns
+    since = p.now - dt.timedelta(days=settings.frequency_days)
+    now_counts = ledger.recent_counts(ws.store, since, session=session)
+    already = f.customer_id.map(now_counts).fillna(0).to_numpy()
+    over = live & (already + gates.cap_ranks(f, live) > settings.frequency_cap)
+    if over.any():
+        _stop_by_cap(f, f.index[over])
+    return int(over.sum())
 
 
 def finish(ws: Workspace, run_id: int, delivery: dict[str, int]) -> dict[str, Any]:

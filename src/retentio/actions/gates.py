@@ -10,16 +10,18 @@ customer is their recorded reason:
    suppression list (service messages too: an opt-out is respected);
 3. ``global_control`` — in the workspace's global control group, which never receives
    any campaign;
-4. ``frequency_cap`` — marketing messages only: the customer already has ``cap``
-   messages sent or queued in the last ``days`` days (the higher expected value goes
-   first when several campaigns are decided together);
-5. quiet hours do not stop a message: it waits (``not_before``) until they end.
+4. ``holdout`` — the campaign's control group;
+5. ``frequency_cap`` — marketing messages only: the customer already has ``cap``
+   messages sent, queued or withheld (a control customer's message counts as if sent,
+   so later campaigns treat both arms of this one alike) in the last ``days`` days; the
+   messages with the higher expected value keep their places;
+6. quiet hours do not stop a message: it waits (``not_before``) until they end.
 
-A control customer who passes every gate is recorded with reason ``holdout`` and the
-message that *would* have been sent, so treatment and control stay comparable (the
-measurement compares the arms after the same gates: Kohavi, Tang & Xu 2020, *Trustworthy
-Online Controlled Experiments*, ch. 3 on randomising at eligibility and analysing by
-assignment).
+A control customer is checked against the frequency cap too (``capped``): one who
+passes every gate has the message that *would* have been sent recorded (``withheld``),
+so treatment and control stay comparable after the same gates (Kohavi, Tang & Xu 2020,
+*Trustworthy Online Controlled Experiments*, ch. 3: randomise at eligibility, analyse
+by assignment).
 
 The arm is a seeded hash of campaign and customer (BLAKE2b, RFC 7693): the same
 customer lands in the same arm on every run and machine, without storing a random
@@ -37,7 +39,7 @@ import pandas as pd
 
 #: the gates' reasons, in the order they are checked
 REASONS = ("no_address", "no_consent", "unsubscribed", "bounced", "complained", "suppressed", "global_control",
-           "frequency_cap", "holdout")
+           "holdout", "frequency_cap")
 
 
 def unit_hash(salt: str, ids: pd.Series) -> np.ndarray:
@@ -65,40 +67,62 @@ def _truthy(series: pd.Series) -> np.ndarray:
                       or (isinstance(v, str) and v.strip().lower() in ("true", "1", "yes"))).to_numpy(dtype=bool)
 
 
+def cap_ranks(frame: pd.DataFrame, open_: np.ndarray) -> np.ndarray:
+    """Each open row's place among its customer's open messages, most valuable first
+    (1, 2, ...); closed rows get 0."""
+    order = frame.assign(_open=open_).sort_values(["_open", "expected_value"], ascending=[False, False],
+                                                  kind="stable")
+    rank = order.assign(_o=order._open.astype(int)).groupby("customer_id")._o.cumsum()
+    return rank.reindex(frame.index).to_numpy() * open_
+
+
 def apply_gates(frame: pd.DataFrame, *, channel: str, consent: str, message_class: str,
                 suppressed: dict[str, set[str]], global_pct: float, sent_recently: pd.Series,
-                cap: int) -> pd.Series:
+                cap: int) -> tuple[pd.Series, np.ndarray]:
     """The first gate that stops each row of ``frame`` (address, consent columns, arm,
-    expected_value, customer_id), else ``holdout`` for control and None for treatment.
-    ``suppressed`` maps a reason to the addresses and customer ids it covers;
+    expected_value, customer_id) — None for a treatment message that goes — and whether
+    the frequency cap stops it (for control rows: whether their message would have been
+    stopped). ``suppressed`` maps a reason to the addresses and customer ids it covers;
     ``sent_recently`` counts marketing messages per customer in the cap's window."""
     reason = pd.Series([None] * len(frame), index=frame.index, dtype=object)
 
     def stop(mask: np.ndarray, why: str) -> None:
         reason[mask & reason.isna().to_numpy()] = why
 
-    address = frame.address.fillna("").astype(str).str.strip()
+    address = normalize_addresses(frame.address, channel="email" if consent == "email" else "sms")
     stop((address == "").to_numpy(), "no_address")
     if message_class == "marketing":
         column = "consent_email" if consent == "email" else "consent_sms"
         stop(~_truthy(frame[column]), "no_consent")
     for why, targets in suppressed.items():
-        stop((address.str.lower().isin(targets) | frame.customer_id.isin(targets)).to_numpy(), why)
+        stop((address.isin(targets) | frame.customer_id.isin(targets)).to_numpy(), why)
     stop(global_control(frame.customer_id, global_pct), "global_control")
+    capped = np.zeros(len(frame), dtype=bool)
     if message_class == "marketing":
-        # highest expected value first: the cap keeps the messages worth most
-        order = frame.assign(_open=reason.isna()).sort_values(["_open", "expected_value"], ascending=[False, False],
-                                                              kind="stable")
-        already = order.customer_id.map(sent_recently).fillna(0).to_numpy()
-        open_ = order._open.to_numpy()
-        # only rows still open take a place under the cap
-        rank = order.assign(_o=open_.astype(int)).groupby("customer_id")._o.cumsum().to_numpy()
-        over = open_ & (already + rank > cap)
-        capped = pd.Series(over, index=order.index).reindex(frame.index).to_numpy()
-        stop(capped, "frequency_cap")
-    control = (frame.arm == "control").to_numpy()
-    stop(control, "holdout")
-    return reason
+        open_ = reason.isna().to_numpy()
+        already = frame.customer_id.map(sent_recently).fillna(0).to_numpy()
+        capped = open_ & (already + cap_ranks(frame, open_) > cap)
+    stop((frame.arm == "control").to_numpy(), "holdout")
+    stop(capped, "frequency_cap")
+    return reason, capped
+
+
+def normalize_addresses(addresses: pd.Series, *, channel: str) -> pd.Series:
+    """Addresses as suppression lists keep them: email lower-cased, phones as ``+`` and
+    digits (``+7 900 000-00-73`` → ``+79000000073``); empty for none."""
+    text = addresses.fillna("").astype(str).str.strip()
+    if channel == "email":
+        return text.str.lower()
+    plus = text.str.startswith("+")
+    digits = text.str.replace(r"\D", "", regex=True)
+    return digits.where(~plus | (digits == ""), "+" + digits)
+
+
+def normalize_address(address: str | None, *, channel: str) -> str | None:
+    """One address in the form of :func:`normalize_addresses` (None for none)."""
+    if not address:
+        return None
+    return normalize_addresses(pd.Series([address]), channel=channel).iloc[0] or None
 
 
 def quiet_until(now: dt.datetime, timezone: str, start: str, end: str) -> dt.datetime | None:
@@ -119,4 +143,5 @@ def quiet_until(now: dt.datetime, timezone: str, start: str, end: str) -> dt.dat
     return ends.astimezone(dt.UTC)
 
 
-__all__ = ["REASONS", "apply_gates", "arms", "global_control", "quiet_until", "unit_hash"]
+__all__ = ["REASONS", "apply_gates", "arms", "cap_ranks", "global_control", "normalize_address", "normalize_addresses",
+           "quiet_until", "unit_hash"]

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from retentio.actions.gates import normalize_address
+
 if TYPE_CHECKING:
     from retentio.data.store import Store
 
@@ -25,6 +27,8 @@ SUPPRESSION_REASONS = {"unsubscribe": "unsubscribed", "hard_bounce": "bounced", 
                        "manual": "suppressed"}
 #: outbox statuses of a message that went, or will go, out
 LIVE = ("pending", "sending", "sent", "retry")
+#: what takes a place under the frequency cap: live messages and control's withheld ones
+COUNTED = (*LIVE, "withheld")
 
 
 def utcnow() -> dt.datetime:
@@ -78,7 +82,7 @@ def suppressed(store: Store, channel: str, soft_limit: int) -> dict[str, set[str
             continue
         target = out[SUPPRESSION_REASONS[k]]
         if address:
-            target.add(address.lower())
+            target.add(normalize_address(address, channel=kind) or address)
         if customer:
             target.add(customer)
     out["bounced"] |= {a.lower() for a, n in soft.items() if n >= soft_limit}
@@ -90,21 +94,27 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def recent_counts(store: Store, since: dt.datetime, *, exclude_campaign: str | None = None,
-                  marketing_only: bool = True) -> pd.Series:
-    """Messages per customer sent or queued since ``since`` (marketing class only by
-    default; all campaigns but ``exclude_campaign``)."""
+                  marketing_only: bool = True, session: Any = None) -> pd.Series:
+    """Messages per customer sent, queued or withheld (a control customer's would-be
+    message counts as if sent, so later campaigns treat both arms alike) since ``since``
+    — marketing class only by default; all campaigns but ``exclude_campaign``. Read in
+    ``session`` when given (inside a transaction), else in a session of its own."""
     from sqlalchemy import func, select
 
     from retentio.data.store.campaign_tables import Campaign, OutboxMessage
 
     when = func.coalesce(OutboxMessage.sent_at, OutboxMessage.not_before)
-    q = select(OutboxMessage.customer_id, func.count()).where(OutboxMessage.status.in_(LIVE), when >= since)
+    q = select(OutboxMessage.customer_id, func.count()).where(OutboxMessage.status.in_(COUNTED), when >= since)
     if marketing_only:
         q = q.where(OutboxMessage.message_class == "marketing")
     if exclude_campaign is not None:
         q = q.join(Campaign, Campaign.id == OutboxMessage.campaign_id).where(Campaign.name != exclude_campaign)
-    with store.session() as s:
-        rows = s.execute(q.group_by(OutboxMessage.customer_id)).all()
+    q = q.group_by(OutboxMessage.customer_id)
+    if session is not None:
+        rows = session.execute(q).all()
+    else:
+        with store.session() as s:
+            rows = s.execute(q).all()
     return pd.Series({c: int(n) for c, n in rows}, dtype="int64")
 
 
@@ -135,20 +145,27 @@ def add_suppressions(store: Store, rows: Iterable[dict], source: str) -> int:
     now = utcnow()
     added = 0
     with store.session() as s:
-        have = {(c, a, cu, k) for c, a, cu, k in s.execute(select(
-            Suppression.channel, Suppression.address, Suppression.customer_id, Suppression.kind)).all()}
+        stored = s.execute(select(Suppression.channel, Suppression.address, Suppression.customer_id, Suppression.kind,
+                                  Suppression.created_at)).all()
+        have = {(c, a, cu, k) for c, a, cu, k, _ in stored}
+        soft_seen: set[tuple] = {(c, a, cu, k, _aware(t).isoformat()) for c, a, cu, k, t in stored
+                                 if k == "soft_bounce"}
         new = []
         for r in rows:
-            address = (r.get("address") or None)
-            address = address.lower() if address and r["channel"] == "email" else address
+            address = normalize_address(r.get("address"), channel=r["channel"])
+            created = r.get("occurred_at")
+            created = created if isinstance(created, dt.datetime) else None
             key = (r["channel"], address, r.get("customer_id") or None, r["kind"])
-            if key in have and r["kind"] != "soft_bounce":
+            # a soft bounce counts each time it happened: the same bounce imported twice
+            # (same address and time) is one
+            soft_key = (*key, _aware(created).isoformat() if created else None)
+            if r["kind"] != "soft_bounce" and key in have or r["kind"] == "soft_bounce" and created \
+                    and soft_key in soft_seen:
                 continue
             have.add(key)
-            created = r.get("occurred_at")
+            soft_seen.add(soft_key)
             new.append({"channel": r["channel"], "address": address, "customer_id": r.get("customer_id") or None,
-                        "kind": r["kind"], "source": source,
-                        "created_at": created if isinstance(created, dt.datetime) else now})
+                        "kind": r["kind"], "source": source, "created_at": created or now})
         if new:
             s.execute(insert(Suppression), new)
         added = len(new)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from retentio.actions.channels.base import Channel, ChannelError, OutgoingMessage
+from retentio.actions.channels.base import Channel, ChannelError, Delivery, OutgoingMessage
 from retentio.actions.ledger import utcnow
 
 if TYPE_CHECKING:
@@ -119,7 +119,8 @@ def _release(store: Store, ids: list[int]) -> None:
                       .values(status="pending", claimed_by=None, claimed_at=None))
 
 
-def _record(store: Store, results: list[tuple[int, str, str, int, dt.datetime | None]]) -> None:
+def _record(store: Store, worker: str, results: list[tuple[int, str, str, int, dt.datetime | None]]) -> None:
+    """Each result, on rows this sender still holds (never over another sender's claim)."""
     from sqlalchemy import update
 
     from retentio.data.store.campaign_tables import OutboxMessage as M
@@ -131,7 +132,8 @@ def _record(store: Store, results: list[tuple[int, str, str, int, dt.datetime | 
                 values["sent_at"] = utcnow()
             if when is not None:
                 values["not_before"] = when
-            s.execute(update(M).where(M.id == row_id).values(**values))
+            values |= {"claimed_by": None, "claimed_at": None}
+            s.execute(update(M).where(M.id == row_id, M.claimed_by == worker).values(**values))
 
 
 def _scoped(q: Any, scope: dict[str, int | None]) -> Any:
@@ -145,23 +147,33 @@ def _scoped(q: Any, scope: dict[str, int | None]) -> Any:
     return q
 
 
-def deliver(store: Store, channel: Channel, *, campaign_id: int | None = None, run_id: int | None = None, worker: str, max_attempts: int = 5,
-            retry_base_s: float = 30.0, wait_s: float = 0.0, lease_s: float = 600.0, batch: int = 100,
-            record_every: int = 1, progress: Progress = lambda _m: None) -> DeliveryCounts:
+def deliver(store: Store, channel: Channel, *, campaign_id: int | None = None, run_id: int | None = None,
+            worker: str, max_attempts: int = 5, retry_base_s: float = 30.0, wait_s: float = 0.0,
+            lease_s: float = 600.0, batch: int = 100, record_every: int = 1,
+            quiet: Callable[[dt.datetime], dt.datetime | None] | None = None,
+            progress: Progress = lambda _m: None) -> DeliveryCounts:
     """Send the due messages of ``channel`` (of one campaign, one run, or all), recording
     each result.
 
     ``record_every`` > 1 records results in groups: only for channels that recognise a
     message they already delivered (the CSV export), where a lost group costs nothing.
     ``wait_s``: how long to wait for retries that become due (0: leave them for the next
-    pass). Raises :class:`ChannelError` when the channel cannot open; the rows it had
-    claimed are given back, nothing is sent."""
+    pass). ``quiet(now)`` gives the end of quiet hours when they hold: then nothing is
+    sent (the messages wait), and a retry that would fall in them waits for their end.
+    A sender renews its claim on a batch while it works through it (every third of the
+    lease), so a slow but live sender never has its rows taken over; a row another
+    sender took back is skipped. An error while building or sending one message fails
+    that message, not the pass. Raises :class:`ChannelError` when the channel cannot
+    open; the rows it had claimed are given back, nothing is sent."""
     counts = DeliveryCounts()
     scope = {"campaign_id": campaign_id, "run_id": run_id}
     opened = False
     deadline = time.monotonic() + wait_s
     try:
         while True:
+            if quiet is not None and quiet(utcnow()) is not None:
+                counts.deferred += _due_count(store, channel.name, scope)
+                break
             claimed = _claim(store, worker, channel.name, scope, batch, lease_s, counts)
             if not claimed:
                 wait = _next_retry(store, channel.name, scope)
@@ -177,8 +189,18 @@ def deliver(store: Store, channel: Channel, *, campaign_id: int | None = None, r
                     raise
                 opened = True
             pending: list[tuple[int, str, str, int, dt.datetime | None]] = []
+            renewed_at = time.monotonic()
+            mine = {i for i, _, _ in claimed}
             for row_id, message, attempts in claimed:
-                d = channel.send(message)
+                if time.monotonic() - renewed_at > lease_s / 3:
+                    mine = _renew(store, worker, [i for i in mine])
+                    renewed_at = time.monotonic()
+                if row_id not in mine:
+                    continue  # taken over by another sender: it is theirs to send
+                try:
+                    d = channel.send(message)
+                except Exception as e:  # noqa: BLE001 - one message's problem must not stop the others
+                    d = Delivery("failed", f"{type(e).__name__}: {e}")
                 attempts += 1
                 when = None
                 status = d.status
@@ -187,22 +209,49 @@ def deliver(store: Store, channel: Channel, *, campaign_id: int | None = None, r
                         status = "failed"
                     else:
                         when = utcnow() + dt.timedelta(seconds=retry_base_s * 2 ** (attempts - 1))
+                        if quiet is not None:
+                            when = quiet(when) or when
                 setattr(counts, status, getattr(counts, status) + 1)
                 pending.append((row_id, status, d.detail, attempts, when))
                 if len(pending) >= record_every:
                     _flush(channel)
-                    _record(store, pending)
+                    _record(store, worker, pending)
+                    for _ in pending:
+                        progress("sent")
                     pending = []
-                    progress("sent")
             if pending:
                 _flush(channel)
-                _record(store, pending)
+                _record(store, worker, pending)
                 for _ in pending:
                     progress("sent")
     finally:
         if opened:
             channel.close()
     return counts
+
+
+def _renew(store: Store, worker: str, ids: list[int]) -> set[int]:
+    """Extend this sender's claim on ``ids``; returns the ids it still holds."""
+    from sqlalchemy import select, update
+
+    from retentio.data.store.campaign_tables import OutboxMessage as M
+
+    if not ids:
+        return set()
+    with store.session() as s:
+        s.execute(update(M).where(M.id.in_(ids), M.claimed_by == worker, M.status == "sending")
+                  .values(claimed_at=utcnow()))
+        return set(s.scalars(select(M.id).where(M.id.in_(ids), M.claimed_by == worker, M.status == "sending")))
+
+
+def _due_count(store: Store, channel: str, scope: dict[str, int | None]) -> int:
+    from sqlalchemy import func, select
+
+    from retentio.data.store.campaign_tables import OutboxMessage as M
+
+    with store.session() as s:
+        return int(s.scalar(_scoped(select(func.count()).select_from(M).where(
+            M.status.in_(("pending", "retry", "sending")), M.channel == channel), scope)) or 0)
 
 
 def _flush(channel: Channel) -> None:

@@ -30,8 +30,10 @@ hours = 24''',
 hours = 72''',
     "viewed_item": '''# a view_item event with no order within this many hours
 hours = 48''',
-    "renewal": '''# days before a subscription ends (or, for an open monthly one, renews)
-days_before = 7''',
+    "renewal": '''# days before a subscription ends (or, for an open one, renews: every billing_months
+# after it started)
+days_before = 7
+billing_months = 1''',
     "replenishment": '''# days before a consumable is due: the last order of the item + the customer's usual
 # interval for it (the item's typical interval across customers when they bought it once)
 days_before = 3
@@ -92,7 +94,8 @@ code_prefix = "HELLO"''',
     "detractor_followup": 'kind = "none"',
 }
 
-_CLASS = {"detractor_followup": "service", "thank_you": "service", "renewal": "service"}
+#: service messages (no offer; caps exempt, an opt-out still respected): the apology to a detractor
+_CLASS = {"detractor_followup": "service"}
 _PICKS = {"abandoned_cart": "trigger", "wishlist": "trigger", "viewed_item": "trigger", "early_access": "segment",
           "onboarding": "segment", "detractor_followup": "none", "renewal": "none"}
 

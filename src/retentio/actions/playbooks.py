@@ -11,6 +11,7 @@ impossible value is refused naming the file and the field (``[trigger] days``).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from pathlib import Path
@@ -69,7 +70,10 @@ class Trigger(_Section):
     #: how far back a due trigger is still acted on (a missed daily run catches up)
     within_days: int = Field(3, ge=1)
     #: early_access: a name for this send (one message per customer per occurrence)
-    occurrence: str | None = None
+    occurrence: str | None = Field(None, min_length=1, max_length=100)
+    #: renewal: the billing period of open subscriptions, in months (they renew every
+    #: billing_months after they started)
+    billing_months: int = Field(1, ge=1, le=36)
 
 
 class Audience(_Section):
@@ -83,8 +87,8 @@ class Audience(_Section):
     min_clv: float | None = None
     min_p_alive: float | None = Field(None, ge=0, le=1)
     min_value_at_risk: float | None = None
-    last_order_after: str | None = None
-    last_order_before: str | None = None
+    last_order_after: dt.date | None = None
+    last_order_before: dt.date | None = None
     #: any customer attribute: allowed values, e.g. {city = ["Moscow"], loyalty_member = ["yes"]}
     where: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
@@ -112,7 +116,8 @@ class Offer(_Section):
     gift: str | None = None
     #: days a promo code stays valid
     valid_days: int = Field(14, ge=1)
-    code_prefix: str = ""
+    #: letters and digits before the code (BACK-7KQ2-M9XD-4TRW)
+    code_prefix: str = Field("", pattern=r"^[A-Za-z0-9]{0,12}$")
     #: per RFM segment (or churn band), e.g. {"can't lose them" = {value = 20}}
     variants: dict[str, OfferVariant] = Field(default_factory=dict)
 
@@ -187,6 +192,9 @@ class Playbook(_Section):
             raise ValueError("[trigger] days must be a number of days with no_event")
         if self.channel.kind == "email" and not self.message.subject:
             raise ValueError("[message] subject is needed for email")
+        if self.message.message_class == "service" and self.offer.kind != "none":
+            raise ValueError("[message] message_class = \"service\" cannot carry an offer: a promotion is "
+                             "marketing (it needs consent and counts under the frequency cap)")
         return self
 
     def as_dict(self) -> dict[str, Any]:

@@ -98,8 +98,8 @@ def redeem(ws: Workspace, store: Store) -> dict[str, int]:
             if c.customer_id != customer:
                 counts["other_customer"] += 1
                 continue
-            when = pd.Timestamp(at)
-            when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+            when = pd.Timestamp(at)  # workspace times are local wall-clock times
+            when = (when.tz_localize(ws.settings.timezone) if when.tzinfo is None else when).tz_convert("UTC")
             expires = pd.Timestamp(c.expires_at)
             expires = expires.tz_localize("UTC") if expires.tzinfo is None else expires
             if when > expires:

@@ -73,6 +73,7 @@ def run_playbooks(ws: Workspace, names: list[str], as_of: dt.date | None = None,
     books = [read_playbook(ws.path, n) for n in names]
     channels = [_channel(ws, pb.name, pb.channel.kind, env) for pb in books]
     for pb, channel in zip(books, channels):
+        _check_unsubscribe_url(ws, pb)
         if pb.channel.kind == "email":
             channel.open()  # ChannelError (refused login, no server) before anything is written
             channel.close()
@@ -87,12 +88,40 @@ def run_playbooks(ws: Workspace, names: list[str], as_of: dt.date | None = None,
         counts = deliver(ws.store, channel, campaign_id=rec.campaign_id, worker=worker_name(),
                          max_attempts=c.max_attempts, retry_base_s=c.retry_base_s,
                          wait_s=c.retry_wait_s if wait_s is None else wait_s,
-                         record_every=_record_every(pb.channel.kind), progress=progress)
+                         record_every=_record_every(pb.channel.kind), quiet=_quiet_hours(ws), progress=progress)
         final = finish(ws, rec.run_id, counts.as_dict())
         results.append(RunResult(rec.run_id, pb.name, p.as_of, rec.counts["treatment"], rec.counts["control"],
                                          counts.sent, counts.failed, counts.retry, rec.queued if p.deferred else 0,
                                          rec.counts["suppressed"], final))
     return results
+
+
+def _loopback(host: str | None) -> bool:
+    return (host or "").lower() in ("localhost", "::1", "[::1]") or (host or "").startswith("127.")
+
+
+def _check_unsubscribe_url(ws: Workspace, pb: Any) -> None:
+    """Marketing email to the outside world must carry an unsubscribe link the
+    recipients can reach: refuse a loopback ``unsubscribe_url`` unless the SMTP server is
+    loopback too (a local test)."""
+    from urllib.parse import urlsplit
+
+    from retentio.actions.channels.base import ChannelError
+
+    if pb.channel.kind != "email" or pb.message.message_class != "marketing":
+        return
+    url = ws.settings.campaigns.unsubscribe_url
+    if _loopback(urlsplit(url).hostname) and not _loopback(ws.settings.channels.email.host):
+        raise ChannelError(f"{url!r} points at this machine, so recipients of {pb.name} could not unsubscribe; set "
+                           "it to the address where `retentio serve` is reachable", "[campaigns] unsubscribe_url")
+
+
+def _quiet_hours(ws: Workspace) -> Callable[[dt.datetime], dt.datetime | None]:
+    """When the workspace's quiet hours hold at a time: their end (else None)."""
+    from retentio.actions.gates import quiet_until
+
+    c = ws.settings.campaigns
+    return lambda when: quiet_until(when, ws.settings.timezone, c.quiet_start, c.quiet_end)
 
 
 def _record_every(kind: str) -> int:
@@ -115,7 +144,7 @@ def deliver_due(ws: Workspace, *, env: Mapping[str, str], progress: Progress = _
         channel = _channel(ws, name, kind, env)
         counts = deliver(ws.store, channel, campaign_id=campaign_id, worker=worker_name(),
                          max_attempts=c.max_attempts, retry_base_s=c.retry_base_s, wait_s=wait_s,
-                         progress=progress, record_every=_record_every(kind))
+                         progress=progress, record_every=_record_every(kind), quiet=_quiet_hours(ws))
         out[name] = out.get(name, {}) | counts.as_dict()
     return out
 

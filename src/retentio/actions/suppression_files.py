@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from retentio.actions.gates import normalize_address
 from retentio.data.errors import RetentioError
 
 _ADDRESS = ("email", "address", "phone", "recipient", "to", "email_address")
@@ -109,7 +110,7 @@ def read_suppression_file(path: Path | str, *, channel: str | None = None, kind:
             t = pd.to_datetime(when, utc=True, errors="coerce")
             if pd.isna(t):
                 raise SuppressionFileError(path, line, time_name, f"{when!r} is not a date or time")
-        out.append((address.lower() if ch == "email" else address, ch, k, t))
+        out.append((normalize_address(address, channel=ch), ch, k, t))
     return pd.DataFrame(out, columns=["address", "channel", "kind", "occurred_at"])
 
 

@@ -175,6 +175,11 @@ class MessageTemplate:
                 kind = "blocked by the sandbox" if isinstance(e, SecurityError) else "cannot render"
                 raise TemplateProblem(self.path, name, f"{kind}: {e}" + (f" (customer {who})" if who else ""),
                                       line, _file_line(self.path, self.sources[name], line)) from None
+        subject = out.get("subject", "")
+        if "\n" in subject or "\r" in subject:  # a header is one line (RFC 5322 §2.2)
+            who = (context.get("customer") or {}).get("customer_id")
+            raise TemplateProblem(self.path, "subject", "a subject must be one line; this one renders with a line "
+                                  "break" + (f" (customer {who})" if who else ""))
         return out
 
 

@@ -104,7 +104,7 @@ def churn_risk(ws: Workspace, pb: Playbook, instant: pd.Timestamp, scores: pd.Da
     last = _last_orders(ws, instant)
     hit = hit.merge(last, on="customer_id", how="left")
     hit["days_since_order"] = (instant.normalize() - hit.last_at.dt.normalize()).dt.days.astype("Int64")
-    hit["occurrence"] = "risk:" + hit.last_at.map(lambda v: _day(v) if pd.notna(v) else "none")
+    hit["occurrence"] = "risk:" + _keys(hit.last_at, lambda v: _day(v) if pd.notna(v) else "none")
     return _frame(hit)
 
 
@@ -149,8 +149,9 @@ def _leap(year: int) -> bool:
 
 
 def renewal(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd.DataFrame:
-    """A paid subscription ends (``ended_at`` ahead) or, open and billed monthly, renews
-    within ``days_before`` days after ``as_of``. One occurrence per subscription and date."""
+    """A paid subscription ends (``ended_at`` ahead) or, open, renews (every
+    ``billing_months`` after it started) within ``days_before`` days after ``as_of``. One
+    occurrence per subscription and date."""
     _need(ws, "subscriptions", "renewal")
     s = ws.table("subscriptions")
     s = s.filter(~s.is_trial.fill_null(False) & (s.mrr > 0) & (s.started_at < lit_ts(instant)))
@@ -160,9 +161,11 @@ def renewal(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd.DataFrame:
     open_ = end.isna()
     if open_.any():
         start = subs.started_at[open_]
+        period = pb.trigger.billing_months
         months = ((instant.year - start.dt.year) * 12 + (instant.month - start.dt.month)).clip(lower=0)
+        months = (months // period) * period
         nxt = [s0 + pd.DateOffset(months=int(k)) for s0, k in zip(start, months)]
-        nxt = [n if n >= instant else n + pd.DateOffset(months=1) for n in nxt]
+        nxt = [n if n >= instant else n + pd.DateOffset(months=period) for n in nxt]
         end[open_] = nxt
     ahead = (end - instant).dt.total_seconds() / 86400
     hit = subs[(ahead >= 0) & (ahead < pb.trigger.days_before + 1)].copy()

@@ -33,16 +33,28 @@ _SEP = "\x1f"
 
 
 def workspace_secret(workspace: Path) -> bytes:
-    """The workspace's signing secret (created, mode 0600, on first use)."""
+    """The workspace's signing secret: 32 random bytes in ``.retentio-secret`` (mode
+    0600), created on first use. Written to a temporary file and linked into place, so a
+    crash never leaves an empty key and two first uses agree on one."""
     path = Path(workspace) / SECRET_FILE
-    if path.exists():
-        return path.read_bytes()
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, key)
-    finally:
-        os.close(fd)
+    if not path.exists():
+        tmp = path.with_name(f"{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(32))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if another process linked its key first: theirs stands
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_bytes()
+    if len(key) < 32:
+        raise RetentioError(f"{path}: the signing key is {len(key)} bytes, not 32; remove the file to make a new "
+                            "one (links already sent will stop working)")
     return key
 
 

@@ -273,6 +273,8 @@ def suppress_add(ctx: typer.Context,
     """Stop a channel's marketing to an address (or a customer) for good."""
     from retentio.services.campaigns import suppress
 
+    if channel is None and address is None:
+        raise typer.BadParameter("with --customer, say which channel: --channel email or --channel sms")
     ch = channel or ("email" if address and "@" in address else "sms")
     with _workspace(ctx, workspace) as ws:
         added = suppress(ws, address, channel=ch, kind=kind, customer_id=customer)
@@ -281,6 +283,20 @@ def suppress_add(ctx: typer.Context,
         return
     err.print(f"[green]suppressed[/] ({ch}, {kind}): {escape(address or customer or '')}" if added
               else "already on the list")
+
+
+@suppress_app.command("token")
+def suppress_token(ctx: typer.Context, token: Annotated[str, typer.Argument(help="The token of an unsubscribe link")],
+                   workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
+    """Unsubscribe as the link's one-click POST does (for tests and imports)."""
+    from retentio.services.campaigns import unsubscribe
+
+    with _workspace(ctx, workspace) as ws:
+        done = unsubscribe(ws, token)
+    if json:
+        print_json(done)
+        return
+    err.print(f"[green]unsubscribed[/] customer {escape(done['customer_id'])} from {done['channel']}")
 
 
 @suppress_app.command("import")

@@ -247,6 +247,8 @@ def why(ws: Workspace, customer_id: str, name: str | None = None, as_of: dt.date
 
 
 def _explain(arm: str, reason: str | None, status: str | None, detail: str | None) -> str:
+    if reason == "holdout" and status is None:
+        return "in the control group, and over the frequency cap: no message would have gone"
     if reason == "holdout":
         return "in the control group: the message was recorded but not sent, to measure the campaign"
     if reason:
@@ -272,6 +274,18 @@ def suppress(ws: Workspace, address: str | None, *, channel: str, kind: str = "m
                                         "kind": kind}], source)
 
 
+def unsubscribe(ws: Workspace, token: str) -> dict[str, str]:
+    """What the one-click unsubscribe (RFC 8058 POST) does: verify the link's token and
+    suppress that customer on that channel for good. Returns who and which channel."""
+    from retentio.actions.ledger import add_suppressions
+    from retentio.actions.unsubscribe import verify_token, workspace_secret
+
+    asked = verify_token(workspace_secret(ws.path), token)
+    add_suppressions(ws.store, [{"channel": asked.channel, "customer_id": asked.customer_id, "kind": "unsubscribe"}],
+                     f"link:{asked.campaign}")
+    return {"customer_id": asked.customer_id, "channel": asked.channel, "campaign": asked.campaign}
+
+
 def import_suppressions(ws: Workspace, path: Path, channel: str | None = None) -> dict[str, int]:
     """Import an unsubscribe, bounce or complaint list (CSV or one address per line)."""
     from retentio.actions.ledger import add_suppressions
@@ -293,4 +307,4 @@ def suppressions(ws: Workspace) -> pd.DataFrame:
 
 __all__ = ["CampaignPlan", "CampaignRunResult", "PlaybookCheck", "check_playbook", "deliver_due",
            "import_suppressions", "list_runs", "new_playbook", "plan_campaign", "playbook_names", "run_campaign",
-           "playbook_summaries", "read", "run_campaigns", "show_run", "suppress", "suppressions", "why"]
+           "playbook_summaries", "read", "run_campaigns", "show_run", "suppress", "suppressions", "unsubscribe", "why"]

@@ -7,12 +7,14 @@ closes and after every batch the outbox records. On :meth:`open` the channel rea
 ``message_id`` column of the file as it is, so a row written by a sender that was killed
 before it could record the result is recognised and not written twice — for this
 channel even the one in-flight message of :mod:`retentio.actions.outbox` is exactly once.
-A partial last line (a kill in mid-write) is cut off before appending.
+A record left half-written by a kill in mid-write is cut off before appending (and
+its message, not recorded as sent, is written again whole).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -51,19 +53,25 @@ class CsvChannel:
             self.writer.writerow(COLUMNS)
 
     def _cut_partial_line(self) -> None:
-        with self.path.open("rb+") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            if size == 0:
-                return
-            f.seek(size - 1)
-            if f.read(1) == b"\n":
-                return
-            # walk back to the last newline outside quotes is costly; a row never holds a raw
-            # newline at its end, so cut after the last b"\n" that starts a record
-            data = self.path.read_bytes()
-            cut = data.rfind(b"\n")
-            f.truncate(cut + 1 if cut >= 0 else 0)
+        """Cut a record a killed writer left half-written. Records end with CRLF and
+        start with the message id (32 hex digits, never quoted), which message text does
+        not produce; the last such start is parsed, and cut off unless it is one whole
+        record ending the file."""
+        import re
+
+        data = self.path.read_bytes()
+        starts = [m.start() + 2 for m in re.finditer(rb"\r\n[0-9a-f]{32},", data)]
+        if not starts:
+            return  # only the header
+        last = starts[-1]
+        try:
+            records = list(csv.reader(io.StringIO(data[last:].decode("utf-8"), newline=""), strict=True))
+            whole = data.endswith(b"\r\n") and len(records) == 1 and len(records[0]) == len(COLUMNS)
+        except (csv.Error, UnicodeDecodeError):
+            whole = False
+        if not whole:
+            with self.path.open("rb+") as f:
+                f.truncate(last)
 
     def send(self, message: OutgoingMessage) -> Delivery:
         if message.message_id in self.written:

@@ -138,15 +138,18 @@ class EmailChannel:
                 return Delivery("retry", f"reconnecting: {e}")
         assert self.smtp is not None
         try:
-            refused = self.smtp.send_message(self.mime(message), from_addr=self.settings.sender,
-                                             to_addrs=[message.to])
+            mime = self.mime(message)
+        except (ValueError, TypeError) as e:  # an address or header no message can carry
+            return Delivery("failed", f"cannot build the message: {e}")
+        try:
+            refused = self.smtp.send_message(mime, from_addr=self.settings.sender, to_addrs=[message.to])
         except smtplib.SMTPRecipientsRefused as e:
             code, words = next(iter(e.recipients.values()))
             return _by_code(code, words)
-        except smtplib.SMTPResponseException as e:
-            if isinstance(e, smtplib.SMTPSenderRefused):
-                return _by_code(e.smtp_code, e.smtp_error)
+        except smtplib.SMTPResponseException as e:  # sender refused, data refused, ...
             return _by_code(e.smtp_code, e.smtp_error)
+        except smtplib.SMTPNotSupportedError as e:  # e.g. a non-ASCII address without SMTPUTF8: never works
+            return Delivery("failed", f"the server cannot take this message: {e}")
         except (smtplib.SMTPServerDisconnected, OSError) as e:
             self.smtp = None  # reconnect for the next message
             return Delivery("retry", f"connection lost: {e}")
