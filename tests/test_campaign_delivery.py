@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -398,3 +399,241 @@ def test_cli_plan_run_why_and_suppress_speak_json(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "retentio.faces.entry", "-w", str(ws.path), "campaign", "plan",
                           "nope"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "no such playbook" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ------------------------------------------------------------------------------ review findings
+def test_a_slow_live_sender_keeps_its_claim_and_nothing_goes_twice(tmp_path, monkeypatch):
+    """Two senders, a lease shorter than a batch takes: the first renews its claim as it
+    goes, so the second never takes over rows the first is still sending."""
+    import threading
+
+    from retentio.actions.campaigns import plan, record
+    from retentio.actions.channels.webhook import WebhookChannel
+    from retentio.actions.outbox import deliver
+    from retentio.actions.playbooks import read_playbook
+
+    monkeypatch.setenv("TEST_HOOK_SECRET", SECRET)
+    with HookServer(delay_s=0.05) as hook:
+        ws = make_workspace(tmp_path / "ws", settings=RULES + hook.settings())
+        try:
+            _hook_playbook(ws)
+            record(ws, plan(ws, read_playbook(ws.path, "sms"), AS_OF, samples=0))
+            results = []
+
+            def sender(name: str) -> None:
+                results.append(deliver(ws.store, WebhookChannel(ws.settings.channels.webhook, os.environ),
+                                       worker=f"host:1:{name}", lease_s=0.3, batch=len(IDS)))
+
+            threads = [threading.Thread(target=sender, args=(n,)) for n in ("a", "b")]
+            for t in threads:
+                t.start()
+                time.sleep(0.4)  # b starts after a's lease would have run out without renewal
+            for t in threads:
+                t.join()
+            ids = pd.Series([r["json"]["message_id"] for r in hook.requests])
+            assert not ids.duplicated().any() and len(ids) == len(IDS)
+            assert set(_outbox(ws).status) == {"sent"}
+        finally:
+            ws.close()
+
+
+def test_one_message_that_cannot_be_sent_fails_alone(tmp_path):
+    from retentio.actions.campaigns import plan, record
+    from retentio.actions.outbox import deliver
+    from retentio.actions.playbooks import read_playbook
+    from retentio.data.store.campaign_tables import OutboxMessage
+
+    with SmtpSink() as sink:
+        ws = make_workspace(tmp_path / "ws", settings=RULES + sink.settings())
+        try:
+            _email_playbook(ws, holdout=0)
+            record(ws, plan(ws, read_playbook(ws.path, "drop"), AS_OF, samples=0))
+            with ws.store.session() as s:  # an address no message can carry
+                s.execute(OutboxMessage.__table__.update().where(OutboxMessage.customer_id == "B")
+                          .values(to_address="b@example.com\nBcc: everyone@example.com"))
+            from retentio.actions.channels.email import EmailChannel
+
+            counts = deliver(ws.store, EmailChannel(ws.settings.channels.email, {}), worker="host:1:x")
+            box = _outbox(ws).set_index("customer_id")
+            assert (counts.sent, counts.failed) == (len(IDS) - 1, 1)
+            assert box.loc["B", "status"] == "failed" and "cannot build" in box.loc["B", "detail"]
+            assert len(sink.messages) == len(IDS) - 1
+        finally:
+            ws.close()
+
+
+def test_a_subject_with_a_line_break_is_a_template_error(tmp_path):
+    from retentio.actions.templates import MessageTemplate, TemplateProblem
+
+    t = MessageTemplate.compile("p.toml", {"subject": "Hi {{ first_name }}", "text": "x"})
+    with pytest.raises(TemplateProblem, match=r"\[message\] subject: a subject must be one line"):
+        t.render({"first_name": "Ann\nBcc: x@example.com", "customer": {"customer_id": "C1"}})
+
+
+def test_the_csv_export_cuts_a_half_written_record_and_writes_it_again(tmp_path):
+    import csv
+
+    from retentio.actions.channels.base import OutgoingMessage
+    from retentio.actions.channels.csv_export import CsvChannel
+
+    path = tmp_path / "x.csv"
+    ids = [f"{i:032x}" for i in range(3)]
+    channel = CsvChannel(path)
+    channel.open()
+    for i in ids:
+        channel.send(OutgoingMessage(i, "x", "C", "a@b.c", "s", "line one\nline two\r\nline three"))
+    channel.close()
+    path.write_bytes(path.read_bytes()[:-15])  # a kill in the middle of the last record
+    channel = CsvChannel(path)
+    channel.open()
+    assert channel.written == set(ids[:2])
+    channel.send(OutgoingMessage(ids[2], "x", "C", "a@b.c", "s", "line one\nline two\r\nline three"))
+    channel.close()
+    rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+    assert [r["message_id"] for r in rows] == ids
+    assert rows[2]["text"] == "line one\nline two\r\nline three"
+
+
+def test_quiet_hours_hold_at_send_time(tmp_path):
+    import datetime as dt
+
+    from retentio.actions.campaigns import plan, record
+    from retentio.actions.outbox import deliver
+    from retentio.actions.playbooks import read_playbook
+    from tests.campaign_data import NOON
+
+    with SmtpSink() as sink:
+        ws = make_workspace(tmp_path / "ws", settings=RULES + sink.settings())
+        try:
+            _email_playbook(ws, holdout=0)
+            record(ws, plan(ws, read_playbook(ws.path, "drop"), AS_OF, now=NOON, samples=0))  # due at noon
+            from retentio.actions.channels.email import EmailChannel
+
+            later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
+            counts = deliver(ws.store, EmailChannel(ws.settings.channels.email, {}), worker="host:1:x",
+                             quiet=lambda _now: later)  # it is quiet now: everything waits
+            assert (counts.sent, counts.deferred) == (0, len(IDS)) and sink.messages == []
+            assert set(_outbox(ws).status) == {"pending"}
+        finally:
+            ws.close()
+
+
+def test_webhook_consent_decides_the_address(tmp_path, monkeypatch):
+    from retentio.services.campaigns import plan_campaign
+
+    monkeypatch.setenv("TEST_HOOK_SECRET", SECRET)
+    ws = make_workspace(tmp_path / "ws", settings=RULES)
+    try:
+        customers = ws.table("customers").to_pandas()
+        customers["consent_sms"] = customers.customer_id != "A"
+        customers["consent_email"] = customers.customer_id != "B"
+        ws.close()
+        ws.load("customers", customers, mode="replace")
+        for consent in ("email", "sms"):
+            write_playbook(ws.path, "hook", playbook("hook", "early_access", trigger='occurrence = "h"',
+                                                     channel="webhook", consent=consent))
+            f = plan_campaign(ws, "hook", AS_OF).frame.set_index("customer_id")
+            if consent == "email":
+                assert f.loc["C", "address"] == "c@example.com" and f.loc["B", "reason"] == "no_consent"
+                assert f.loc["A", "reason"] is None
+            else:
+                assert f.loc["C", "address"].startswith("+7900") and f.loc["A", "reason"] == "no_consent"
+                assert f.loc["B", "reason"] is None
+    finally:
+        ws.close()
+
+
+def test_a_service_message_cannot_carry_an_offer(tmp_path):
+    from retentio.actions.playbooks import PlaybookError, parse_playbook
+
+    with pytest.raises(PlaybookError, match="service.*cannot carry an offer"):
+        parse_playbook(playbook("x", "renewal", message_class="service"), tmp_path / "x.toml")
+
+
+def test_phone_suppressions_match_however_the_number_is_written(tmp_path, store_url):
+    from retentio.services.campaigns import plan_campaign, suppress
+
+    ws = make_workspace(tmp_path / "ws", store_url, settings=RULES)
+    try:
+        write_playbook(ws.path, "sms", playbook("sms", "early_access", trigger='occurrence = "s"', consent="sms"))
+        suppress(ws, "+7 900 000-00-03", channel="sms", kind="unsubscribe")  # D's +79000000003
+        f = plan_campaign(ws, "sms", AS_OF).frame.set_index("customer_id")
+        assert f.loc["D", "reason"] == "unsubscribed" and f.reason.notna().sum() == 1
+    finally:
+        ws.close()
+
+
+def test_the_same_soft_bounce_imported_twice_counts_once(tmp_path, store_url):
+    from retentio.services.campaigns import import_suppressions, plan_campaign
+
+    ws = make_workspace(tmp_path / "ws", store_url, settings=RULES)
+    try:
+        _email_playbook(ws, holdout=0)
+        bounces = tmp_path / "soft.csv"
+        bounces.write_text("email,event,bounce_type,timestamp\na@example.com,bounce,soft,2026-06-01T10:00:00Z\n",
+                           encoding="utf-8")
+        for _ in range(3):
+            import_suppressions(ws, bounces)
+        assert plan_campaign(ws, "drop", AS_OF).frame.set_index("customer_id").loc["A", "reason"] is None
+        bounces.write_text("email,event,bounce_type,timestamp\na@example.com,bounce,soft,2026-06-02T10:00:00Z\n"
+                           "a@example.com,bounce,soft,2026-06-03T10:00:00Z\n", encoding="utf-8")
+        import_suppressions(ws, bounces)  # three different soft bounces in a row: suppressed
+        assert plan_campaign(ws, "drop", AS_OF).frame.set_index("customer_id").loc["A", "reason"] == "bounced"
+    finally:
+        ws.close()
+
+
+def test_the_unsubscribe_link_of_a_sent_message_suppresses_its_customer(shop_with_consent_gaps):
+    from urllib.parse import parse_qs, urlsplit
+
+    from retentio.services.campaigns import plan_campaign, run_campaign, unsubscribe
+
+    with SmtpSink() as sink:
+        ws = shop_with_consent_gaps(sink.settings())
+        try:
+            _email_playbook(ws, holdout=0)
+            run_campaign(ws, "drop", AS_OF)
+            message = sink.messages[0]
+            link = message["List-Unsubscribe"].strip("<>")
+            token = parse_qs(urlsplit(link).query)["token"][0]
+            who = message["To"].split("@")[0].upper()
+            assert unsubscribe(ws, token) == {"customer_id": who, "channel": "email", "campaign": "drop"}
+            write_playbook(ws.path, "next", playbook("next", "early_access", trigger='occurrence = "n"',
+                                                     channel="email"))
+            assert plan_campaign(ws, "next", AS_OF).frame.set_index("customer_id").loc[who, "reason"] == \
+                "unsubscribed"
+        finally:
+            ws.close()
+
+
+def test_a_loopback_unsubscribe_url_is_refused_for_real_email(tmp_path):
+    from retentio.actions.channels import ChannelError
+    from retentio.services.campaigns import run_campaign
+
+    settings = RULES + '[channels.email]\nhost = "smtp.example.com"\nsender = "shop@example.com"\n'
+    ws = make_workspace(tmp_path / "ws", settings=settings)
+    try:
+        _email_playbook(ws)
+        with pytest.raises(ChannelError, match=r"\[campaigns\] unsubscribe_url: .*points at this machine"):
+            run_campaign(ws, "drop", AS_OF)
+    finally:
+        ws.close()
+
+
+def test_control_and_treatment_cross_processes_share_the_cap(tmp_path, store_url):
+    """Two campaigns planned before either is recorded (two processes at once): the
+    second to record finds the customers' last place taken."""
+    from retentio.actions.campaigns import plan, record
+    from retentio.actions.playbooks import read_playbook
+
+    ws = make_workspace(tmp_path / "ws", store_url, settings=RULES + "frequency_cap = 1\n")
+    try:
+        for name in ("one", "two"):
+            write_playbook(ws.path, name, playbook(name, "early_access", trigger=f'occurrence = "{name}"'))
+        plans = [plan(ws, read_playbook(ws.path, n), AS_OF, samples=0) for n in ("one", "two")]
+        assert all(p.counts()["messages"] == len(IDS) for p in plans)  # each alone fits
+        first, second = (record(ws, p) for p in plans)
+        assert first.queued == len(IDS) and second.queued == 0
+        assert second.counts["suppressed"] == {"frequency_cap": len(IDS)}
+    finally:
+        ws.close()
