@@ -15,6 +15,17 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def self_signed(folder) -> tuple:
+    """A certificate for 127.0.0.1 (and its key), made by the system's openssl."""
+    import subprocess
+
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -31,6 +42,9 @@ class SmtpSink:
     require_auth: bool = False
     password: str = "secret"
     temporary_failures: set[str] = field(default_factory=set)
+    #: None, "starttls" (required) or "ssl" (implicit TLS), with ``cert`` = (certificate, key) files
+    tls: str | None = None
+    cert: tuple | None = None
     messages: list = field(default_factory=list)
     port: int = 0
 
@@ -54,9 +68,16 @@ class SmtpSink:
         from aiosmtpd.controller import Controller
 
         self.port = free_port()
-        kwargs = {}
+        kwargs: dict = {}
         if self.require_auth:
             kwargs = {"authenticator": self._authenticate, "auth_required": True, "auth_require_tls": False}
+        if self.tls:
+            import ssl
+
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.cert)
+            kwargs |= {"tls_context": context, "require_starttls": True} if self.tls == "starttls" else \
+                {"ssl_context": context}
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
         return self
@@ -64,10 +85,11 @@ class SmtpSink:
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
 
-    def settings(self, *, username: str = "") -> str:
+    def settings(self, *, username: str = "", ca_file: str = "") -> str:
         auth = f'username = "{username}"\npassword_env = "TEST_SMTP_PASSWORD"\n' if username else ""
-        return (f'[channels.email]\nhost = "127.0.0.1"\nport = {self.port}\nsecurity = "none"\n'
-                f'sender = "shop@example.com"\nreply_to = "care@example.com"\ntimeout_s = 5\n{auth}')
+        ca = f'ca_file = "{ca_file}"\n' if ca_file else ""
+        return (f'[channels.email]\nhost = "127.0.0.1"\nport = {self.port}\nsecurity = "{self.tls or "none"}"\n'
+                f'sender = "shop@example.com"\nreply_to = "care@example.com"\ntimeout_s = 5\n{auth}{ca}')
 
     def wait_for(self, n: int, timeout_s: float = 30.0) -> None:
         end = time.monotonic() + timeout_s

@@ -637,3 +637,27 @@ def test_control_and_treatment_cross_processes_share_the_cap(tmp_path, store_url
         assert second.counts["suppressed"] == {"frequency_cap": len(IDS)}
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("tls", ["starttls", "ssl"])
+def test_email_over_tls_verifies_the_server(tmp_path, tls):
+    from retentio.actions.channels import ChannelError
+    from retentio.services.campaigns import run_campaign
+    from tests.servers import self_signed
+
+    cert = self_signed(tmp_path)
+    with SmtpSink(tls=tls, cert=cert) as sink:
+        ws = make_workspace(tmp_path / "untrusted", settings=RULES + sink.settings())
+        try:
+            _email_playbook(ws, holdout=0)
+            with pytest.raises(ChannelError, match=r"\[channels.email\] security/ca_file: TLS .* failed"):
+                run_campaign(ws, "drop", AS_OF)  # a certificate nobody vouches for: nothing recorded or sent
+            assert sink.messages == []
+        finally:
+            ws.close()
+        ws = make_workspace(tmp_path / "trusted", settings=RULES + sink.settings(ca_file=cert[0]))
+        try:
+            _email_playbook(ws, holdout=0)
+            assert run_campaign(ws, "drop", AS_OF).sent == len(IDS) == len(sink.messages)
+        finally:
+            ws.close()

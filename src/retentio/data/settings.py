@@ -107,6 +107,9 @@ class EmailChannelSettings:
     rate_per_second: float = 0.0
     timeout_s: float = 30.0
     cost_per_message: float = 0.0
+    #: a CA bundle (PEM) that signed the server's certificate, for a private relay
+    #: (default: the system's trusted authorities)
+    ca_file: str = ""
 
 
 @dataclass

@@ -65,8 +65,7 @@ class EmailChannel:
         s = self.settings
         try:
             if s.security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s,
-                                                      context=ssl.create_default_context())
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s, context=self._tls())
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
                 if s.security == "starttls":
@@ -75,7 +74,7 @@ class EmailChannel:
                         smtp.quit()
                         raise ChannelError(f"{s.host}:{s.port} does not offer STARTTLS; set security = \"ssl\" "
                                            "or \"none\" for a local relay", f"{F} security")
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=self._tls())
             if s.username:
                 try:
                     smtp.login(s.username, self.password or "")
@@ -89,9 +88,18 @@ class EmailChannel:
                                        f"{F} security") from None
         except ChannelError:
             raise
+        except ssl.SSLError as e:  # before OSError, its base: a certificate the client does not trust
+            raise ChannelError(f"TLS with {s.host}:{s.port} failed: {e}", f"{F} security/ca_file") from None
         except (OSError, smtplib.SMTPException) as e:
             raise ChannelError(f"cannot connect to {s.host}:{s.port}: {e}", f"{F} host") from None
         self.smtp = smtp
+
+    def _tls(self) -> ssl.SSLContext:
+        """Certificates verified against the system's authorities, or ``ca_file``."""
+        try:
+            return ssl.create_default_context(cafile=self.settings.ca_file or None)
+        except (OSError, ssl.SSLError) as e:
+            raise ChannelError(f"cannot read the CA bundle {self.settings.ca_file!r}: {e}", f"{F} ca_file") from None
 
     def close(self) -> None:
         if self.smtp is not None:
