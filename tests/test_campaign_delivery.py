@@ -661,3 +661,31 @@ def test_email_over_tls_verifies_the_server(tmp_path, tls):
             assert run_campaign(ws, "drop", AS_OF).sent == len(IDS) == len(sink.messages)
         finally:
             ws.close()
+
+
+def test_several_senders_at_once_send_each_message_once(tmp_path, store_url, monkeypatch):
+    """Three sender processes on one outbox (rows claimed FOR UPDATE SKIP LOCKED on
+    PostgreSQL; SQLite serialises the writers): every message once."""
+    from retentio.actions.campaigns import plan, record
+    from retentio.actions.playbooks import read_playbook
+
+    monkeypatch.setenv("TEST_HOOK_SECRET", SECRET)
+    with HookServer(delay_s=0.02) as hook:
+        ws = make_workspace(tmp_path / "ws", store_url, settings=RULES + hook.settings())
+        try:
+            customers = ws.table("customers").to_pandas()
+            many = pd.concat([customers.assign(customer_id=customers.customer_id + str(k),
+                                               phone=customers.phone + str(k)) for k in range(10)])
+            ws.close()
+            ws.load("customers", many, mode="replace")
+            _hook_playbook(ws)
+            record(ws, plan(ws, read_playbook(ws.path, "sms"), AS_OF, samples=0))
+            ws.close()
+            senders = [_run_in_process(ws.path, "campaign", "send", "--json") for _ in range(3)]
+            outputs = [s.communicate(timeout=120) for s in senders]
+            assert all(s.returncode == 0 for s in senders), [e.decode() for _, e in outputs]
+            ids = pd.Series([r["json"]["message_id"] for r in hook.requests])
+            assert len(ids) == len(many) and not ids.duplicated().any()
+            assert set(_outbox(ws).status) == {"sent"}
+        finally:
+            ws.close()
