@@ -689,3 +689,22 @@ def test_several_senders_at_once_send_each_message_once(tmp_path, store_url, mon
             assert set(_outbox(ws).status) == {"sent"}
         finally:
             ws.close()
+
+
+def test_russian_subject_and_body_arrive_intact(tmp_path):
+    from retentio.services.campaigns import run_campaign
+
+    with SmtpSink() as sink:
+        ws = make_workspace(tmp_path / "ws", settings=RULES + sink.settings())
+        try:
+            write_playbook(ws.path, "ru", playbook(
+                "ru", "early_access", trigger='occurrence = "ru"', channel="email", holdout=0,
+                text="Здравствуйте, {{ first_name }}! Скидка для вас.", html="<p>Привет, {{ first_name }}</p>")
+                .replace('subject = "For you, {{ first_name }}"', 'subject = "Для вас, {{ first_name }} — 10 %"'))
+            run_campaign(ws, "ru", AS_OF)
+            m = next(m for m in sink.messages if m["To"] == "a@example.com")
+            assert m["Subject"] == "Для вас, NameA — 10 %"
+            assert m.get_body(("plain",)).get_content().strip() == "Здравствуйте, NameA! Скидка для вас."
+            assert "Привет, NameA" in m.get_body(("html",)).get_content()
+        finally:
+            ws.close()

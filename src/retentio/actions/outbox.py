@@ -73,34 +73,38 @@ def _alive(claimer: str | None) -> bool:
 
 def _claim(store: Store, worker: str, channel: str, scope: dict[str, int | None], limit: int, lease_s: float,
            counts: DeliveryCounts) -> list[Any]:
-    from sqlalchemy import or_, select, update
+    from sqlalchemy import select, update
 
     from retentio.data.store.campaign_tables import OutboxMessage as M
 
     now = utcnow()
     with store.session() as s:
-        due = or_(M.status.in_(("pending", "retry")), M.status == "sending")
-        q = _scoped(select(M).where(due, M.channel == channel, M.not_before <= now), scope)
-        q = q.order_by(M.id).limit(limit * 4)
+        # candidates through the (status, not_before) index: no ORDER BY id, which would walk
+        # every message already sent before reaching the due ones (quadratic over a big run)
+        q = _scoped(select(M.id, M.status, M.claimed_by, M.claimed_at)
+                    .where(M.status.in_(("pending", "retry", "sending")), M.channel == channel,
+                           M.not_before <= now), scope).limit(limit * 4)
         if s.bind.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        rows = []
-        for m in s.scalars(q):
-            if m.status == "sending":
-                stale = m.claimed_at is None or (now - _aware(m.claimed_at)).total_seconds() > lease_s
-                if _alive(m.claimed_by) and not stale:
+        ids = []
+        for row_id, status, claimer, claimed_at in s.execute(q):
+            if status == "sending":
+                stale = claimed_at is None or (now - _aware(claimed_at)).total_seconds() > lease_s
+                if _alive(claimer) and not stale:
                     continue
                 counts.reclaimed += 1
-            rows.append(m)
-            if len(rows) >= limit:
+            ids.append(row_id)
+            if len(ids) >= limit:
                 break
-        if rows:
-            s.execute(update(M).where(M.id.in_([m.id for m in rows]))
-                      .values(status="sending", claimed_by=worker, claimed_at=now))
-        return [(m.id, OutgoingMessage(m.message_id, str((m.payload or {}).get("campaign", "")), m.customer_id,
-                                       m.to_address, m.subject, m.body_text, m.body_html, m.unsubscribe_url,
-                                       dict(m.payload or {}) | {"customer_id": m.customer_id}), m.attempts)
-                for m in rows]
+        if not ids:
+            return []
+        s.execute(update(M).where(M.id.in_(ids)).values(status="sending", claimed_by=worker, claimed_at=now))
+        rows = s.execute(select(M.id, M.message_id, M.payload, M.customer_id, M.to_address, M.subject, M.body_text,
+                                M.body_html, M.unsubscribe_url, M.attempts).where(M.id.in_(ids)).order_by(M.id)).all()
+        return [(r.id, OutgoingMessage(r.message_id, str((r.payload or {}).get("campaign", "")), r.customer_id,
+                                       r.to_address, r.subject, r.body_text, r.body_html, r.unsubscribe_url,
+                                       dict(r.payload or {}) | {"customer_id": r.customer_id}), r.attempts)
+                for r in rows]
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -119,21 +123,26 @@ def _release(store: Store, ids: list[int]) -> None:
                       .values(status="pending", claimed_by=None, claimed_at=None))
 
 
-def _record(store: Store, worker: str, results: list[tuple[int, str, str, int, dt.datetime | None]]) -> None:
-    """Each result, on rows this sender still holds (never over another sender's claim)."""
-    from sqlalchemy import update
+def _record(conn: Any, worker: str, results: list[tuple[int, str, str, int, dt.datetime | None]]) -> None:
+    """Each result, in one transaction on the sender's connection, on rows this sender
+    still holds (never over another sender's claim)."""
+    from sqlalchemy import bindparam, func, update
 
     from retentio.data.store.campaign_tables import OutboxMessage as M
 
-    with store.session() as s:
-        for row_id, status, detail, attempts, when in results:
-            values: dict[str, Any] = {"status": status, "detail": detail[:2000], "attempts": attempts}
-            if status == "sent":
-                values["sent_at"] = utcnow()
-            if when is not None:
-                values["not_before"] = when
-            values |= {"claimed_by": None, "claimed_at": None}
-            s.execute(update(M).where(M.id == row_id, M.claimed_by == worker).values(**values))
+    now = utcnow()
+    statement = (update(M).where(M.id == bindparam("row_id"), M.claimed_by == worker)
+                 .values(status=bindparam("new_status"), detail=bindparam("new_detail"),
+                         attempts=bindparam("new_attempts"),
+                         sent_at=func.coalesce(bindparam("new_sent_at", type_=M.sent_at.type), M.sent_at),
+                         not_before=func.coalesce(bindparam("new_not_before", type_=M.not_before.type),
+                                                  M.not_before),
+                         claimed_by=None, claimed_at=None))
+    params = [{"row_id": row_id, "new_status": status, "new_detail": detail[:2000], "new_attempts": attempts,
+               "new_sent_at": now if status == "sent" else None, "new_not_before": when}
+              for row_id, status, detail, attempts, when in results]
+    with conn.begin():
+        conn.execute(statement, params)
 
 
 def _scoped(q: Any, scope: dict[str, int | None]) -> Any:
@@ -169,6 +178,7 @@ def deliver(store: Store, channel: Channel, *, campaign_id: int | None = None, r
     scope = {"campaign_id": campaign_id, "run_id": run_id}
     opened = False
     deadline = time.monotonic() + wait_s
+    recorder = store.engine.connect()  # one connection for the per-message records
     try:
         while True:
             if quiet is not None and quiet(utcnow()) is not None:
@@ -215,16 +225,17 @@ def deliver(store: Store, channel: Channel, *, campaign_id: int | None = None, r
                 pending.append((row_id, status, d.detail, attempts, when))
                 if len(pending) >= record_every:
                     _flush(channel)
-                    _record(store, worker, pending)
+                    _record(recorder, worker, pending)
                     for _ in pending:
                         progress("sent")
                     pending = []
             if pending:
                 _flush(channel)
-                _record(store, worker, pending)
+                _record(recorder, worker, pending)
                 for _ in pending:
                     progress("sent")
     finally:
+        recorder.close()
         if opened:
             channel.close()
     return counts

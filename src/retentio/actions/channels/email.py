@@ -27,13 +27,24 @@ import smtplib
 import ssl
 import time
 from collections.abc import Mapping
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formatdate
 
 from retentio.actions.channels.base import ChannelError, Delivery, OutgoingMessage
 from retentio.data.settings import EmailChannelSettings
 
 F = "[channels.email]"
+#: UTF-8 bodies, quoted-printable (readable in the raw message, 7-bit safe)
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
+#: headers not folded below RFC 5322's 998-character limit (a folded List-Unsubscribe
+#: confuses some receivers); CRLF line ends as SMTP wants them
+_WIRE = compat32.clone(max_line_length=998, linesep="\r\n")
 
 
 class EmailChannel:
@@ -110,23 +121,33 @@ class EmailChannel:
             self.smtp = None
 
     # ------------------------------------------------------------------ messages
-    def mime(self, m: OutgoingMessage) -> EmailMessage:
-        """The MIME message for one outbox row."""
-        msg = EmailMessage()
+    def mime(self, m: OutgoingMessage) -> Message:
+        """The MIME message for one outbox row. Built with the ``email.mime`` classes
+        (several times faster than :class:`email.message.EmailMessage`'s header
+        folding, which dominated sending); bodies quoted-printable UTF-8, the subject an
+        RFC 2047 encoded word when it is not ASCII. A header value with a line break is
+        refused (it would inject headers)."""
+        for name, value in (("To", m.to), ("Subject", m.subject), ("List-Unsubscribe", m.unsubscribe_url or "")):
+            if "\n" in value or "\r" in value:
+                raise ValueError(f"the {name} header may not contain a line break: {value!r}")
+        text = MIMEText(m.text, "plain", _UTF8)  # type: ignore[arg-type]  # a Charset is accepted (email docs)
+        if m.html:
+            msg: Message = MIMEMultipart("alternative")
+            msg.attach(text)
+            msg.attach(MIMEText(m.html, "html", _UTF8))  # type: ignore[arg-type]
+        else:
+            msg = text
         msg["From"] = self.settings.sender
         msg["To"] = m.to
         if self.settings.reply_to:
             msg["Reply-To"] = self.settings.reply_to
-        msg["Subject"] = m.subject
+        msg["Subject"] = m.subject if m.subject.isascii() else Header(m.subject, "utf-8").encode()
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = f"<{m.message_id}@{self.domain}>"
         if m.unsubscribe_url:
             msg["List-Unsubscribe"] = f"<{m.unsubscribe_url}>"
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg["X-Retentio-Campaign"] = m.campaign
-        msg.set_content(m.text)
-        if m.html:
-            msg.add_alternative(m.html, subtype="html")
         return msg
 
     def _pace(self) -> None:
@@ -150,7 +171,7 @@ class EmailChannel:
         except (ValueError, TypeError) as e:  # an address or header no message can carry
             return Delivery("failed", f"cannot build the message: {e}")
         try:
-            refused = self.smtp.send_message(mime, from_addr=self.settings.sender, to_addrs=[message.to])
+            refused = self.smtp.sendmail(self.settings.sender, [message.to], mime.as_bytes(policy=_WIRE))
         except smtplib.SMTPRecipientsRefused as e:
             code, words = next(iter(e.recipients.values()))
             return _by_code(code, words)
