@@ -360,7 +360,7 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
                                                   .where(Assignment.run_id == run.id))}
         treated = [(c, o) for c, o, ok in zip(e.customer_id, e.occurrence, issued) if ok and c in codes]
         if treated:
-            s.execute(insert(PromoCode), [
+            s.execute(insert(_table(PromoCode)), [
                 {"code": codes[c], "campaign_id": cid, "assignment_id": ids[(c, o)], "customer_id": c,
                  "offer": offer_of(c), "issued_at": now, "expires_at": expires}
                 for c, o in treated if (c, o) in ids])
@@ -381,13 +381,19 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
                 "cost": cost if a == "treatment" else 0.0,
             })
         for k in range(0, len(outbox), 20_000):
-            s.execute(insert(OutboxMessage), outbox[k:k + 20_000])
+            s.execute(insert(_table(OutboxMessage)), outbox[k:k + 20_000])
         run.status = "sending"
         queued = sum(1 for m in outbox if m["status"] == "pending")
         counts = p.counts() | {"recorded": len(ids), "queued": queued}
         run.counts = counts
         run_id = int(run.id)
     return Recorded(run_id, cid, counts, queued, len(outbox) - queued)
+
+
+def _table(model: Any) -> Any:
+    """The Core table of a mapped class: bulk inserts through Core skip the ORM's
+    per-row bookkeeping (a third of recording a big run)."""
+    return model.__table__
 
 
 def _recheck_cap(ws: Workspace, p: Plan, session: Any) -> int:
