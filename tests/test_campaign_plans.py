@@ -407,3 +407,24 @@ def test_the_demo_writes_a_playbook_of_every_kind_and_each_has_customers_to_act_
             p = plan_campaign(ws, name)
             assert p.counts["messages"] > 0 and p.counts["control"] > 0, (name, p.counts)
             assert p.samples and all(s["text"].strip() for s in p.samples)
+
+
+def test_audience_filters_keep_exactly_the_matching_customers(shop):
+    from retentio.actions.playbooks import PlaybookError
+
+    def picked(audience: str) -> set[str]:
+        write_playbook(shop.path, "aud", playbook("aud", "early_access", trigger='occurrence = "a"',
+                                                  extra="").replace("[offer]", f"[audience]\n{audience}\n\n[offer]"))
+        p = _plan(shop, "aud")
+        return set(p.frame[p.frame.stage != "audience"].customer_id)
+
+    assert picked("min_orders = 2") == {"A", "J"}
+    assert picked("max_orders = 0") == set(IDS) - {"A", "B", "G", "J", "M"}
+    assert picked('last_order_after = 2026-06-01') == {"G", "M"}
+    assert picked('last_order_before = 2026-03-01') == {"A"}
+    assert picked('where = { first_name = ["NameC", "NameD"] }') == {"C", "D"}
+    assert picked('min_orders = 1\nwhere = { first_name = ["NameA", "NameC"] }') == {"A"}
+    with pytest.raises(PlaybookError, match=r"\[audience\] where.shoe_size: no customer column"):
+        picked('where = { shoe_size = ["42"] }')
+    with pytest.raises(PlaybookError, match=r"aud.toml: \[audience\] last_order_after"):
+        picked('last_order_after = "2024-13-45"')
