@@ -263,13 +263,14 @@ def _render(ws: Workspace, p: Plan, rows: pd.DataFrame, codes: dict[str, str],
     picked = picks(ws, rows, pb, p.instant)
     valid_until = code_expiry(ws, p)[0]
     out = []
-    for row in rows.to_dict("records"):
-        offer = offer_for(pb.offer, row.get("segment"), row.get("churn_band"), lang=pb.message.lang,
-                          currency=ws.settings.currency)
-        code = codes.get(row["customer_id"]) if offer["code"] else None
-        ctx = message_context(row, offer, code, valid_until if code else None, picked.get(row["customer_id"], []),
-                              (links or {}).get(row["customer_id"], "https://example.com/unsubscribe"))
-        out.append(template.render(ctx))
+    for start in range(0, len(rows), 20_000):  # rows as dicts a chunk at a time (memory at 1M)
+        for row in rows.iloc[start:start + 20_000].to_dict("records"):
+            offer = offer_for(pb.offer, row.get("segment"), row.get("churn_band"), lang=pb.message.lang,
+                              currency=ws.settings.currency)
+            code = codes.get(row["customer_id"]) if offer["code"] else None
+            ctx = message_context(row, offer, code, valid_until if code else None, picked.get(row["customer_id"], []),
+                                  (links or {}).get(row["customer_id"], "https://example.com/unsubscribe"))
+            out.append(template.render(ctx))
     return out
 
 
@@ -365,29 +366,41 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
                  "offer": offer_of(c), "issued_at": now, "expires_at": expires}
                 for c, o in treated if (c, o) in ids])
         cost = p.cost_per_message
-        outbox = []
         sending = e[e.stage == "message"]
-        for c, o, a, address in zip(sending.customer_id, sending.occurrence, sending.arm, sending.address):
-            if (c, o) not in ids:  # another run recorded this occurrence meanwhile
-                continue
-            msg = rendered[(c, o)]
-            outbox.append({
-                "assignment_id": ids[(c, o)], "campaign_id": cid, "run_id": run.id, "customer_id": c,
-                "message_id": uuid.uuid4().hex, "channel": pb.channel.kind, "message_class": pb.message.message_class,
-                "to_address": str(address), "subject": msg.get("subject", ""), "body_text": msg.get("text", ""),
-                "body_html": msg.get("html"), "unsubscribe_url": links.get(c),
-                "payload": {"campaign": pb.name, "occurrence": o, "promo_code": codes.get(c) if a == "treatment" else None},
-                "status": "pending" if a == "treatment" else "withheld", "attempts": 0, "not_before": p.not_before,
-                "cost": cost if a == "treatment" else 0.0,
-            })
-        for k in range(0, len(outbox), 20_000):
-            s.execute(insert(_table(OutboxMessage)), outbox[k:k + 20_000])
+        queued = withheld = 0
+
+        def outbox_rows() -> Any:
+            for c, o, a, address in zip(sending.customer_id, sending.occurrence, sending.arm, sending.address):
+                if (c, o) not in ids:  # another run recorded this occurrence meanwhile
+                    continue
+                msg = rendered.pop((c, o))
+                yield {
+                    "assignment_id": ids[(c, o)], "campaign_id": cid, "run_id": run.id, "customer_id": c,
+                    "message_id": uuid.uuid4().hex, "channel": pb.channel.kind,
+                    "message_class": pb.message.message_class, "to_address": str(address),
+                    "subject": msg.get("subject", ""), "body_text": msg.get("text", ""), "body_html": msg.get("html"),
+                    "unsubscribe_url": links.get(c),
+                    "payload": {"campaign": pb.name, "occurrence": o,
+                                "promo_code": codes.get(c) if a == "treatment" else None},
+                    "status": "pending" if a == "treatment" else "withheld", "attempts": 0,
+                    "not_before": p.not_before, "cost": cost if a == "treatment" else 0.0,
+                }
+
+        chunk: list[dict] = []
+        for row in outbox_rows():  # inserted 20,000 at a time, never all held at once
+            chunk.append(row)
+            queued += row["status"] == "pending"
+            withheld += row["status"] == "withheld"
+            if len(chunk) == 20_000:
+                s.execute(insert(_table(OutboxMessage)), chunk)
+                chunk = []
+        if chunk:
+            s.execute(insert(_table(OutboxMessage)), chunk)
         run.status = "sending"
-        queued = sum(1 for m in outbox if m["status"] == "pending")
         counts = p.counts() | {"recorded": len(ids), "queued": queued}
         run.counts = counts
         run_id = int(run.id)
-    return Recorded(run_id, cid, counts, queued, len(outbox) - queued)
+    return Recorded(run_id, cid, counts, queued, withheld)
 
 
 def _table(model: Any) -> Any:
