@@ -1,22 +1,28 @@
 """Campaigns at scale: a win-back campaign planned and run for 1M eligible customers into
 the CSV export channel, then 100k messages through SMTP to a local sink server.
 
-1. A workspace with N customers (email, consent_email for 95 %) and their orders, every
-   customer's last order more than 60 days before the as-of day, and a ``winback``
-   playbook (``[trigger] days = 60``, no segment filter, channel csv, holdout 10 %):
-   ``plan_campaign`` and ``run_campaign`` (record + CSV delivery), each in its own
-   process (peak memory is that process's high-water mark), then ``run_campaign`` again,
-   which must send nothing.
-2. A workspace with M customers, ``[channels.email]`` pointing at an SMTP sink on
-   127.0.0.1 (aiosmtpd's Controller with a handler that only counts, in its own process;
-   ``--sink fast`` adds a minimal asyncio SMTP sink to show whether aiosmtpd is the
-   bottleneck) and an email playbook with holdout 0: ``run_campaign``; the sink must have
-   received exactly the messages the outbox marks sent, each Message-ID once.
+1. Per size (default 50k and 1M customers): a workspace with that many customers
+   (email; consent_email for 95 %) and 1-5 orders each, every last order more than 60
+   days before the as-of day, loaded with ``Workspace.load(..., mode="replace")``, and a
+   ``winback`` playbook (``playbook new`` edited to ``[trigger] days = 60``, no segment
+   filter, channel csv, holdout 10 %). ``plan_campaign``, then ``run_campaign`` (plan +
+   record + CSV delivery), then ``run_campaign`` again, which must send nothing — each in
+   its own process, so peak memory (VmHWM) is that step's. A step still running after
+   ``--budget`` seconds is stopped and reported with how far it got.
+2. A workspace with ``--smtp-messages`` customers (all consenting), ``[channels.email]``
+   pointing at an SMTP sink on 127.0.0.1 in its own process (aiosmtpd's Controller with
+   a handler that only counts; ``--sink fast``/``both``: a minimal asyncio SMTP sink) and
+   the playbook with channel email and holdout 0: ``run_campaign``; the sink must have
+   received exactly the messages the outbox marks sent, each Message-ID once; a second
+   run sends nothing. Both sinks are first probed with a bare smtplib client, to show
+   their own ceiling.
 
 There is no peer to run beside these (Braze, Klaviyo and the like are SaaS); the
-numbers are compared with the targets of the product issue instead.
+numbers are compared with the targets of the product issue instead. Prints progress;
+writes its section of docs/benchmarks.md (``--no-doc``: only print).
 
-    python bench/campaigns.py --customers 1000000 --smtp-messages 100000
+    python bench/campaigns.py                      # 50k + 1M customers, 100k emails
+    python bench/campaigns.py --customers 1000000 --smtp-messages 100000 --sink both
 """
 
 from __future__ import annotations
@@ -397,7 +403,7 @@ def csv_export_check(path: Path) -> tuple[int, int]:
     import duckdb
 
     return duckdb.sql(f"SELECT count(*), count(DISTINCT message_id) FROM read_csv('{path}', header = true, "
-                      "all_varchar = true, quote = '\"', escape = '\"', strict_mode = false)").fetchall()[0]
+                      "all_varchar = true, quote = '\"', escape = '\"', parallel = false)").fetchall()[0]
 
 
 def sent_message_ids(folder: Path, run_id: int) -> list[str]:
