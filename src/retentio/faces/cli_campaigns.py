@@ -275,9 +275,9 @@ def suppress_add(ctx: typer.Context,
 
     if channel is None and address is None:
         raise typer.BadParameter("with --customer, say which channel: --channel email or --channel sms")
-    ch = channel or ("email" if address and "@" in address else "sms")
     with _workspace(ctx, workspace) as ws:
-        added = suppress(ws, address, channel=ch, kind=kind, customer_id=customer)
+        added = suppress(ws, address, channel=channel, kind=kind, customer_id=customer)
+    ch = channel or ("email" if address and "@" in address else "sms")
     if json:
         print_json({"added": added, "channel": ch, "address": address, "customer_id": customer, "kind": kind})
         return

@@ -261,10 +261,16 @@ def _explain(arm: str, reason: str | None, status: str | None, detail: str | Non
 
 
 # ------------------------------------------------------------------------------ suppression
-def suppress(ws: Workspace, address: str | None, *, channel: str, kind: str = "manual",
+def suppress(ws: Workspace, address: str | None, *, channel: str | None = None, kind: str = "manual",
              customer_id: str | None = None, source: str = "manual") -> int:
-    """Put an address (or a customer) on a channel's suppression list."""
+    """Put an address (or a customer) on a channel's suppression list; the channel of an
+    address defaults to email when it has an @, else sms (a customer id needs it named)."""
     from retentio.actions.ledger import add_suppressions
+
+    if channel is None:
+        if not address:
+            raise InvalidParameter("channel", None, "email or sms (needed for a customer id)")
+        channel = "email" if "@" in address else "sms"
 
     if channel not in ("email", "sms"):
         raise InvalidParameter("channel", channel, "email or sms")
