@@ -203,6 +203,22 @@ def assignments_frame(store: Store, campaign: str | None = None) -> pd.DataFrame
     return frame.drop(columns=["offer"])
 
 
+def runs_frame(store: Store) -> pd.DataFrame:
+    """Every campaign run: run id, campaign, its kind, the as-of day, the planned control
+    share (%) and the playbook's attribution window (None: the workspace default)."""
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Campaign, CampaignRun
+
+    with store.session() as s:
+        rows = s.execute(select(CampaignRun.id, Campaign.name, Campaign.kind, CampaignRun.as_of,
+                                CampaignRun.holdout_pct, Campaign.definition)
+                         .join(Campaign, Campaign.id == CampaignRun.campaign_id).order_by(CampaignRun.id)).all()
+    return pd.DataFrame(
+        [(r, n, k, a, float(h), ((d or {}).get("measure") or {}).get("window_days")) for r, n, k, a, h, d in rows],
+        columns=["run_id", "campaign", "kind", "as_of", "holdout_pct", "window_days"])
+
+
 def suppression_list(store: Store) -> pd.DataFrame:
     from sqlalchemy import select
 
@@ -214,5 +230,5 @@ def suppression_list(store: Store) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["channel", "address", "customer_id", "kind", "source", "created_at"])
 
 
-__all__ = ["LIVE", "SUPPRESSION_REASONS", "add_suppressions", "assigned", "assignments_frame", "campaign_id", "recent_counts",
-           "suppressed", "suppression_list", "utcnow"]
+__all__ = ["LIVE", "SUPPRESSION_REASONS", "add_suppressions", "assigned", "assignments_frame", "campaign_id",
+           "recent_counts", "runs_frame", "suppressed", "suppression_list", "utcnow"]

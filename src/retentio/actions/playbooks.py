@@ -153,6 +153,12 @@ class Channel(_Section):
     consent: Literal["email", "sms"] = "email"
 
 
+class Measure(_Section):
+    #: days after the send in which the customer's orders count for this campaign
+    #: (default: the workspace's [campaigns] attribution_days)
+    window_days: int | None = Field(None, ge=1, le=365)
+
+
 class Holdout(_Section):
     #: share of eligible customers kept as control (0 must be written explicitly)
     percent: float = Field(..., ge=0, lt=100)
@@ -171,6 +177,7 @@ class Playbook(_Section):
     message: Message
     channel: Channel = Channel()
     holdout: Holdout
+    measure: Measure = Measure()
     #: the expected response rate of a message, × the customer's value = the message's
     #: expected value (which message wins when the frequency cap binds)
     expected_uplift: float = Field(0.03, ge=0, le=1)

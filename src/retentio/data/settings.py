@@ -189,11 +189,17 @@ class CampaignSettings:
     #: how long a run waits for its retries to come due before it returns (the rest go
     #: with the next `retentio campaign send`)
     retry_wait_s: float = 0.0
+    #: what one bonus point costs the business, in the workspace currency (a points
+    #: offer's cost when its effect is measured)
+    point_value: float = 1.0
+    #: days after the send in which a customer's orders count for the campaign (a
+    #: playbook's [measure] window_days overrides it)
+    attribution_days: int = 30
 
     def validate(self, path: Path) -> None:
         import re
 
-        for name in ("frequency_cap", "frequency_days", "soft_bounce_limit", "max_attempts"):
+        for name in ("frequency_cap", "frequency_days", "soft_bounce_limit", "max_attempts", "attribution_days"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise RetentioError(f"{path}: [campaigns] {name} must be a positive whole number, got {value!r}")
@@ -201,10 +207,11 @@ class CampaignSettings:
             value = getattr(self, name)
             if not isinstance(value, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
                 raise RetentioError(f"{path}: [campaigns] {name} must be a time such as \"21:00\", got {value!r}")
-        for name in ("retry_base_s", "retry_wait_s"):
+        for name in ("retry_base_s", "retry_wait_s", "point_value"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise RetentioError(f"{path}: [campaigns] {name} must be a number of seconds ≥ 0, got {value!r}")
+                what = "an amount" if name == "point_value" else "a number of seconds"
+                raise RetentioError(f"{path}: [campaigns] {name} must be {what} ≥ 0, got {value!r}")
         if isinstance(self.global_control_pct, bool) or not isinstance(self.global_control_pct, (int, float)) \
                 or not 0 <= self.global_control_pct < 100:
             raise RetentioError(f"{path}: [campaigns] global_control_pct must be in [0, 100), "

@@ -257,6 +257,81 @@ def campaign_why(ctx: typer.Context, customer: Annotated[str, typer.Argument(hel
                                                              "explanation"])
 
 
+@campaign_app.command("measure")
+def campaign_measure(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="One campaign (default: every campaign that has run)")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every campaign that has run (the default without NAME)")] = False,
+    window: Annotated[int | None, typer.Option(min=1, max=365, help="Attribution window in days after the send "
+                                                    "[default: the playbook's, else [campaigns] attribution_days]",
+                                               show_default=False)] = None,
+    metric: Annotated[Literal["conversion", "revenue", "retained"],
+                      typer.Option(help="The headline metric (its p-values are adjusted and give the verdict)")]
+    = "conversion",
+    by: Annotated[Literal["channel", "tool", "playbook", "segment"] | None,
+                  typer.Option(help="Break down by channel, tool (discount, free shipping, gift, points, no offer), "
+                                    "playbook or RFM segment on the send day")] = None,
+    winsor: Annotated[float, typer.Option(min=50, max=100, help="Cap revenue at this pooled percentile")] = 99.9,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Did it work? Uplift against the control group with 95 % intervals, incremental revenue, cost and ROI."""
+    from retentio.services.measurement import MeasureParams, measure_campaigns
+
+    names = None if all_ or name is None else [name]
+    with _workspace(ctx, workspace) as ws:
+        m = measure_campaigns(ws, MeasureParams(names, window, metric, by, winsor))
+    if json:
+        print_json(m.as_dict())
+        return
+    rows = [_measure_row(r, metric) for r in m.rows]
+    if m.global_control:
+        rows.append(_measure_row(m.global_control | {"group": "program vs global control"}, metric))
+    print_table(rows, title=f"Campaign effect on {metric} ({m.level:.0%} intervals; by {by or 'campaign'})",
+                columns=["group", "treated", "control", "treated rate", "control rate", "uplift", "incr. revenue",
+                         "cost", "ROI", "verdict"])
+    for r in m.rows + ([m.global_control] if m.global_control else []):
+        if r["srm"]:
+            err.print(f"[bold red]SAMPLE RATIO MISMATCH in {escape(r['group'])}[/] (p = {r['srm_p']:.2g}): the arms "
+                      f"are not the planned split, so the assignment is broken; do not trust this effect")
+    narrowed = [r["cuped_ci_narrowed_pct"] for r in m.rows if r["cuped_ci_narrowed_pct"] is not None]
+    if narrowed:
+        err.print(f"Revenue adjusted with CUPED (pre-period revenue): intervals {min(narrowed):.0f}–"
+                  f"{max(narrowed):.0f} % narrower")
+    err.print(f"Revenue capped at the {m.winsor_pct:g}th percentile; margin = {m.margin_basis}; "
+              f"p-values adjusted: {m.adjustment}")
+    if "window_open" in m.notes:
+        err.print(f"[yellow]Some windows are still open[/] (data end {m.data_end}): those effects are partial")
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f} %"
+
+
+def _measure_row(r: dict[str, Any], metric: str) -> dict[str, Any]:
+    e = r[metric]
+    unit = metric != "revenue"
+    if e["per_customer"] is None:
+        uplift = "–"
+    elif unit:
+        uplift = f"{100 * e['per_customer']:+.1f} pp [{100 * e['per_customer_low']:+.1f}, " \
+                 f"{100 * e['per_customer_high']:+.1f}]"
+    else:
+        uplift = f"{e['per_customer']:+,.1f} [{e['per_customer_low']:+,.1f}, {e['per_customer_high']:+,.1f}]"
+    rev = r["revenue"]
+    verdicts = {"srm": "SRM: not trustworthy", "positive": "works", "negative": "harms",
+                "too_few": f"too few to tell (MDE {_pct(e['mde']) if unit else format(e['mde'] or 0, ',.0f')})"}
+    return {"group": r["group"], "treated": r["treatment_n"], "control": r["control_n"],
+            "treated rate": _pct(e["mean_t"]) if unit else f"{e['mean_t'] or 0:,.1f}",
+            "control rate": _pct(e["mean_c"]) if unit else f"{e['mean_c'] or 0:,.1f}",
+            "uplift": uplift,
+            "incr. revenue": "–" if rev["incremental"] is None else
+            f"{rev['incremental']:+,.0f} [{rev['incremental_low']:+,.0f}, {rev['incremental_high']:+,.0f}]",
+            "cost": f"{r['cost']:,.0f}",
+            "ROI": "–" if r["roi"] is None else f"{_pct(r['roi'], 0)} [{_pct(r['roi_low'], 0)}, {_pct(r['roi_high'], 0)}]",
+            "verdict": verdicts[r["verdict"]]}
+
+
 # ---------------------------------------------------------------------- suppress
 ChannelOpt = Annotated[Literal["email", "sms"], typer.Option(help="The channel to suppress")]
 
