@@ -14,6 +14,7 @@ from sklearn.base import clone
 
 from retentio.analytics.churn.model import ChurnModel
 from retentio.analytics.clv.base import ConvergenceWarning
+from retentio.analytics.uplift import TLearner, XLearner
 from retentio.clv import (
     BetaGeoBetaBinomModel,
     BetaGeoModel,
@@ -44,6 +45,22 @@ FITS = {  # model, fit arguments, a call that needs a fitted model
              lambda m: m.summary()),
     "gamma_gamma": (GammaGammaModel, (CDNOW_GG.x, CDNOW_GG.zbar), lambda m: m.summary()),
     "sbg": (ShiftedBetaGeoModel, ([1000, 869, 743, 653, 593, 551, 517, 491],), lambda m: m.summary()),
+}
+
+
+def _uplift_data():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=600), "segment": rng.choice(["a", "b"], 600)})
+    t = (rng.random(600) < 0.5).astype(int)
+    y = (rng.random(600) < 0.2 + 0.1 * t * (X.segment == "a")).astype(int)
+    return X, y, t
+
+
+UPLIFT = _uplift_data()
+# the uplift learners have no optimiser settings: their factories take (and ignore) tol/max_iter
+FITS |= {
+    "t_learner": (lambda **_: TLearner("lightgbm"), UPLIFT, lambda m: m.predict(UPLIFT[0][:3])),
+    "x_learner": (lambda **_: XLearner("linear", propensity=0.5), UPLIFT, lambda m: m.predict(UPLIFT[0][:3])),
 }
 
 

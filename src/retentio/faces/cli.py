@@ -692,7 +692,7 @@ def report_cmd(
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Write the retention report: one self-contained HTML file (works offline) with ten sections."""
+    """Write the retention report: one self-contained HTML file (works offline) with eleven sections."""
     for target, what in ((out_path.parent, "--out"), (png.parent if png else None, "--png")):
         if target is not None and not target.resolve().is_dir():
             raise RetentioError(f"{what}: the folder {target} does not exist; nothing was written")

@@ -192,7 +192,9 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
     the workspace at ``path`` (created when missing) and train the churn model. A
     workspace that already holds data is refused unless ``force``: nothing is changed."""
     from retentio.actions.playbooks import KINDS
+    from retentio.actions.history import record_history
     from retentio.data.demo import generate
+    from retentio.data.demo_campaigns import past_campaigns
     from retentio.data.workspace import Workspace
     from retentio.services.campaigns import new_playbook
     from retentio.services.churn import train_churn
@@ -207,8 +209,11 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
             raise RetentioError(
                 f"{Path(path).resolve()} already holds data: {what}. The demo would replace all of it. "
                 f"Nothing was changed; use another folder, or {option('force')} to replace it")
+    _demo_settings(path)
     progress("generating")
     data = generate(params.customers, params.seed)
+    history = past_campaigns(data.customers, data.orders, params.seed)
+    data.orders = history.orders
     if params.csv_dir:
         data.write_csv(params.csv_dir)
     with ws:
@@ -218,9 +223,42 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
         progress("training the churn model")
         trained = train_churn(ws, progress=progress)
         tables = describe_tables(ws)
+        progress("recording past campaigns")
+        record_history(ws.store, [{"name": c.name, "kind": c.kind, "definition": _past_definition(c)}
+                                  for c in history.campaigns], history.assignments,
+                       data.customers.set_index("customer_id").email, costs=DEMO_MESSAGE_COSTS)
         progress("writing playbooks")
         playbooks = [new_playbook(ws, kind, kind, channel="csv", force=True).stem for kind in KINDS]
     return DemoWorkspace(Path(path).resolve(), tables, trained.get("model_version"), params.csv_dir, playbooks)
+
+
+#: what the demo's past messages cost (RUB): an email through a paid provider; CSV exports are free
+DEMO_MESSAGE_COSTS = {"email": 0.1, "csv": 0.0, "sms": 2.0}
+#: the demo's [campaigns] settings: a bonus point costs the shop 0.1 RUB
+DEMO_CAMPAIGN_SETTINGS = {"point_value": "0.1"}
+
+
+def _demo_settings(path: Path) -> None:
+    """Write the demo's [campaigns] settings into its retentio.toml (kept when present)."""
+    toml = Path(path) / "retentio.toml"
+    text = toml.read_text(encoding="utf-8")
+    lines = [f"{k} = {v}" for k, v in DEMO_CAMPAIGN_SETTINGS.items() if f"\n{k} =" not in text]
+    if not lines:
+        return
+    if "\n[campaigns]" in text or text.startswith("[campaigns]"):
+        text = text.replace("[campaigns]\n", "[campaigns]\n" + "\n".join(lines) + "\n", 1)
+    else:
+        text = text.rstrip("\n") + "\n\n[campaigns]\n" + "\n".join(lines) + "\n"
+    toml.write_text(text, encoding="utf-8")
+
+
+def _past_definition(c: Any) -> dict[str, Any]:
+    """A past demo campaign as the store keeps a playbook's definition."""
+    from retentio.data.demo_campaigns import HOLDOUT_PCT
+
+    return {"kind": c.kind, "name": c.name, "description": "simulated past campaign of the demo (known truth)",
+            "offer": {"kind": c.offer_kind, "value": c.offer_value}, "channel": {"kind": c.channel},
+            "holdout": {"percent": HOLDOUT_PCT}, "measure": {"window_days": c.window_days}}
 
 
 __all__ = ["DemoParams", "DemoWorkspace", "Exported", "LoadParams", "TableInfo", "WorkspaceInfo",

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
     from retentio.services.clv import HoldoutCheck
     from retentio.services.data import TableInfo
+    from retentio.services.measurement import Measurement
     from retentio.services.retention import Cohorts, Funnels, Lifecycle, RetentionMetrics, Segments
 
 #: the sections, in the order the report shows them
-SECTIONS = ("kpis", "over_time", "cohorts", "mrr", "lifecycle", "segments", "clv", "churn", "feedback", "data")
+SECTIONS = ("kpis", "over_time", "cohorts", "mrr", "lifecycle", "segments", "clv", "churn", "feedback", "actions",
+            "data")
 
 #: the share of customers whose part of the total CLV the report states
 TOP_FRACTION = 0.1
@@ -77,8 +79,17 @@ class ChurnFacts:
 
 
 @dataclass(frozen=True)
+class ActionFacts:
+    """Section 10: every campaign that has run against its control group (conversion
+    uplift with intervals, incremental revenue, cost, ROI), and the same per tool."""
+
+    campaigns: Measurement
+    tools: Measurement
+
+
+@dataclass(frozen=True)
 class DataFacts:
-    """Section 10: what is loaded, every load, rejected rows, the definitions used and
+    """Section 11: what is loaded, every load, rejected rows, the definitions used and
     the versions that computed the report."""
 
     tables: list[TableInfo]
@@ -108,6 +119,7 @@ class ReportData:
     value: ValueFacts | None = None
     churn: ChurnFacts | None = None
     nps_groups: pd.DataFrame | None = None
+    actions: ActionFacts | None = None
     data: DataFacts | None = None
     unavailable: dict[str, RetentioError] = field(default_factory=dict)
 
@@ -148,6 +160,15 @@ def _churn(ws: Workspace, params: ReportParams, progress: Callable[[str], None])
     scores = score_churn(ws, phrases=params.phrases, with_groups=True).frame
     high = scores[scores.band == "high"]
     return ChurnFacts(training, trained_now, scores, len(high), float(high.value_at_risk.sum()))
+
+
+def _actions(ws: Workspace) -> ActionFacts:
+    from retentio.services.data import _store_in_use
+    from retentio.services.measurement import MeasureParams, measure_campaigns
+
+    if not _store_in_use(ws):  # the report never creates the store
+        raise RetentioError("No campaign has run yet.")
+    return ActionFacts(measure_campaigns(ws), measure_campaigns(ws, MeasureParams(by="tool")))
 
 
 def _data(ws: Workspace) -> DataFacts:
@@ -212,8 +233,9 @@ def report_data(ws: Workspace, params: ReportParams = ReportParams(),
     out.churn = gather("churn", lambda: _churn(ws, params, progress))
     if ws.is_loaded("surveys"):
         out.nps_groups = gather("feedback", lambda: nps_groups(ws))
+    out.actions = gather("actions", lambda: _actions(ws))
     out.data = gather("data", lambda: _data(ws))
     return out
 
 
-__all__ = ["SECTIONS", "ChurnFacts", "DataFacts", "ReportData", "ReportParams", "ValueFacts", "report_data"]
+__all__ = ["SECTIONS", "ActionFacts", "ChurnFacts", "DataFacts", "ReportData", "ReportParams", "ValueFacts", "report_data"]

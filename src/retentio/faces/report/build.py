@@ -1,6 +1,6 @@
 """The retention report: one self-contained HTML file (Vega-Lite charts with the Vega
 JavaScript inlined from the installed vl-convert package, so nothing is fetched when it is
-opened), ten sections each with a takeaway written from its numbers, and PNG copies of
+opened), eleven sections each with a takeaway written from its numbers, and PNG copies of
 the charts on request. Every number comes from :func:`retentio.services.report.report_data`;
 this module only charts, arranges and words them.
 """
@@ -300,9 +300,68 @@ def _feedback(d: ReportData, f: Fmt) -> Section:
     return s
 
 
+def _actions(d: ReportData, f: Fmt) -> Section:
+    t = f.t
+    s = Section("actions", t["s10"])
+    facts = _need(d, "actions", d.actions)
+    rows = [r for r in facts.campaigns.rows if r["group"] != "total" or len(facts.campaigns.rows) == 1]
+    bars = pd.DataFrame([{"campaign": r["group"], "uplift": 100 * (r["conversion"]["per_customer"] or 0.0),
+                          "low": 100 * (r["conversion"]["per_customer_low"] or 0.0),
+                          "high": 100 * (r["conversion"]["per_customer_high"] or 0.0),
+                          "verdict": t[f"v_{r['verdict']}"]} for r in rows])
+    y = alt.Y("campaign:N", title=None, sort=None)
+    points = alt.Chart(bars).mark_point(filled=True, size=80).encode(
+        x=alt.X("uplift:Q", title=t["uplift_pp"]), y=y, color=alt.Color("verdict:N", title=t["verdict"]),
+        tooltip=["campaign:N", alt.Tooltip("uplift:Q", format="+.1f"), alt.Tooltip("low:Q", format="+.1f"),
+                 alt.Tooltip("high:Q", format="+.1f")])
+    whiskers = alt.Chart(bars).mark_rule().encode(x="low:Q", x2="high:Q", y=y)
+    zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color="#888", strokeDash=[4, 4]).encode(x="x:Q")
+    s.charts.append(("campaign_uplift", (whiskers + points + zero).properties(width=WIDTH, height=40 + 36 * len(bars))))
+
+    def money_ci(r: dict) -> str:
+        e = r["revenue"]
+        if e["incremental"] is None:
+            return "—"
+        return f"{f.money(e['incremental'])} [{f.money(e['incremental_low'])}, {f.money(e['incremental_high'])}]"
+
+    def roi(r: dict) -> str:
+        return "—" if r["roi"] is None else f"{f.pct(100 * r['roi'], 0)} [{f.pct(100 * r['roi_low'], 0)}, " \
+                                            f"{f.pct(100 * r['roi_high'], 0)}]"
+
+    def uplift(r: dict) -> str:
+        e = r["conversion"]
+        if e["per_customer"] is None:
+            return "—"
+        return f"{100 * e['per_customer']:+.1f} [{100 * e['per_customer_low']:+.1f}, {100 * e['per_customer_high']:+.1f}]"
+
+    s.tables.append(([t["campaign"], t["treated"], t["control"], t["uplift_pp"], t["incr_revenue"], t["cost"],
+                      t["roi"], t["verdict"]],
+                     [[r["group"], f.num(r["treatment_n"]), f.num(r["control_n"]), uplift(r), money_ci(r),
+                       f.money(r["cost"]), roi(r), t[f"v_{r['verdict']}"]] for r in facts.campaigns.rows]))
+    tools = [r for r in facts.tools.rows if r["group"] != "total" or len(facts.tools.rows) == 1]
+    s.tables.append(([t["tool"], t["treated"], t["uplift_pp"], t["incr_revenue"], t["cost"], t["roi"], t["verdict"]],
+                     [[t.get(f"tool_{r['group']}", r["group"]), f.num(r["treatment_n"]), uplift(r), money_ci(r),
+                       f.money(r["cost"]), roi(r), t[f"v_{r['verdict']}"]] for r in tools]))
+    total = facts.campaigns.rows[-1]
+    srm = sum(r["srm"] for r in rows)
+    s.takeaway = t["act_take"].format(
+        n=len(rows), works=sum(r["verdict"] == "positive" for r in rows),
+        unclear=sum(r["verdict"] == "too_few" for r in rows), srm=t["act_srm"].format(k=srm) if srm else "",
+        inc=f.money(total["revenue"]["incremental"] or 0.0), cost=f.money(total["cost"]))
+    paying = [r for r in tools if r["roi"] is not None]
+    if paying:
+        best = max(paying, key=lambda r: r["roi"])
+        s.takeaway += " " + t["act_tool"].format(best=t.get(f"tool_{best['group']}", best["group"]),
+                                                 roi=f.pct(100 * best["roi"], 0))
+    n_tests = len(rows)
+    s.note = t["act_note"].format(w=f"{facts.campaigns.winsor_pct:g}",
+                                  adj=t["adj_bh"].format(n=n_tests) if n_tests > 1 else t["adj_none"])
+    return s
+
+
 def _data(d: ReportData, f: Fmt) -> Section:
     t = f.t
-    s = Section("data", t["s10"])
+    s = Section("data", t["s11"])
     facts = _need(d, "data", d.data)
     s.tables.append(([t["table"], t["rows"], t["customers"], t["from"], t["to"]],
                      [[r.table, f.num(r.rows), f.num(r.customers), r.first_day or "—", r.last_day or "—"]
@@ -320,7 +379,8 @@ def _data(d: ReportData, f: Fmt) -> Section:
 # ----------------------------------------------------------------------------- assembly
 MAKERS: dict[str, Callable[[ReportData, Fmt], Section]] = {
     "kpis": _kpis, "over_time": _over_time, "cohorts": _cohorts, "mrr": _mrr, "lifecycle": _lifecycle,
-    "segments": _segments, "clv": _clv, "churn": _churn, "feedback": _feedback, "data": _data,
+    "segments": _segments, "clv": _clv, "churn": _churn, "feedback": _feedback, "actions": _actions,
+    "data": _data,
 }
 
 

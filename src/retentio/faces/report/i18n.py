@@ -17,7 +17,21 @@ TEXT = {
         "s1": "Headline KPIs", "s2": "Retention and churn over time", "s3": "Cohorts",
         "s4": "Subscription MRR movements", "s5": "Lifecycle and the repeat-purchase funnel",
         "s6": "RFM segments", "s7": "Customer lifetime value", "s8": "Churn risk", "s9": "Feedback",
-        "s10": "Data and definitions",
+        "s10": "Actions and their effect", "s11": "Data and definitions",
+        "act_take": "{n} campaigns measured against their control groups: {works} worked, {unclear} too small to tell"
+                    "{srm}. Across all of them: {inc} incremental revenue for {cost} spent.",
+        "act_srm": "; {k} have a sample-ratio mismatch (not trustworthy)",
+        "act_tool": "Per tool: {best} returns most per unit spent (ROI {roi}); stop what does not pay.",
+        "act_note": "Uplift = treated minus control conversion in the attribution window, 95 % intervals "
+                    "(Welch); revenue capped at the {w}th percentile and adjusted with pre-period revenue "
+                    "(CUPED); p-values adjusted ({adj}).",
+        "campaign": "Campaign", "tool": "Tool", "treated": "Treated", "control": "Control",
+        "uplift_pp": "Uplift, pp", "incr_revenue": "Incremental revenue", "cost": "Cost", "roi": "ROI",
+        "verdict": "Verdict", "v_positive": "works", "v_negative": "harms", "v_too_few": "too few to tell",
+        "v_srm": "sample-ratio mismatch",
+        "adj_bh": "Benjamini–Hochberg over {n} comparisons", "adj_none": "one comparison: none",
+        "tool_discount": "discount", "tool_free_shipping": "free shipping", "tool_gift": "gift",
+        "tool_points": "bonus points", "tool_no_offer": "no offer",
         "kpi": "KPI", "value": "Value", "previous": "Previous period", "year_ago": "A year earlier",
         "benchmark": "Industry benchmark", "na": "not available",
         "crr_pct": "Customer retention rate, %", "churn_pct": "Churn rate, %",
@@ -60,7 +74,22 @@ TEXT = {
         "s1": "Ключевые показатели", "s2": "Удержание и отток во времени", "s3": "Когорты",
         "s4": "Движение MRR подписок", "s5": "Жизненный цикл и воронка повторных покупок",
         "s6": "RFM-сегменты", "s7": "Пожизненная ценность клиента (CLV)", "s8": "Риск оттока",
-        "s9": "Обратная связь", "s10": "Данные и определения",
+        "s9": "Обратная связь", "s10": "Действия и их эффект", "s11": "Данные и определения",
+        "act_take": "Кампаний, измеренных против контрольных групп: {n}; сработали {works}, слишком малы, чтобы "
+                    "судить, — {unclear}{srm}. Всего: {inc} дополнительной выручки при затратах {cost}.",
+        "act_srm": "; у {k} нарушено соотношение групп (результату нельзя доверять)",
+        "act_tool": "По инструментам: больше всего на вложенный рубль даёт «{best}» (ROI {roi}); "
+                    "то, что не окупается, стоит остановить.",
+        "act_note": "Эффект — разница конверсии в окне атрибуции между получившими и контрольной группой, "
+                    "95 % интервалы (Уэлч); выручка ограничена {w}-м перцентилем и скорректирована по выручке "
+                    "до кампании (CUPED); p-значения скорректированы ({adj}).",
+        "campaign": "Кампания", "tool": "Инструмент", "treated": "Получили", "control": "Контроль",
+        "uplift_pp": "Эффект, п. п.", "incr_revenue": "Доп. выручка", "cost": "Затраты", "roi": "ROI",
+        "verdict": "Вывод", "v_positive": "работает", "v_negative": "вредит", "v_too_few": "мало данных",
+        "v_srm": "нарушено соотношение групп",
+        "adj_bh": "Бенджамини — Хохберг, сравнений: {n}", "adj_none": "одно сравнение: без поправки",
+        "tool_discount": "скидка", "tool_free_shipping": "бесплатная доставка", "tool_gift": "подарок",
+        "tool_points": "бонусные баллы", "tool_no_offer": "без предложения",
         "kpi": "Показатель", "value": "Значение", "previous": "Прошлый период", "year_ago": "Год назад",
         "benchmark": "Ориентир отрасли", "na": "нет данных",
         "crr_pct": "Коэффициент удержания (CRR), %", "churn_pct": "Отток клиентов, %",
