@@ -191,8 +191,8 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
     """Generate the demo business (a shop with subscriptions, three years), load it into
     the workspace at ``path`` (created when missing) and train the churn model. A
     workspace that already holds data is refused unless ``force``: nothing is changed."""
-    from retentio.actions.playbooks import KINDS
     from retentio.actions.history import record_history
+    from retentio.actions.playbooks import KINDS
     from retentio.data.demo import generate
     from retentio.data.demo_campaigns import past_campaigns
     from retentio.data.workspace import Workspace
