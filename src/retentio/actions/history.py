@@ -66,7 +66,7 @@ def record_history(store: Store, campaigns: list[dict[str, Any]], assignments: p
                           for cust, arm, code, offer in zip(run_rows.customer_id, run_rows.arm, run_rows.promo_code,
                                                             offers)]
                 for k in range(0, len(a_rows), 20_000):
-                    s.execute(insert(Assignment.__table__), a_rows[k:k + 20_000])
+                    s.execute(insert(_core(Assignment)), a_rows[k:k + 20_000])
                 ids = dict(s.execute(select(Assignment.customer_id, Assignment.id)
                                      .where(Assignment.run_id == run.id)).all())
                 o_rows, p_rows = [], []
@@ -89,10 +89,15 @@ def record_history(store: Store, campaigns: list[dict[str, Any]], assignments: p
                                        "redeemed_at": pd.Timestamp(at).tz_localize(dt.UTC).to_pydatetime()
                                        if isinstance(order, str) else None,
                                        "redeemed_order_id": order if isinstance(order, str) else None})
-                for table, rows in ((OutboxMessage.__table__, o_rows), (PromoCode.__table__, p_rows)):
+                for table, rows in ((_core(OutboxMessage), o_rows), (_core(PromoCode), p_rows)):
                     for k in range(0, len(rows), 20_000):
                         s.execute(insert(table), rows[k:k + 20_000])
         return len(assignments)
+
+
+def _core(model: Any) -> Any:
+    """The Core table of a mapped class (bulk inserts without the ORM's bookkeeping)."""
+    return model.__table__
 
 
 __all__ = ["record_history"]

@@ -163,7 +163,7 @@ def past_campaigns(customers: pd.DataFrame, orders: pd.DataFrame, seed: int = 7)
         rows.append(pd.DataFrame({
             "campaign": c.name, "as_of": as_of_day, "customer_id": ids, "arm": arm,
             "offer_kind": c.offer_kind, "offer_value": c.offer_value, "channel": c.channel,
-            "promo_code": np.where(treated, codes, None), "redeemed_order_id": redeemed,
+            "promo_code": np.where(treated, codes, np.full(n, None, dtype=object)), "redeemed_order_id": redeemed,
             "redeemed_at": redeemed_at,
             "true_uplift": uplift.to_numpy(), "tau_conversion": tau_conv,
             "tau_revenue": np.where(extra, amount, 0.0),

@@ -19,7 +19,7 @@ import pandas as pd
 from retentio.data.errors import InvalidParameter, RetentioError
 
 if TYPE_CHECKING:
-    from retentio.workspace import Workspace
+    from retentio.data.workspace import Workspace
 
 
 @dataclass(frozen=True)
