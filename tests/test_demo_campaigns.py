@@ -114,3 +114,54 @@ def test_uplift_targeting_beats_churn_risk_and_random(history_ws, tmp_path):
     joined = pred.merge(t, on=["customer_id", "as_of"])
     assert len(joined) == len(pred)
     assert joined.groupby("true_uplift").uplift.mean().is_monotonic_increasing
+
+
+def test_a_playbook_targets_the_persuadable_and_keeps_an_explore_slice(history_ws):
+    import datetime as dt
+
+    from retentio.data.errors import RetentioError
+    from retentio.services.campaigns import plan_campaign
+    from retentio.services.uplift import train_on_campaign
+    from tests.campaign_data import write_playbook
+
+    ws, _ = history_ws
+    body = '''kind = "winback"
+target = "uplift"
+top = 0.3
+explore = 0.1
+uplift_model = "{model}"
+[trigger]
+days = 60
+[offer]
+kind = "percent"
+value = 15
+[message]
+text = "Hello {{{{ first_name }}}}"
+[channel]
+kind = "csv"
+[holdout]
+percent = 10
+'''
+    write_playbook(ws.path, "winback_unknown", body.format(model="nothing_yet"))
+    with pytest.raises(RetentioError, match="uplift train --campaign nothing_yet --save"):
+        plan_campaign(ws, "winback_unknown", dt.date(2026, 9, 1))
+    r = train_on_campaign(ws, "winback_discount", save=True)
+    assert r.version == 1
+    write_playbook(ws.path, "winback_uplift", body.format(model="winback_discount"))
+    p = plan_campaign(ws, "winback_uplift", dt.date(2026, 9, 1))
+    f = p.frame
+    scored = f[f.predicted_uplift.notna()]
+    live = scored.stage != "already"
+    kept = scored[live & (scored.stage != "targeting")]
+    dropped = scored[live & (scored.stage == "targeting")]
+    n = int(live.sum())
+    # the top 30 % plus about 10 % of the other 70 %
+    assert len(kept) / n == pytest.approx(0.3 + 0.1 * 0.7, abs=0.02)
+    assert p.counts["not_persuadable"] == len(f[f.stage == "targeting"])
+    assert (dropped.reason == "not persuadable (predicted uplift)").all()
+    top_cut = scored[live].predicted_uplift.quantile(0.7)
+    explore = kept[kept.predicted_uplift < top_cut]
+    assert 0.05 < len(explore) / (0.7 * n) < 0.15  # the explore slice: below the cut, kept at random
+    assert kept.predicted_uplift.mean() > dropped.predicted_uplift.mean()
+    # the kept are randomised as usual
+    assert set(kept.arm.dropna()) == {"treatment", "control"}

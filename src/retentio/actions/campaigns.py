@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 #: the stages a triggered customer goes through, in order
-STAGES = ("triggered", "audience", "excluded", "already", "gated", "message")
+STAGES = ("triggered", "audience", "excluded", "already", "targeting", "gated", "message")
 
 
 @dataclass
@@ -54,6 +54,8 @@ class Plan:
     model_version: int | None = None
     cost_per_message: float = 0.0
     samples: list[dict] = field(default_factory=list)
+    #: with target = "uplift": the version of the uplift model that chose the persuadable
+    uplift_model_version: int | None = None
 
     @property
     def eligible(self) -> pd.DataFrame:
@@ -79,6 +81,7 @@ class Plan:
             "not_in_audience": int((f.stage == "audience").sum()),
             "excluded": {k: int(v) for k, v in f[f.stage == "excluded"].reason.value_counts().items()},
             "already_acted_on": int((f.stage == "already").sum()),
+            "not_persuadable": int((f.stage == "targeting").sum()),
             "eligible": int(len(e)),
             "treatment": int((e.arm == "treatment").sum()),
             "control": int((e.arm == "control").sum()),
@@ -168,6 +171,10 @@ def plan(ws: Workspace, pb: Playbook, as_of: dt.date | None = None, *, now: dt.d
         again = (frame.stage == "triggered") & keys.isin(done)
         frame.loc[again, "stage"] = "already"
         frame.loc[again, "reason"] = "already acted on this occurrence"
+    uplift_version = None
+    if pb.target == "uplift":
+        progress("targeting by uplift")
+        uplift_version = _target(ws, pb, frame, instant)
     progress("randomising and gates")
     frame["arm"] = None
     frame["capped"] = False
@@ -190,10 +197,34 @@ def plan(ws: Workspace, pb: Playbook, as_of: dt.date | None = None, *, now: dt.d
     channel_settings = getattr(ws.settings.channels, pb.channel.kind)
     out = Plan(pb, instant.date(), instant, now, frame.reset_index(drop=True), quiet or now,
                scores.snapshot_id if scores else None, scores.model_version if scores else None,
-               float(channel_settings.cost_per_message))
+               float(channel_settings.cost_per_message), uplift_model_version=uplift_version)
     if samples:
         out.samples = render_samples(ws, out, samples)
     return out
+
+
+def _target(ws: Workspace, pb: Playbook, frame: pd.DataFrame, instant: pd.Timestamp) -> int | None:
+    """Keep the persuadable (and the explore slice) of the still-live rows; the rest stop
+    at stage ``targeting``. Predicted uplift goes into ``predicted_uplift`` and, for the
+    kept, expected value becomes predicted uplift × value (the frequency cap then keeps
+    the messages that persuade most). Returns the model version."""
+    from retentio.actions.targeting import persuadable
+
+    frame["predicted_uplift"] = np.nan
+    live = (frame.stage == "triggered").to_numpy()
+    if not live.any():
+        return None
+    cost = float(getattr(ws.settings.channels, pb.channel.kind).cost_per_message)
+    keep, predicted, version = persuadable(ws, pb, frame[live], instant, cost)
+    idx = frame.index[live]
+    frame.loc[idx, "predicted_uplift"] = predicted
+    frame.loc[idx[~keep], "stage"] = "targeting"
+    frame.loc[idx[~keep], "reason"] = "not persuadable (predicted uplift)"
+    kept = idx[keep]
+    scored = kept[np.isfinite(frame.loc[kept, "predicted_uplift"].to_numpy(dtype="float64"))]
+    frame.loc[scored, "expected_value"] = (frame.loc[scored, "predicted_uplift"].clip(lower=0)
+                                           * frame.loc[scored, "value"].fillna(0.0))
+    return version
 
 
 def share_cap(ws: Workspace, plans: list[Plan]) -> int:

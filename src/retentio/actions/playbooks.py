@@ -178,6 +178,18 @@ class Playbook(_Section):
     channel: Channel = Channel()
     holdout: Holdout
     measure: Measure = Measure()
+    #: whom to contact among the eligible: everyone, or the persuadable by an uplift model
+    target: Literal["all", "uplift"] = "all"
+    #: with target = "uplift": the share of eligible customers with the highest predicted uplift ...
+    top: float | None = Field(None, gt=0, le=1)
+    #: ... or (target_rule = "value") those whose predicted uplift × value exceeds target_cost
+    target_rule: Literal["top", "value"] = "top"
+    #: what one contact costs with its offer (default: the channel's cost per message)
+    target_cost: float | None = Field(None, ge=0)
+    #: the share of the rest kept in the experiment, so the model can be checked next time
+    explore: float = Field(0.1, ge=0, le=1)
+    #: the campaign whose uplift model to use (default: this playbook's own)
+    uplift_model: str | None = None
     #: the expected response rate of a message, × the customer's value = the message's
     #: expected value (which message wins when the frequency cap binds)
     expected_uplift: float = Field(0.03, ge=0, le=1)
@@ -199,6 +211,8 @@ class Playbook(_Section):
             raise ValueError("[trigger] days must be a number of days with no_event")
         if self.channel.kind == "email" and not self.message.subject:
             raise ValueError("[message] subject is needed for email")
+        if self.target == "uplift" and self.target_rule == "top" and self.top is None:
+            raise ValueError("target = \"uplift\" needs top (e.g. top = 0.3) or target_rule = \"value\"")
         if self.message.message_class == "service" and self.offer.kind != "none":
             raise ValueError("[message] message_class = \"service\" cannot carry an offer: a promotion is "
                              "marketing (it needs consent and counts under the frequency cap)")

@@ -124,8 +124,10 @@ def campaign_plan(ctx: typer.Context, name: NameArg, as_of: AsOfOpt = None, work
     rows = [{"step": "triggered", "customers": c["triggered"]},
             {"step": "not in the audience", "customers": c["not_in_audience"]}]
     rows += [{"step": f"excluded: {k}", "customers": v} for k, v in c["excluded"].items()]
-    rows += [{"step": "already acted on", "customers": c["already_acted_on"]},
-             {"step": "eligible (randomised)", "customers": c["eligible"]},
+    rows += [{"step": "already acted on", "customers": c["already_acted_on"]}]
+    if c.get("not_persuadable"):
+        rows += [{"step": "not persuadable (uplift model)", "customers": c["not_persuadable"]}]
+    rows += [{"step": "eligible (randomised)", "customers": c["eligible"]},
              {"step": "  treatment", "customers": c["treatment"]},
              {"step": "  control", "customers": c["control"]}]
     rows += [{"step": f"  suppressed: {k.replace('_', ' ')}", "customers": v} for k, v in c["suppressed"].items()]

@@ -31,6 +31,8 @@ def uplift_train(
     risk: Annotated[str | None, typer.Option(help="A churn-risk column of the table to compare against")] = None,
     campaign: Annotated[str | None, typer.Option(help="Train on a past campaign of the workspace instead")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the out-of-fold predictions here (CSV)")] = None,
+    save: Annotated[bool, typer.Option("--save", help="With --campaign: keep the model for playbooks with "
+                                                      "target = \"uplift\"")] = False,
     folds: Annotated[int, typer.Option(min=2, max=20, help="Cross-fitting folds")] = 5,
     top: Annotated[float, typer.Option(min=0.01, max=1.0, help="The share targeted for uplift@k")] = 0.3,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
@@ -43,6 +45,8 @@ def uplift_train(
     from retentio.services.uplift import TableExperiment, UpliftParams, train_on_campaign, train_on_table
 
     params = UpliftParams(folds=folds, seed=seed, top=top, out=out)
+    if save and campaign is None:
+        raise InvalidParameter("save", "true", "--campaign NAME (a model from a file is not kept)")
     if (table is None) == (campaign is None):
         raise InvalidParameter("table", str(table) if table else None, "either --table FILE or --campaign NAME")
     with progress("uplift") as step:
@@ -57,7 +61,7 @@ def uplift_train(
                 metric: Literal["conversion", "revenue"] = "revenue" if outcome == "revenue" else "conversion"
                 if outcome not in (None, "conversion", "revenue"):
                     raise InvalidParameter("outcome", outcome, "conversion | revenue (with --campaign)")
-                result = train_on_campaign(ws, campaign or "", metric, params, progress=step)
+                result = train_on_campaign(ws, campaign or "", metric, params, save=save, progress=step)
     if json:
         print_json(result.as_dict())
         return
@@ -76,3 +80,6 @@ def uplift_train(
         err.print(f"Churn-risk ranking: not compared ({result.churn_risk_note})")
     if result.out:
         err.print(f"Out-of-fold predictions: {result.out}")
+    if result.version is not None:
+        err.print(f"Saved as version {result.version} of {campaign}'s uplift model (playbooks: target = \"uplift\", "
+                  f"uplift_model = \"{campaign}\")")

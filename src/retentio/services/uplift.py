@@ -66,13 +66,16 @@ class UpliftResult:
     outcome: str
     dropped_columns: list[str]
     out: str | None
+    #: the saved model's version (``--save``), else None
+    version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         key = f"uplift_at_{round(self.top * 100)}"
         return {"model": self.model, "qini": self.qini, key: self.uplift_at_k, "ate": self.ate,
                 "random": self.random, "churn_risk": self.churn_risk, "churn_risk_note": self.churn_risk_note,
                 "n_treated": self.n_treated, "n_control": self.n_control, "candidates": self.scores,
-                "outcome": self.outcome, "dropped_columns": self.dropped_columns, "out": self.out}
+                "outcome": self.outcome, "dropped_columns": self.dropped_columns, "out": self.out,
+                "saved_version": self.version}
 
 
 _TREATED = {"1", "true", "yes", "treatment", "treated", "t"}
@@ -175,16 +178,18 @@ def train_on_table(experiment: TableExperiment, params: UpliftParams = UpliftPar
 
 
 def train_on_campaign(ws: Workspace, campaign: str, outcome: str = "conversion",
-                      params: UpliftParams = UpliftParams(),
+                      params: UpliftParams = UpliftParams(), *, save: bool = False,
                       progress: Callable[[str], None] = lambda _m: None) -> UpliftResult:
     """Train on a past campaign: its measured customers (treated whose message went out,
-    control whose message was withheld), the churn feature set on each run's as-of day,
-    and the outcome over the campaign's attribution window. The propensity is the
-    planned treated share. The churn-risk ranking is the saved churn model's probability
-    on the same day (when a model is saved). ``params.out`` receives customer_id, as_of
-    and the out-of-fold uplift."""
+    control whose message was withheld), the churn feature set on each run's as-of day
+    (:func:`retentio.actions.targeting.features_at`), and the outcome over the
+    campaign's attribution window. The propensity is the planned treated share. The
+    churn-risk ranking is the saved churn model's probability on the same day (when a
+    model is saved). ``params.out`` receives customer_id, as_of and the out-of-fold
+    uplift; with ``save`` the model is kept in the store for playbooks with
+    ``target = "uplift"`` (``result.version``)."""
+    from retentio.actions.targeting import features_at, save_model
     from retentio.analytics.campaign_effect import window_outcomes
-    from retentio.analytics.churn.features import add_p_alive, build_features
     from retentio.analytics.uplift import fit_uplift
     from retentio.services.measurement import MeasureParams, units_frame
 
@@ -195,13 +200,14 @@ def train_on_campaign(ws: Workspace, campaign: str, outcome: str = "conversion",
         raise RetentioError(f"Campaign {campaign!r} has no measured customers yet")
     progress("outcomes")
     units = window_outcomes(ws, units)
+    units["customer_id"] = units.customer_id.astype(str)
     parts, risks = [], []
     risk_note = None
     for as_of, group in units.groupby("as_of", sort=True):
         progress(f"features as of {as_of}")
         cutoff = pd.Timestamp(as_of)
-        features = add_p_alive(build_features(ws, cutoff)).drop_duplicates("customer_id")
-        parts.append(group.merge(features, on="customer_id", how="left", suffixes=("", "_f")))
+        parts.append(group[["customer_id", "as_of", "arm", "converted", "revenue"]].merge(
+            features_at(ws, cutoff), on="customer_id", how="left"))
         try:
             from retentio.analytics.churn.train import score
 
@@ -216,8 +222,7 @@ def train_on_campaign(ws: Workspace, campaign: str, outcome: str = "conversion",
     if risk_note is None and risks:
         risk = np.concatenate(risks)
         risk = np.where(np.isnan(risk), np.nanmedian(risk) if np.isfinite(risk).any() else 0.0, risk)
-    feature_columns = [c for c in data.columns if c not in set(units.columns) and c != "customer_id"]
-    X, dropped = _features(data[feature_columns])
+    X, dropped = _features(data.drop(columns=["customer_id", "as_of", "arm", "converted", "revenue"]))
     propensity = 1 - float(units.holdout_pct.iloc[0]) / 100
     fit = fit_uplift(X, y, t, propensity=propensity, folds=params.folds, random_state=params.seed,
                      progress=progress)
@@ -226,7 +231,13 @@ def train_on_campaign(ws: Workspace, campaign: str, outcome: str = "conversion",
         pd.DataFrame({"customer_id": data.customer_id, "as_of": data.as_of, "uplift": fit.oof}).to_csv(
             params.out, index=False)
         out = str(params.out)
-    return _result(fit, y, t, risk, risk_note, params, outcome, dropped, out)
+    result = _result(fit, y, t, risk, risk_note, params, outcome, dropped, out)
+    if save:
+        result.version = save_model(ws.store, campaign, fit, list(X.columns), outcome,
+                                    {"qini": result.qini, "uplift_at_k": result.uplift_at_k, "top": result.top,
+                                     "candidates": result.scores, "n_treated": result.n_treated,
+                                     "n_control": result.n_control})
+    return result
 
 
 __all__ = ["TableExperiment", "UpliftParams", "UpliftResult", "train_on_campaign", "train_on_table"]

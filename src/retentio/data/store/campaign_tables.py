@@ -15,6 +15,8 @@
 * ``promo_codes`` — every issued code: unique, one-time, with its expiry and redemption.
 * ``suppressions`` — unsubscribes, bounces, complaints and manual entries per channel
   and address (or customer).
+* ``uplift_models`` — uplift models learned from a campaign's history, which playbooks
+  with ``target = "uplift"`` use to pick the persuadable (migration ``0003``).
 
 Constraints (uniqueness, allowed values, foreign keys) are in the schema, so a second
 writer cannot store what this code would refuse. Created by migration ``0002``.
@@ -194,5 +196,26 @@ class Suppression(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class UpliftModel(Base):
+    """An uplift model learned from a campaign's randomised history (migration ``0003``):
+    a version per campaign counting up, the outcome it predicts, its cross-fitted
+    metrics, the feature columns it reads, and the fitted learner (a pickle, base64 —
+    the store is the workspace's own; do not point a workspace at a store you do not
+    trust)."""
+
+    __tablename__ = "uplift_models"
+    __table_args__ = (UniqueConstraint("campaign", "version", name="uq_uplift_models_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(20))
+    learner: Mapped[str] = mapped_column(String(40))
+    metrics: Mapped[dict] = mapped_column(JSON)
+    features: Mapped[list] = mapped_column(JSON)
+    payload: Mapped[str] = mapped_column(Text)
+
+
 __all__ = ["ARMS", "CHANNELS", "OUTBOX_STATUSES", "SUPPRESSION_KINDS", "Assignment", "Campaign", "CampaignRun",
-           "OutboxMessage", "PromoCode", "Suppression"]
+           "OutboxMessage", "PromoCode", "Suppression", "UpliftModel"]
