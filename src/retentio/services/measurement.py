@@ -70,7 +70,9 @@ def units_frame(ws: Workspace, params: MeasureParams) -> pd.DataFrame:
     from retentio.analytics.campaign_effect import TOOLS
 
     store = ws.store
-    a = ledger.assignments_frame(store)
+    # one campaign is read alone (the store filters); several are filtered here
+    one = params.campaigns[0] if params.campaigns and len(params.campaigns) == 1 else None
+    a = ledger.assignments_frame(store, one)
     runs = ledger.runs_frame(store)
     if params.campaigns:
         known = set(runs.campaign)
@@ -108,10 +110,13 @@ def _discounts(ws: Workspace, u: pd.DataFrame) -> np.ndarray:
     redeemed = u.redeemed_order_id.notna().to_numpy()
     if not redeemed.any():
         return out
+    import ibis
+
     o = ws.table("orders")
-    ids = u.redeemed_order_id[redeemed].astype(str).unique().tolist()
+    ids = ibis.memtable(pd.DataFrame({"rid": u.redeemed_order_id[redeemed].astype(str).unique()}))
     cols = ["order_id", "amount"] + (["discount"] if "discount" in o.columns else [])
-    orders = o.filter(o.order_id.cast("string").isin(ids)).select(*cols).to_pandas()
+    # a join, not IN (…): tens of thousands of literals make a slow query to compile
+    orders = o.join(ids, o.order_id.cast("string") == ids.rid).select(*cols).to_pandas()
     orders["order_id"] = orders.order_id.astype(str)
     orders = orders.set_index("order_id")
     sub = u[redeemed]
