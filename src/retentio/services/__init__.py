@@ -29,5 +29,7 @@ run campaigns (record, send exactly once)   :func:`retentio.services.campaigns.r
 send what is due                            :func:`retentio.services.campaigns.deliver_due`
 look back at runs, explain a customer       :func:`retentio.services.campaigns.list_runs`, ``show_run``, ``why``
 suppression lists                           :func:`retentio.services.campaigns.suppress`, ``import_suppressions``
+measure campaigns against control groups    :func:`retentio.services.measurement.measure_campaigns`
+train an uplift model (file or campaign)    :func:`retentio.services.uplift.train_on_table`, ``train_on_campaign``
 ==========================================  ===============================================
 """
