@@ -41,7 +41,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _report import table, write_section  # noqa: E402
+from _report import log, peak_mb, table, write_section  # noqa: E402
 
 #: the as-of day of every plan and run (every order is before AS_OF - 60 days)
 AS_OF = dt.date(2026, 1, 1)
@@ -50,19 +50,6 @@ FIRST_ORDER = dt.date(2023, 1, 1)
 CONSENT_SHARE = 0.95
 NAMES = ("Anna", "Boris", "Clara", "David", "Elena", "Farid", "Galina", "Hugo", "Irina", "Jon", "Katya", "Leo")
 TARGETS = {"plan_s": 30.0, "smtp_per_s": 500.0}
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def peak_mb() -> float:
-    """This process's RSS high-water mark (VmHWM: of this process's own memory, unlike
-    ru_maxrss, which Linux carries over from the parent across fork and exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ----------------------------------------------------------------------------- data

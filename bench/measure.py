@@ -43,7 +43,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -53,7 +52,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _report import table, write_section  # noqa: E402
+from _report import log, peak_mb, table, write_section  # noqa: E402
 
 #: the first send day; the others follow over SEND_SPAN days
 FIRST_SEND = dt.date(2025, 9, 1)
@@ -75,19 +74,6 @@ STEPS = {
     "segment": ("by segment (RFM per as-of day)", {"by": "segment"}),
     "one": ("one campaign (c001)", {"campaigns": ["c001"]}),
 }
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def peak_mb() -> float:
-    """This process's RSS high-water mark (VmHWM: of this process's own memory, unlike
-    ru_maxrss, which Linux carries over from the parent across fork and exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def vm_hwm(pid: int) -> float | None:
