@@ -191,3 +191,39 @@ def test_bad_options_name_the_option(measured_shop):
         measure_campaigns(ws, MeasureParams(by="weekday"))
     with pytest.raises(InvalidParameter, match="nosuch"):
         measure_campaigns(ws, MeasureParams(["nosuch"]))
+
+
+def test_the_program_is_measured_against_the_global_control_group(tmp_path):
+    """With a global control group, `--all` adds everyone who could be contacted against
+    the customers never contacted: its control side is exactly the global control group."""
+    from retentio.actions.ledger import assignments_frame
+    from retentio.data.workspace import Workspace
+    from retentio.services.campaigns import run_campaigns
+    from retentio.services.measurement import MeasureParams, measure_campaigns
+
+    ids = [f"G{i:03d}" for i in range(300)]
+    ws = Workspace.init(tmp_path / "gc", timezone="Europe/Moscow", currency="RUB")
+    ws.load("customers", pd.DataFrame({"customer_id": ids, "signup_at": pd.Timestamp("2025-01-01"),
+                                       "first_name": "N", "email": [f"{c.lower()}@example.com" for c in ids],
+                                       "consent_email": True}), mode="replace")
+    ws.load("orders", pd.DataFrame({"order_id": [f"P{c}" for c in ids], "customer_id": ids,
+                                    "ordered_at": pd.Timestamp("2026-01-10 12:00"), "amount": 100.0,
+                                    "status": "completed"}), mode="replace")
+    ws.close()
+    with (tmp_path / "gc" / "retentio.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[campaigns]\nquiet_start = "00:00"\nquiet_end = "00:00"\nglobal_control_pct = 25\n')
+    write_playbook(tmp_path / "gc", "drop", _playbook("drop", 'kind = "none"'))
+    ws = Workspace.open(tmp_path / "gc")
+    try:
+        run_campaigns(ws, ["drop"], AS_OF, now=NOON, env={})
+        a = assignments_frame(ws.store)
+        gc = int((a.reason == "global_control").sum())
+        assert 40 < gc < 110
+        m = measure_campaigns(ws, MeasureParams(winsor_pct=100))
+        g = m.global_control
+        assert g is not None and g["control_n"] == gc and g["treatment_n"] == 300 - gc
+        assert g["srm_p"] == pytest.approx(stats.chisquare([300 - gc, gc], [225, 75]).pvalue)
+        # a single campaign named is not the program: no global comparison
+        assert measure_campaigns(ws, MeasureParams(["drop"])).global_control is None
+    finally:
+        ws.close()
