@@ -64,3 +64,14 @@ def peak_mb() -> float:
         if line.startswith("VmHWM"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def vm_hwm(pid: int) -> float | None:
+    """Another (running) process's RSS high-water mark in MB, or None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None

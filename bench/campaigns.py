@@ -41,7 +41,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _report import log, peak_mb, table, write_section  # noqa: E402
+from _report import log, peak_mb, table, vm_hwm, write_section  # noqa: E402
 
 #: the as-of day of every plan and run (every order is before AS_OF - 60 days)
 AS_OF = dt.date(2026, 1, 1)
@@ -199,16 +199,6 @@ def child(step: str, folder: Path, name: str, profile: Path | None) -> dict:
         out["outbox"] = waiting(ws.store, out["result"]["run_id"])
     ws.close()
     return out | {"seconds": elapsed, "stages": stages.marks, "peak_mb": peak_mb()}
-
-
-def vm_hwm(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def run_child(step: str, folder: Path, name: str, timeout: float, profile: Path | None = None) -> dict:

@@ -52,7 +52,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _report import log, peak_mb, table, write_section  # noqa: E402
+from _report import log, peak_mb, table, vm_hwm, write_section  # noqa: E402
 
 #: the first send day; the others follow over SEND_SPAN days
 FIRST_SEND = dt.date(2025, 9, 1)
@@ -74,16 +74,6 @@ STEPS = {
     "segment": ("by segment (RFM per as-of day)", {"by": "segment"}),
     "one": ("one campaign (c001)", {"campaigns": ["c001"]}),
 }
-
-
-def vm_hwm(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def campaign_name(j: int) -> str:

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -50,7 +49,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _report import table, write_section  # noqa: E402
+from _report import log, peak_mb, table, write_section  # noqa: E402
 
 SEED = 11
 PROPENSITY = 0.8
@@ -65,18 +64,6 @@ STEPS = {
     "sklift_two": "sklift TwoModels (vanilla), LightGBM",
     "sklift_solo": "sklift SoloModel, LightGBM",
 }
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def peak_mb() -> float:
-    """This process's RSS high-water mark (VmHWM, of this process only)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def load1() -> float:
