@@ -61,7 +61,8 @@ class Measurement:
                 "rows": self.rows, "global_control": self.global_control, "notes": self.notes}
 
 
-def units_frame(ws: Workspace, params: MeasureParams) -> pd.DataFrame:
+def units_frame(ws: Workspace, params: MeasureParams, stored: tuple[pd.DataFrame, pd.DataFrame] | None = None
+                ) -> pd.DataFrame:
     """One row per measured assignment: treatment customers whose message went out and
     control customers whose message was withheld, with campaign, run, as-of day,
     window, planned control share, channel, tool, the money it cost, and (for the
@@ -72,8 +73,7 @@ def units_frame(ws: Workspace, params: MeasureParams) -> pd.DataFrame:
     store = ws.store
     # one campaign is read alone (the store filters); several are filtered here
     one = params.campaigns[0] if params.campaigns and len(params.campaigns) == 1 else None
-    a = ledger.assignments_frame(store, one)
-    runs = ledger.runs_frame(store)
+    a, runs = stored if stored is not None else (ledger.assignments_frame(store, one), ledger.runs_frame(store))
     if params.campaigns:
         known = set(runs.campaign)
         missing = [c for c in params.campaigns if c not in known]
@@ -155,7 +155,10 @@ def measure_campaigns(ws: Workspace, params: MeasureParams = MeasureParams()) ->
         from retentio.data.errors import NotLoaded
 
         raise NotLoaded("orders are", "measuring campaigns")
-    units = units_frame(ws, params)
+    # every campaign's assignments are read once when the program's comparison needs them too
+    with_gc = params.campaigns is None and ws.settings.campaigns.global_control_pct > 0
+    stored = _stored(ws) if with_gc else None
+    units = units_frame(ws, params, stored)
     if units.empty:
         raise RetentioError("No campaign has customers to measure yet: run one first "
                             "(a campaign with a holdout records a control group to compare with)")
@@ -177,27 +180,33 @@ def measure_campaigns(ws: Workspace, params: MeasureParams = MeasureParams()) ->
     n_tests = len([r for r in rows if r["group"] != "total"]) if len(rows) > 1 else 1
     adjustment = f"Benjamini–Hochberg over {n_tests} comparisons" if n_tests > 1 else "none (one comparison)"
     gc = None
-    if params.campaigns is None and ws.settings.campaigns.global_control_pct > 0:
-        gc = _global_control(ws, params, options)
+    if stored is not None:
+        gc = _global_control(ws, params, options, stored, units)
     return Measurement(params.metric, params.by, rows, gc, params.winsor_pct, params.level, margin_basis,
                        adjustment, data_end.isoformat() if data_end is not None else None, notes)
 
 
-def _global_control(ws: Workspace, params: MeasureParams, options: Any) -> dict[str, Any] | None:
+def _stored(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every assignment and every run of the store."""
+    from retentio.actions import ledger
+
+    return ledger.assignments_frame(ws.store), ledger.runs_frame(ws.store)
+
+
+def _global_control(ws: Workspace, params: MeasureParams, options: Any, stored: tuple[pd.DataFrame, pd.DataFrame],
+                    money: pd.DataFrame) -> dict[str, Any] | None:
     """Everyone the program could contact against the global control group that it never
     contacts: per customer from their first assignment that passed the address, consent
     and suppression gates (the global control gate comes next, so both sides are the same
     randomised population), over the attribution window; the cost is every message and
-    discount of the campaigns on the contactable side."""
-    from retentio.actions import ledger
+    discount of the campaigns on the contactable side (``money``: every campaign's
+    measured units)."""
     from retentio.analytics.campaign_effect import measure_rows, window_outcomes, winsorize_per_campaign
 
-    store = ws.store
-    a = ledger.assignments_frame(store)
+    a, runs = stored
     passed = a[a.reason.isna() | a.reason.isin(["global_control", "holdout", "frequency_cap"])]
     if passed.empty:
         return None
-    runs = ledger.runs_frame(store)
     passed = passed.merge(runs[["run_id", "as_of"]], on="run_id")
     first = passed.sort_values("as_of", kind="stable").drop_duplicates("customer_id")
     in_gc = set(passed.customer_id[passed.reason == "global_control"])
@@ -209,7 +218,6 @@ def _global_control(ws: Workspace, params: MeasureParams, options: Any) -> dict[
         "holdout_pct": float(ws.settings.campaigns.global_control_pct), "group": "global control",
     })
     units["unit"] = np.arange(len(units))
-    money = units_frame(ws, MeasureParams())
     spent = money[money.arm == "treatment"].groupby("customer_id")[
         ["message_sent", "message_cost", "discount_cost", "points_cost", "redeemed"]].sum()
     units = units.join(spent, on="customer_id")
