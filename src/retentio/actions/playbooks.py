@@ -246,18 +246,26 @@ def parse_playbook(text: str, path: Path | str, name: str | None = None) -> Play
     try:
         return Playbook.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = _where(tuple(first["loc"]))
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif first["type"] == "missing":
-            message = "missing" + (": write percent = 0 to send to everyone" if where.startswith("[holdout]") or
-                                   where == "holdout" else "")
-        elif first["type"] == "literal_error":
-            message = f"got {first.get('input')!r}; {message.lower()}"
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise PlaybookError(path, message + more, where or None) from None
+        message, where = validation_message(exc)
+        if message.startswith("missing") and ((where or "").startswith("[holdout]") or where == "holdout"):
+            message = message.replace("missing", "missing: write percent = 0 to send to everyone", 1)
+        raise PlaybookError(path, message, where) from None
+
+
+def validation_message(exc: ValidationError) -> tuple[str, str | None]:
+    """The first error of a TOML file's validation, worded for a person, and its field
+    (``[section] key``); how many more errors there are is appended."""
+    first = exc.errors()[0]
+    where = _where(tuple(first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "missing"
+    elif first["type"] == "literal_error":
+        message = f"got {first.get('input')!r}; {message.lower()}"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return message + more, where or None
 
 
 def read_playbook(workspace: Path, name: str) -> Playbook:

@@ -4,6 +4,7 @@ transaction for the whole upgrade, so a failing migration leaves the previous sc
 from alembic import context
 
 import retentio.data.store.campaign_tables  # noqa: F401 - registers the campaign tables on Base.metadata
+import retentio.data.store.loyalty_tables  # noqa: F401 - and the loyalty tables
 from retentio.data.store.tables import Base
 
 connection = context.config.attributes["connection"]
