@@ -709,7 +709,7 @@ def report_cmd(
 
 
 # the campaign command groups register themselves on ``app``
-from retentio.faces import cli_campaigns, cli_uplift  # noqa: E402,F401
+from retentio.faces import cli_campaigns, cli_loyalty, cli_uplift  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------- entry point

@@ -28,7 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -91,9 +91,11 @@ class Batch:
         self._events: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ loading
-    def load(self, customers: Iterable[str], *, create_at: dt.datetime | None = None, lock: bool = True) -> None:
+    def load(self, customers: Iterable[str], *, create_at: dt.datetime | Mapping[str, dt.datetime] | None = None,
+             lock: bool = True) -> None:
         """Load (and lock) the accounts of ``customers`` with their lots; with
-        ``create_at`` the missing ones are created (joined at that time)."""
+        ``create_at`` (a time, or a time per customer) the missing ones are created,
+        joined at that time."""
         from sqlalchemy import select
         from sqlalchemy.dialects import postgresql, sqlite
 
@@ -105,14 +107,15 @@ class Batch:
         s, name = self.session, self.program.name
         if create_at is not None:
             dialect = postgresql if s.bind.dialect.name == "postgresql" else sqlite
-            rows = [{"program": name, "customer_id": c, "joined_at": create_at, "available": 0, "pending": 0,
+            when = create_at if isinstance(create_at, Mapping) else dict.fromkeys(wanted, create_at)
+            rows = [{"program": name, "customer_id": c, "joined_at": when[c], "available": 0, "pending": 0,
                      "negative_ok": self.program.negative_ok, "spend": 0, "state": {}} for c in wanted]
             for i in range(0, len(rows), 5000):
                 statement = dialect.insert(LoyaltyAccount).on_conflict_do_nothing(
                     index_elements=["program", "customer_id"])
                 result = s.execute(statement.returning(LoyaltyAccount.customer_id), rows[i:i + 5000])
                 for (created,) in result:
-                    self.event(created, "join", None, None, f"join:{created}", create_at, {})
+                    self.event(created, "join", None, None, f"join:{created}", when[created], {})
         accounts: list[LoyaltyAccount] = []
         for i in range(0, len(wanted), 5000):
             query = select(LoyaltyAccount).where(LoyaltyAccount.program == name,

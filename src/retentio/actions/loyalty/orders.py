@@ -1,0 +1,406 @@
+"""``apply-orders``: the program's rules run over the orders of a period.
+
+For every member, in time order: releases and expiries due, then per order — a
+completed order earns points (or a stamp, or raises the discount card's spend), may
+upgrade the tier at once and may pay a referral; a returned (or cancelled) order that
+had earned is reversed by the returns policy. At the end of the period (``to``): the
+scheduled tier reviews, the discount card's fall-backs, cashback for the periods that
+closed, birthday bonuses, membership lapses, and releases and expiries due.
+
+Every operation has a key derived from what caused it (``order:ID``, ``return:ID``,
+``cashback:CUSTOMER:2026-03``, ``tier_review:CUSTOMER:DATE`` …), so running the same
+period twice changes nothing, and a run killed midway and started again ends with the
+same ledger as one uninterrupted run: members are processed in batches, each batch
+one transaction, and a batch that committed is skipped key by key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from retentio.actions.loyalty import book, rules
+from retentio.actions.loyalty.book import Member
+from retentio.actions.loyalty.ledger import Batch, Ledger, Op, expiry_of
+
+if TYPE_CHECKING:
+    from retentio.actions.loyalty.programs import Program
+
+
+@dataclass(frozen=True)
+class OrderInputs:
+    """What ``apply-orders`` reads (frames from the analytics engine).
+
+    ``orders``: order_id, customer_id, ordered_at, amount, status (completed, returned,
+    cancelled; missing = completed) — every order the cashback periods need, from the
+    start of ``from_``'s period. ``categories``: order_id, category, amount (optional).
+    ``customers``: customer_id, birth_date (optional). ``events``: customer_id,
+    occurred_at, event_type (optional). ``segments``: customer → RFM segment."""
+
+    orders: pd.DataFrame
+    categories: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
+    segments: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ApplyResult:
+    orders: int = 0
+    members: int = 0
+    operations: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"orders": self.orders, "members": self.members, "operations": self.operations,
+                "batches": self.batches, **self.counts}
+
+
+def _ts(value: Any) -> dt.datetime:
+    return pd.Timestamp(value).to_pydatetime().replace(tzinfo=None)
+
+
+class _Run:
+    """One batch's work on its members."""
+
+    def __init__(self, batch: Batch, program: Program, known: set[str], inputs: OrderInputs):
+        self.batch, self.program, self.known, self.inputs = batch, program, known, inputs
+
+    # ----------------------------------------------------------------- helpers
+    def done(self, key: str) -> bool:
+        return key in self.known or key in self.batch.keys
+
+    def add(self, op: Op) -> None:
+        self.batch.add(op)
+
+    def earn(self, m: Member, key: str, points: int, at: dt.datetime, *, source: str, order_id: str | None = None,
+             spend: float = 0.0, pending: bool = False, reason: str = "") -> None:
+        if points <= 0 or self.done(key):
+            return
+        p = self.program
+        ready = at + dt.timedelta(days=p.earn.pending_days) if pending and p.earn.pending_days else None
+        expires = expiry_of(p, at)
+        if p.kind == "stamps" and p.stamps is not None and p.stamps.period_days:
+            if m.card_started_at is None:
+                m.card_started_at, m.dirty = at, True
+            expires = m.card_started_at + dt.timedelta(days=p.stamps.period_days)
+        lot_id = f"{p.name}:{key}"
+        lines = book.earn(m, lot_id, points, at, source=source, available_at=ready, expires_at=expires,
+                          order_id=order_id, spend=spend)
+        self.add(Op(key, "earn", m.customer_id, {"customer": m.customer_id, "points": points, "order": order_id},
+                    {"customer": m.customer_id, "earned": points, "lot": lot_id}, at, lines,
+                    reason=reason or source, order_id=order_id))
+
+    def settle(self, m: Member, at: dt.datetime) -> None:
+        self.batch.settle(m, at)
+
+    # ----------------------------------------------------------------- per order
+    def order(self, m: Member, row: Any, categories: Mapping[str, float] | None, from_: dt.datetime) -> None:
+        p, at, order_id = self.program, _ts(row.ordered_at), str(row.order_id)
+        status = row.status if isinstance(row.status, str) else "completed"
+        amount = float(row.amount)
+        self.settle(m, at)
+        self.housekeeping(m, at)
+        if status != "completed":
+            self.reverse(m, order_id, at)
+            return
+        if at < from_ or self.done(f"order:{order_id}") or f"order:{order_id}" in self.batch.event_keys:
+            return  # acted on by an earlier run (its earning, or the discount card's spend)
+        if p.kind == "points":
+            points = rules.order_points(p, amount, at, categories=categories,
+                                        segment=self.inputs.segments.get(m.customer_id),
+                                        tier_multiplier=rules.earn_multiplier(p, m))
+            self.earn(m, f"order:{order_id}", points, at, source="order", order_id=order_id, spend=amount,
+                      pending=True)
+            self.tier_upgrade(m, at, order_id)
+            self.referral(m, at, order_id)
+        elif p.kind == "stamps":
+            if rules.stamp_qualifies(p, amount, categories):
+                self.earn(m, f"order:{order_id}", 1, at, source="order", order_id=order_id, spend=amount)
+                self.stamp_reward(m, at, order_id)
+        elif p.kind == "discount":
+            self.discount_purchase(m, at, order_id, amount)
+        if m.last_purchase_at is None or at > m.last_purchase_at:
+            m.last_purchase_at, m.dirty = at, True
+
+    def reverse(self, m: Member, order_id: str, at: dt.datetime) -> None:
+        key = f"return:{order_id}"
+        lot = next((x for x in m.lots if x.order_id == order_id and x.source == "order"), None)
+        if lot is None or lot.reversed or self.done(key):
+            return
+        lines, result = book.reverse(m, lot, at, self.program.returns.policy)
+        self.add(Op(key, "reverse", m.customer_id, {"customer": m.customer_id, "order": order_id},
+                    {"customer": m.customer_id, "order": order_id, **result}, at, lines, reason="order returned",
+                    order_id=order_id))
+
+    def tier_upgrade(self, m: Member, at: dt.datetime, order_id: str) -> None:
+        p = self.program
+        if p.tiers is None:
+            return
+        current = rules.tier_of(p, m.tier)
+        qualifies = rules.tier_index(p, rules.qualifying(p, m.lots, at))
+        if qualifies > current:
+            new = p.tiers.levels[qualifies].name
+            self.batch.event(m.customer_id, "tier_up", m.tier, new, f"tier_up:{order_id}", at,
+                             {"qualifying": rules.qualifying(p, m.lots, at)})
+            m.tier, m.dirty = new, True
+
+    def referral(self, m: Member, at: dt.datetime, order_id: str) -> None:
+        p = self.program
+        if p.referral is None or not m.referred_by or m.state.get("referral_rewarded"):
+            return
+        m.state = {**m.state, "referral_rewarded": order_id}
+        m.dirty = True
+        self.earn(m, f"referral:{m.customer_id}:referee", p.referral.referee_points, at, source="referral",
+                  reason=f"referred by {m.referred_by}")
+        key = f"referral:{m.customer_id}:referrer"
+        if p.referral.referrer_points and not self.done(key) and self.batch.find(key) is None:
+            self.batch.load([m.referred_by])
+            referrer = self.batch.members.get(m.referred_by)
+            if referrer is not None:
+                self.settle(referrer, at)
+                self.earn(referrer, key, p.referral.referrer_points, at, source="referral",
+                          reason=f"referred {m.customer_id}")
+        self.batch.event(m.customer_id, "referral", m.referred_by, m.customer_id, f"referral:{m.customer_id}", at,
+                         {"order": order_id})
+
+    def stamp_reward(self, m: Member, at: dt.datetime, order_id: str) -> None:
+        p = self.program
+        assert p.stamps is not None
+        key = f"reward:{order_id}"
+        if m.available < p.stamps.required or self.done(key):
+            return
+        lines, lots = book.take(m, p.stamps.required, at, to="redeemed", unit="stamps")
+        self.add(Op(key, "reward", m.customer_id, {"customer": m.customer_id, "order": order_id},
+                    {"customer": m.customer_id, "reward": p.stamps.reward, "lots": lots}, at, lines,
+                    reason=p.stamps.reward, order_id=order_id))
+        self.batch.event(m.customer_id, "stamp_reward", p.stamps.required, p.stamps.reward, key, at,
+                         {"order": order_id})
+        m.card_started_at, m.dirty = None, True
+
+    def discount_purchase(self, m: Member, at: dt.datetime, order_id: str, amount: float) -> None:
+        p = self.program
+        assert p.discount is not None
+        if not p.discount.levels:
+            return
+        before = m.discount_level if m.discount_level is not None else -1
+        if p.discount.basis == "lifetime":
+            m.spend += amount
+            level = max(before, rules.discount_level_by_spend(p, m.spend))
+        else:
+            purchases = [(t, a) for t, a in m.state.get("purchases", [])
+                         if dt.datetime.fromisoformat(t) > at - dt.timedelta(days=365)]
+            purchases.append((at.isoformat(), amount))
+            m.state = {**m.state, "purchases": purchases}
+            m.spend = sum(a for _, a in purchases)
+            level = rules.discount_level_by_spend(p, m.spend)
+        m.state = {**m.state, "fallbacks": 0}
+        self.batch.event(m.customer_id, "spend", None, round(m.spend, 2), f"order:{order_id}", at,
+                         {"amount": amount})
+        if level != before:
+            self.batch.event(m.customer_id, "discount_level", before, level, f"discount_level:{order_id}", at,
+                             {"spend": round(m.spend, 2)})
+        m.discount_level, m.dirty = level, True
+
+    # ----------------------------------------------------------------- time-driven
+    def housekeeping(self, m: Member, at: dt.datetime) -> None:
+        """What the passing of time does by ``at``: tier reviews, discount fall-backs,
+        membership lapses."""
+        p = self.program
+        if p.tiers is not None:
+            if m.tier is None:
+                m.tier, m.tier_reviewed_at, m.dirty = p.tiers.levels[0].name, m.joined_at, True
+            step = dt.timedelta(days=p.tiers.review_days)
+            while m.tier_reviewed_at is not None and m.tier_reviewed_at + step <= at:
+                when = m.tier_reviewed_at + step
+                current = rules.tier_of(p, m.tier)
+                qualifies = rules.tier_index(p, rules.qualifying(p, m.lots, when))
+                new = rules.after_review(p.tiers.downgrade, current, qualifies)
+                if new != current:
+                    self.batch.event(m.customer_id, "tier_down" if new < current else "tier_up", m.tier,
+                                     p.tiers.levels[new].name, f"tier_review:{m.customer_id}:{when.date()}", when,
+                                     {"qualifying": rules.qualifying(p, m.lots, when), "policy": p.tiers.downgrade})
+                    m.tier = p.tiers.levels[new].name
+                m.tier_reviewed_at, m.dirty = when, True
+        if p.discount is not None and p.discount.levels and p.discount.fallback_days:
+            due = rules.fallbacks_due(p, m.last_purchase_at, at)
+            applied = int(m.state.get("fallbacks", 0))
+            for k in range(applied, due):
+                level = m.discount_level if m.discount_level is not None else -1
+                if level < 0:
+                    break
+                assert m.last_purchase_at is not None
+                when = m.last_purchase_at + dt.timedelta(days=p.discount.fallback_days * (k + 1))
+                self.batch.event(m.customer_id, "discount_level", level, level - 1,
+                                 f"fallback:{m.customer_id}:{m.last_purchase_at.isoformat()}:{k + 1}", when,
+                                 {"days_without_purchase": p.discount.fallback_days * (k + 1)})
+                m.discount_level = level - 1
+                if p.discount.basis == "lifetime":
+                    m.spend = p.discount.levels[level - 1].threshold if level >= 1 else 0.0
+                m.dirty = True
+            if due > applied:
+                m.state = {**m.state, "fallbacks": due}
+                m.dirty = True
+        if p.membership is not None and m.member_until is not None:
+            end = m.member_until + dt.timedelta(days=p.membership.grace_days)
+            if end < at and m.state.get("lapsed") != m.member_until.isoformat():
+                self.batch.event(m.customer_id, "membership_lapsed", m.member_until.date(), None,
+                                 f"lapse:{m.customer_id}:{m.member_until.isoformat()}", end, {})
+                m.state = {**m.state, "lapsed": m.member_until.isoformat()}
+                m.dirty = True
+
+    def period_end(self, m: Member, to: dt.datetime, spend: pd.Series | None, birth: Any,
+                   from_: dt.datetime) -> None:
+        p = self.program
+        self.settle(m, to)
+        self.housekeeping(m, to)
+        if p.cashback is not None and spend is not None:
+            for start, value in spend.items():
+                start = pd.Timestamp(start).to_pydatetime()
+                end = rules.next_period(start, p.cashback.period)
+                if end > to or end <= m.joined_at:
+                    continue
+                points = rules.cashback_points(p, float(value))
+                self.earn(m, f"cashback:{m.customer_id}:{start.date()}", points, end, source="cashback",
+                          reason=f"cashback for the {p.cashback.period} from {start.date()}")
+        if p.earn.birthday and birth is not None and not pd.isna(birth):
+            born = pd.Timestamp(birth)
+            for year in range(from_.year, to.year + 1):
+                try:
+                    day = dt.datetime(year, born.month, born.day)
+                except ValueError:  # 29 February in a common year
+                    day = dt.datetime(year, 3, 1)
+                if from_ <= day < to and day >= m.joined_at:
+                    self.settle(m, day)
+                    self.earn(m, f"birthday:{m.customer_id}:{year}", p.earn.birthday, day, source="birthday",
+                              reason="birthday")
+        self.settle(m, to)
+
+
+def _frames_by_customer(frame: pd.DataFrame | None, column: str = "customer_id") -> dict[str, pd.DataFrame]:
+    if frame is None or frame.empty:
+        return {}
+    return {str(k): g for k, g in frame.groupby(column, sort=False)}
+
+
+def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt.datetime, *,
+                 batch_size: int = 2000, progress: Callable[[int, int], None] | None = None) -> ApplyResult:
+    """Run the program over ``inputs`` for orders in ``[from_, to)`` (see the module
+    docstring); one transaction per batch of ``batch_size`` members."""
+    from sqlalchemy import select
+
+    from retentio.data.store.loyalty_tables import LoyaltyAccount, LoyaltyEvent, LoyaltyOperation
+
+    program = ledger.program
+    orders = inputs.orders
+    status = orders["status"] if "status" in orders else pd.Series("completed", index=orders.index)
+    orders = orders.assign(status=status.fillna("completed"), customer_id=orders["customer_id"].astype(str),
+                           order_id=orders["order_id"].astype(str))
+    orders = orders[orders["ordered_at"] < to].sort_values(["customer_id", "ordered_at", "order_id"], kind="stable")
+    in_period = orders[orders["ordered_at"] >= from_]
+    # a status change (a return) of an older order is acted on too: it reverses what it earned
+    with ledger.store.session() as s:
+        accounts = dict(s.execute(select(LoyaltyAccount.customer_id, LoyaltyAccount.joined_at)
+                                  .where(LoyaltyAccount.program == program.name)).all())
+    if program.enrolment == "all":
+        completed = in_period[in_period["status"] == "completed"]
+        first = completed.groupby("customer_id")["ordered_at"].min()
+        joins = {c: _ts(t) for c, t in first.items() if c not in accounts}
+    else:
+        joins = {}
+    customers = sorted(set(accounts) | set(joins))
+    act_on = orders[orders["customer_id"].isin(customers)]
+    # orders before the period matter only if their status is no longer "completed" (returns)
+    act_on = act_on[(act_on["ordered_at"] >= from_) | (act_on["status"] != "completed")]
+    by_customer = _frames_by_customer(act_on)
+    categories: dict[str, dict[str, float]] = {}
+    if inputs.categories is not None and not inputs.categories.empty:
+        cats = inputs.categories[inputs.categories["order_id"].astype(str).isin(set(act_on["order_id"]))]
+        for (order, cat), value in cats.groupby([cats["order_id"].astype(str), "category"])["amount"].sum().items():
+            categories.setdefault(order, {})[str(cat)] = float(value)
+    spend_by: dict[str, pd.Series] = {}
+    if program.cashback is not None:
+        done = orders[orders["status"] == "completed"]
+        freq = {"month": "M", "quarter": "Q", "year": "Y"}[program.cashback.period]
+        starts = done["ordered_at"].dt.to_period(freq).dt.start_time
+        sums = done.assign(start=starts).groupby(["customer_id", "start"])["amount"].sum()
+        spend_by = {str(c): g.droplevel(0) for c, g in sums.groupby(level=0)}
+    births: dict[str, Any] = {}
+    if inputs.customers is not None and "birth_date" in inputs.customers:
+        births = dict(zip(inputs.customers["customer_id"].astype(str), inputs.customers["birth_date"]))
+    events = _frames_by_customer(_event_rows(program, inputs.events, from_, to))
+    result = ApplyResult(orders=int(len(in_period[in_period["customer_id"].isin(customers)])),
+                         members=len(customers))
+
+    def work(chunk: list[str]) -> Callable[[Batch], int]:
+        def run(batch: Batch) -> int:
+            batch.load([c for c in chunk if c in accounts])
+            batch.load([c for c in chunk if c not in accounts], create_at={c: joins[c] for c in chunk if c in joins})
+            known = set(batch.session.execute(select(LoyaltyOperation.key).where(
+                LoyaltyOperation.program == program.name,
+                LoyaltyOperation.customer_id.in_(chunk))).scalars()) if chunk else set()
+            batch.event_keys.update(batch.session.execute(select(LoyaltyEvent.key).where(
+                LoyaltyEvent.program == program.name, LoyaltyEvent.customer_id.in_(chunk))).scalars())
+            worker = _Run(batch, program, known, inputs)
+            for c in chunk:
+                m = batch.members.get(c)
+                if m is None:
+                    continue
+                if program.earn.welcome and program.kind == "points":
+                    worker.earn(m, f"welcome:{c}", program.earn.welcome, m.joined_at, source="welcome",
+                                reason="welcome bonus")
+                rows = by_customer.get(c)
+                timeline = _timeline(rows, events.get(c))
+                for kind, row in timeline:
+                    if kind == "order":
+                        worker.order(m, row, categories.get(str(row.order_id)), from_)
+                    else:
+                        at = _ts(row.occurred_at)
+                        worker.settle(m, at)
+                        worker.earn(m, f"event:{c}:{row.event_type}:{at.isoformat()}",
+                                    program.earn.events[row.event_type], at, source="event",
+                                    reason=str(row.event_type))
+                worker.period_end(m, to, spend_by.get(c), births.get(c), from_)
+            ops = len(batch.ops)
+            for op in batch.ops:
+                result.counts[op.kind] = result.counts.get(op.kind, 0) + 1
+            return ops
+
+        return run
+
+    chunks = [customers[i:i + batch_size] for i in range(0, len(customers), batch_size)]
+    for n, chunk in enumerate(chunks):
+        result.operations += ledger.transaction(work(chunk))
+        result.batches += 1
+        if progress:
+            progress(n + 1, len(chunks))
+    return result
+
+
+def _event_rows(program: Program, events: pd.DataFrame | None, from_: dt.datetime, to: dt.datetime) -> pd.DataFrame:
+    if events is None or events.empty or not program.earn.events:
+        return pd.DataFrame(columns=["customer_id", "occurred_at", "event_type"])
+    e = events[events["event_type"].isin(list(program.earn.events)) & (events["occurred_at"] >= from_)
+               & (events["occurred_at"] < to)]
+    return e.assign(customer_id=e["customer_id"].astype(str))
+
+
+def _timeline(orders: pd.DataFrame | None, events: pd.DataFrame | None) -> Iterator[tuple[str, Any]]:
+    """A member's orders and point-earning events in time order (orders first on ties)."""
+    items: list[tuple[Any, int, str, Any]] = []
+    if orders is not None:
+        items += [(r.ordered_at, 0, "order", r) for r in orders.itertuples(index=False)]
+    if events is not None:
+        items += [(r.occurred_at, 1, "event", r) for r in events.itertuples(index=False)]
+    if events is not None and orders is not None:
+        items.sort(key=lambda x: (x[0], x[1]))
+    for _, _, kind, row in items:
+        yield kind, row
+
+
+__all__ = ["ApplyResult", "OrderInputs", "apply_orders"]

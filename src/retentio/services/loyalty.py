@@ -1,0 +1,248 @@
+"""Loyalty use cases: programs (add, list, show), the ledger's requests (earn, redeem,
+adjust, transfer, balance, history, expire, check), members (join, tier override,
+membership payment), ``apply-orders`` over the workspace's orders, and the program's
+statistics. Typed parameters in, results out; the rules are in
+:mod:`retentio.actions.loyalty`, the records in the store's loyalty tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from retentio.actions.loyalty.ledger import Ledger
+from retentio.actions.loyalty.programs import Program, list_programs, loyalty_dir, parse_program, read_program
+from retentio.data.errors import RetentioError
+
+if TYPE_CHECKING:
+    from retentio.actions.loyalty.orders import ApplyResult
+    from retentio.analytics.loyalty_stats import LoyaltyStats, RetentionEffect
+    from retentio.data.workspace import Workspace
+
+
+# ------------------------------------------------------------------------------ programs
+def add_program(ws: Workspace, kind: str, name: str, *, force: bool = False) -> Path:
+    """Write ``loyalty/NAME.toml``: a commented program of ``kind`` that reads back."""
+    from retentio.actions.loyalty.templates import program_text
+
+    text = program_text(kind, name)
+    path = loyalty_dir(ws.path) / f"{name}.toml"
+    parse_program(text, path, name)
+    if path.exists() and not force:
+        raise RetentioError(f"{path} exists; nothing was written (choose another name, or replace it on purpose)")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def program(ws: Workspace, name: str | None = None) -> Program:
+    """The program ``name`` (or the workspace's only one)."""
+    return read_program(ws.path, name)
+
+
+def program_summaries(ws: Workspace) -> list[dict[str, Any]]:
+    rows = []
+    for name in list_programs(ws.path):
+        try:
+            p = read_program(ws.path, name)
+        except RetentioError as exc:
+            rows.append({"name": name, "kind": None, "problem": str(exc)})
+            continue
+        rows.append({"name": name, "kind": p.kind, "point_value": p.point_value,
+                     "tiers": ", ".join(t.name for t in p.tiers.levels) if p.tiers else "",
+                     "expiry": p.expiry.rule if p.expiry.rule != "days" else f"{p.expiry.days} days",
+                     "returns": p.returns.policy, "problem": None})
+    return rows
+
+
+def ledger(ws: Workspace, name: str | None = None, *, actor: str = "cli") -> Ledger:
+    """The ledger of a program on the workspace's store."""
+    return Ledger(ws.store, program(ws, name), actor=actor)
+
+
+# ------------------------------------------------------------------------------ members
+def contacts(ws: Workspace, customers: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """E-mail and phone of ``customers`` (for the referral guard), when loaded."""
+    if not ws.is_loaded("customers"):
+        return {}
+    t = ws.table("customers")
+    cols = [c for c in ("email", "phone") if c in t.columns]
+    if not cols:
+        return {}
+    frame = t.filter(t.customer_id.isin(customers)).select("customer_id", *cols).to_pandas()
+    return {str(r.customer_id): (getattr(r, "email", None), getattr(r, "phone", None))
+            for r in frame.itertuples(index=False)}
+
+
+def join(ws: Workspace, customer: str, *, name: str | None = None, referral_code: str | None = None,
+         at: dt.datetime | None = None, actor: str = "cli") -> dict[str, Any]:
+    """Enrol ``customer`` (with a referral code: guarded against self-referral and a
+    second account of the referrer by e-mail or phone)."""
+    from retentio.actions.loyalty.members import join as do_join
+    from retentio.data.store.loyalty_tables import LoyaltyAccount
+
+    book = ledger(ws, name, actor=actor)
+    people = [customer]
+    if referral_code:
+        from sqlalchemy import select
+
+        with ws.store.session() as s:
+            referrer = s.execute(select(LoyaltyAccount.customer_id).where(
+                LoyaltyAccount.program == book.program.name,
+                LoyaltyAccount.referral_code == referral_code.strip().upper())).scalar_one_or_none()
+        if referrer:
+            people.append(referrer)
+    return do_join(book, customer, at=at, referred_by_code=referral_code, contacts=contacts(ws, people))
+
+
+# ------------------------------------------------------------------------------ apply-orders
+def _frame(ws: Workspace, table: str, columns: list[str], where: Callable[[Any], Any] | None = None) -> pd.DataFrame:
+    t = ws.table(table)
+    cols = [c for c in columns if c in t.columns]
+    if where is not None:
+        t = t.filter(where(t))
+    return t.select(*cols).to_pandas()
+
+
+def order_inputs(ws: Workspace, p: Program, start: dt.datetime, end: dt.datetime) -> Any:
+    """The frames ``apply-orders`` reads from the engine: the orders up to ``end`` that
+    may still change the ledger (from the start of the cashback period holding
+    ``start``; older orders only when they are no longer completed — returns), item
+    categories when a rule needs them, birthdays, events and segments."""
+    from retentio.actions.loyalty import rules
+    from retentio.actions.loyalty.orders import OrderInputs
+
+    since = rules.period_start(start, p.cashback.period) if p.cashback else start
+    orders = _frame(ws, "orders", ["order_id", "customer_id", "ordered_at", "amount", "status"],
+                    lambda t: (t.ordered_at < end) & ((t.ordered_at >= since) | (t.status != "completed"))
+                    if "status" in t.columns else (t.ordered_at < end) & (t.ordered_at >= since))
+    orders["amount"] = orders["amount"].astype(float)
+    categories = None
+    wants_categories = any(m.category for m in p.earn.multipliers) or (p.stamps is not None and p.stamps.category)
+    if wants_categories and ws.is_loaded("order_items"):
+        items = ws.table("order_items")
+        categories = items.filter(items.category.notnull()).select("order_id", "category", "amount").to_pandas()
+        categories["amount"] = categories["amount"].astype(float)
+    customers = None
+    if p.earn.birthday and ws.is_loaded("customers") and "birth_date" in ws.table("customers").columns:
+        customers = _frame(ws, "customers", ["customer_id", "birth_date"], lambda t: t.birth_date.notnull())
+    events = None
+    if p.earn.events and ws.is_loaded("events"):
+        kinds = list(p.earn.events)
+        events = _frame(ws, "events", ["customer_id", "occurred_at", "event_type"],
+                        lambda t: t.event_type.isin(kinds) & (t.occurred_at >= start) & (t.occurred_at < end))
+    segments: dict[str, str] = {}
+    if any(m.segment for m in p.earn.multipliers):
+        from retentio.analytics.segments import rfm
+
+        table = rfm(ws, as_of=(end - dt.timedelta(days=1)).date())
+        segments = dict(zip(table["customer_id"].astype(str), table["segment"].astype(str)))
+    return OrderInputs(orders=orders, categories=categories, customers=customers, events=events, segments=segments)
+
+
+def data_range(ws: Workspace) -> tuple[dt.datetime, dt.datetime]:
+    """First order and the day after the last one (the default period)."""
+    t = ws.table("orders")
+    row = t.aggregate(first=t.ordered_at.min(), last=t.ordered_at.max()).to_pandas().iloc[0]
+    if pd.isna(row["first"]):
+        raise RetentioError("no orders are loaded (retentio load orders FILE)")
+    last = pd.Timestamp(row["last"]).normalize() + pd.Timedelta(days=1)
+    return pd.Timestamp(row["first"]).normalize().to_pydatetime(), last.to_pydatetime()
+
+
+def apply_orders(ws: Workspace, *, name: str | None = None, start: dt.date | None = None,
+                 end: dt.date | None = None, batch_size: int = 2000, actor: str = "apply-orders",
+                 progress: Callable[[int, int], None] | None = None) -> ApplyResult:
+    """Run the program over the orders of ``[start, end]`` (days, inclusive; default: all
+    the data) — earning, returns, stamps, tiers, cashback; a repeat changes nothing."""
+    from retentio.actions.loyalty.orders import apply_orders as run
+
+    first, after_last = data_range(ws)
+    since = dt.datetime.combine(start, dt.time()) if start else first
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time()) if end else after_last
+    if until <= since:
+        raise RetentioError(f"--to ({until.date() - dt.timedelta(days=1)}) is before --from ({since.date()})")
+    book = ledger(ws, name, actor=actor)
+    return run(book, order_inputs(ws, book.program, since, until), since, until, batch_size=batch_size,
+               progress=progress)
+
+
+# ------------------------------------------------------------------------------ statistics
+@dataclass(frozen=True)
+class StatsResult:
+    program: str
+    stats: LoyaltyStats
+    effect: RetentionEffect | None
+
+
+def ledger_frames(ws: Workspace, p: Program) -> dict[str, pd.DataFrame]:
+    """The store's loyalty tables as frames for :mod:`retentio.analytics.loyalty_stats`."""
+    from sqlalchemy import select
+
+    from retentio.data.store.loyalty_tables import LoyaltyAccount, LoyaltyEntry, LoyaltyEvent
+
+    with ws.store.session() as s:
+        conn = s.connection()
+        movements = pd.read_sql(select(LoyaltyEntry.at, LoyaltyEntry.customer_id, LoyaltyEntry.kind,
+                                       LoyaltyEntry.account.label("bucket"), LoyaltyEntry.amount).where(
+            LoyaltyEntry.program == p.name, LoyaltyEntry.account.in_(("available", "pending"))), conn)
+        members = pd.read_sql(select(LoyaltyAccount.customer_id, LoyaltyAccount.joined_at,
+                                     LoyaltyAccount.tier, LoyaltyAccount.tier_override).where(
+            LoyaltyAccount.program == p.name), conn)
+        events = pd.read_sql(select(LoyaltyEvent.at, LoyaltyEvent.customer_id, LoyaltyEvent.kind,
+                                    LoyaltyEvent.from_value, LoyaltyEvent.to_value).where(
+            LoyaltyEvent.program == p.name), conn)
+        stamp_expiries = pd.read_sql(select(LoyaltyEntry.customer_id, LoyaltyEntry.at).where(
+            LoyaltyEntry.program == p.name, LoyaltyEntry.kind == "expire",
+            LoyaltyEntry.account == "available"), conn) if p.kind == "stamps" else pd.DataFrame()
+    movements["amount"] = movements["amount"].astype("int64")
+    movements["at"] = pd.to_datetime(movements["at"])
+    members["joined_at"] = pd.to_datetime(members["joined_at"])
+    members["tier"] = members["tier_override"].where(members["tier_override"].notna(), members["tier"])
+    events["at"] = pd.to_datetime(events["at"])
+    tiers = events[events["kind"].isin(["tier_up", "tier_down", "tier_override"])]
+    tier_changes = pd.DataFrame({"at": tiers["at"], "customer_id": tiers["customer_id"],
+                                 "from_tier": tiers["from_value"], "to_tier": tiers["to_value"],
+                                 "direction": tiers["kind"].str.removeprefix("tier_")})
+    rewards = events[events["kind"] == "stamp_reward"]
+    cards = pd.DataFrame({"customer_id": rewards["customer_id"], "started_at": rewards["at"],
+                          "stamps": p.stamps.required if p.stamps else 0,
+                          "required": p.stamps.required if p.stamps else 0, "completed": True})
+    if not stamp_expiries.empty and p.stamps is not None:
+        lapsed = stamp_expiries.drop_duplicates(["customer_id", "at"])
+        cards = pd.concat([cards, pd.DataFrame({"customer_id": lapsed["customer_id"],
+                                                "started_at": pd.to_datetime(lapsed["at"]), "stamps": 0,
+                                                "required": p.stamps.required, "completed": False})],
+                          ignore_index=True)
+    return {"movements": movements, "members": members[["customer_id", "joined_at", "tier"]],
+            "tier_changes": tier_changes, "stamp_cards": cards}
+
+
+def stats(ws: Workspace, *, name: str | None = None, period: str = "month", as_of: dt.date | None = None,
+          effect: bool = True, window_days: int = 90) -> StatsResult:
+    """How the program performs (see :func:`retentio.analytics.loyalty_stats.program_stats`)
+    and, with ``effect``, its effect on retention against matched non-members."""
+    from retentio.analytics.loyalty_stats import program_stats, retention_effect
+
+    p = program(ws, name)
+    frames = ledger_frames(ws, p)
+    orders = _frame(ws, "orders", ["order_id", "customer_id", "ordered_at", "amount", "status", "discount"])
+    for column in ("amount", "discount"):
+        if column in orders:
+            orders[column] = orders[column].astype(float)
+    orders["customer_id"] = orders["customer_id"].astype(str)
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1) if as_of else pd.Timestamp(data_range(ws)[1])
+    tier_order = [t.name for t in p.tiers.levels] if p.tiers else []
+    result = program_stats(frames["movements"], frames["members"], frames["tier_changes"], frames["stamp_cards"],
+                           orders, point_value=p.point_value, tier_order=tier_order, period=period, as_of=end)
+    measured = retention_effect(frames["members"], orders, as_of=end, window_days=window_days) if effect else None
+    return StatsResult(p.name, result, measured)
+
+
+__all__ = ["StatsResult", "add_program", "apply_orders", "contacts", "data_range", "join", "ledger", "ledger_frames",
+           "order_inputs", "program", "program_summaries", "stats"]
