@@ -22,7 +22,15 @@ Task = tuple[str, str, str, list[Request], int]
 
 
 def serve(index: int, tasks: Any, results: Any, barriers: dict[int, Any]) -> None:
-    """Run tasks until ``None`` comes."""
+    """Say ``(index, "ready")`` once the imports are done, then run tasks until ``None`` comes."""
+    import alembic.command  # noqa: F401 - imported now, not inside the first task
+    import alembic.runtime.migration  # noqa: F401
+    import alembic.script  # noqa: F401
+
+    import retentio.actions.loyalty.ledger  # noqa: F401
+    import retentio.data.store  # noqa: F401
+
+    results.put((index, "ready"))
     while True:
         task = tasks.get()
         if task is None:

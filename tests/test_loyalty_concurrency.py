@@ -39,32 +39,70 @@ def ledger(store_url):
         yield Ledger(store, parse_program(PROGRAM_TOML, f"{PROGRAM}.toml", PROGRAM), actor="test")
 
 
-def run_processes(url: str, requests: list[list[loyalty_worker.Request]]) -> list[list[tuple[str, Any]]]:
-    """Run one process per list of requests, all started together; their outcomes in order."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(requests))
-    out = ctx.Queue()
-    processes = [ctx.Process(target=loyalty_worker.run, args=(i, url, PROGRAM_TOML, PROGRAM, reqs, barrier, out),
-                             daemon=True) for i, reqs in enumerate(requests)]
-    for p in processes:
-        p.start()
-    results: dict[int, list[tuple[str, Any]]] = {}
-    try:
-        for _ in processes:
-            index, outcomes = out.get(timeout=PROCESS_TIMEOUT)
-            results[index] = outcomes
-    except queue.Empty:
-        pytest.fail(f"processes {sorted(set(range(len(processes))) - set(results))} did not finish in "
-                    f"{PROCESS_TIMEOUT} s (a deadlock?)")
-    finally:
-        for p in processes:
+class Workers:
+    """Worker processes ("spawn") started once for the module; each test hands some of them
+    a list of requests, and they start it together (a barrier per number of processes)."""
+
+    SIZES = (4, 6, 8)
+
+    def __init__(self) -> None:
+        self.ctx = multiprocessing.get_context("spawn")
+        self.processes: list[Any] = []
+
+    def start(self) -> None:
+        self.barriers = {n: self.ctx.Barrier(n) for n in self.SIZES}
+        self.results = self.ctx.Queue()
+        self.tasks = [self.ctx.Queue() for _ in range(max(self.SIZES))]
+        self.processes = [self.ctx.Process(target=loyalty_worker.serve, args=(i, q, self.results, self.barriers),
+                                           daemon=True) for i, q in enumerate(self.tasks)]
+        for p in self.processes:
+            p.start()
+        ready = {self.results.get(timeout=PROCESS_TIMEOUT) for _ in self.processes}
+        assert ready == {(i, "ready") for i in range(len(self.processes))}
+
+    def stop(self, *, kill: bool = False) -> None:
+        for q, p in zip(self.tasks, self.processes):
+            if kill:
+                p.terminate()
+            else:
+                q.put(None)
+        for p in self.processes:
             p.join(timeout=10)
             if p.is_alive():
                 p.terminate()
                 p.join()
-    errors = [(i, o) for i, outcomes in results.items() for o in outcomes if o[0] == "error"]
-    assert errors == [], errors
-    return [results[i] for i in range(len(processes))]
+        self.processes = []
+
+    def run(self, url: str, requests: list[list[loyalty_worker.Request]]) -> list[list[tuple[str, Any]]]:
+        """One process per list of requests, all started together; their outcomes in order.
+        Fails on any unexpected error, and when a process does not finish in time."""
+        n = len(requests)
+        assert n in self.SIZES
+        if not self.processes:
+            self.start()
+        self.barriers[n].reset()
+        for i, reqs in enumerate(requests):
+            self.tasks[i].put((url, PROGRAM_TOML, PROGRAM, reqs, n))
+        results: dict[int, list[tuple[str, Any]]] = {}
+        try:
+            for _ in range(n):
+                index, outcomes = self.results.get(timeout=PROCESS_TIMEOUT)
+                results[index] = outcomes
+        except queue.Empty:
+            self.stop(kill=True)
+            pytest.fail(f"processes {sorted(set(range(n)) - set(results))} did not finish in "
+                        f"{PROCESS_TIMEOUT} s (a deadlock?)")
+        errors = [(i, o) for i, outcomes in results.items() for o in outcomes if o[0] == "error"]
+        assert errors == [], errors
+        return [results[i] for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def workers():
+    pool = Workers()
+    pool.start()
+    yield pool
+    pool.stop()
 
 
 def counts(store: Store) -> dict[str, int]:
@@ -85,12 +123,12 @@ def without_replayed(result: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- no overdraft
-def test_concurrent_redemptions_never_overdraw(ledger, store_url):
+def test_concurrent_redemptions_never_overdraw(workers, ledger, store_url):
     ledger.earn("alice", 1000, key="seed", at=T0)
     requests = [[("redeem", ("alice", 10), {"key": f"r-{p}-{i}", "at": T0 + dt.timedelta(minutes=1)})
                  for i in range(25)] for p in range(8)]
 
-    outcomes = [o for per_process in run_processes(store_url, requests) for o in per_process]
+    outcomes = [o for per_process in workers.run(store_url, requests) for o in per_process]
 
     assert Counter(status for status, _ in outcomes) == {"ok": 100, "insufficient": 100}
     assert all(not result["replayed"] and result["redeemed"] == 10 for status, result in outcomes if status == "ok")
@@ -114,7 +152,7 @@ def test_concurrent_redemptions_never_overdraw(ledger, store_url):
 
 # ---------------------------------------------------------------------- one key, one operation
 @pytest.mark.parametrize("kind", ["earn_new_member", "redeem", "transfer"])
-def test_one_key_sent_by_many_processes_at_once_is_done_once(ledger, store_url, kind):
+def test_one_key_sent_by_many_processes_at_once_is_done_once(workers, ledger, store_url, kind):
     ledger.earn("alice", 500, key="seed-a", at=T0)
     ledger.earn("bob", 10, key="seed-b", at=T0)
     at = T0 + dt.timedelta(hours=1)
@@ -126,7 +164,7 @@ def test_one_key_sent_by_many_processes_at_once_is_done_once(ledger, store_url, 
     }[kind]
     before = counts(ledger.store)
 
-    outcomes = [o for per_process in run_processes(store_url, [[request]] * 6) for o in per_process]
+    outcomes = [o for per_process in workers.run(store_url, [[request]] * 6) for o in per_process]
 
     assert [status for status, _ in outcomes] == ["ok"] * 6, outcomes
     results = [result for _, result in outcomes]
@@ -165,7 +203,7 @@ def test_one_key_sent_by_many_processes_at_once_is_done_once(ledger, store_url, 
     assert check["ok"], check
 
 
-def test_a_key_reused_for_a_different_request_is_refused_and_writes_nothing(ledger, store_url):
+def test_a_key_reused_for_a_different_request_is_refused_and_writes_nothing(workers, ledger, store_url):
     ledger.earn("alice", 300, key="seed", at=T0)
     at = T0 + dt.timedelta(hours=1)
     ledger.redeem("alice", 50, key="used", at=at)
@@ -179,7 +217,7 @@ def test_a_key_reused_for_a_different_request_is_refused_and_writes_nothing(ledg
         ("transfer", ("alice", "bob", 50), {"key": "used", "at": at}),  # bob is no member: refused either way
     ]
 
-    outcomes = run_processes(store_url, [[r] for r in different])
+    outcomes = workers.run(store_url, [[r] for r in different])
 
     statuses = [o[0][0] for o in outcomes]
     assert statuses[:5] == ["conflict"] * 5, outcomes
@@ -191,12 +229,12 @@ def test_a_key_reused_for_a_different_request_is_refused_and_writes_nothing(ledg
     assert ledger.redeem("alice", 50, key="used", at=at)["replayed"] is True
 
 
-def test_one_new_key_raced_with_different_requests_is_won_by_exactly_one(ledger, store_url):
+def test_one_new_key_raced_with_different_requests_is_won_by_exactly_one(workers, ledger, store_url):
     ledger.earn("alice", 1000, key="seed", at=T0)
     at = T0 + dt.timedelta(hours=1)
     before = counts(ledger.store)
 
-    outcomes = run_processes(store_url, [[("redeem", ("alice", 10 * (p + 1)), {"key": "race", "at": at})]
+    outcomes = workers.run(store_url, [[("redeem", ("alice", 10 * (p + 1)), {"key": "race", "at": at})]
                                          for p in range(6)])
 
     statuses = [o[0][0] for o in outcomes]
@@ -212,7 +250,7 @@ def test_one_new_key_raced_with_different_requests_is_won_by_exactly_one(ledger,
 
 
 # ---------------------------------------------------------------------- no deadlock
-def test_opposite_transfers_do_not_deadlock_and_conserve_points(ledger, store_url):
+def test_opposite_transfers_do_not_deadlock_and_conserve_points(workers, ledger, store_url):
     ledger.earn("a", 1000, key="seed-a", at=T0)
     ledger.earn("b", 1000, key="seed-b", at=T0)
     at = T0 + dt.timedelta(hours=1)
@@ -222,7 +260,7 @@ def test_opposite_transfers_do_not_deadlock_and_conserve_points(ledger, store_ur
         requests.append([("transfer", (source, target, 17 + 13 * ((p * 7 + i) % 11)), {"key": f"t-{p}-{i}", "at": at})
                          for i in range(30)])
 
-    outcomes = run_processes(store_url, requests)
+    outcomes = workers.run(store_url, requests)
 
     flat = [o for per_process in outcomes for o in per_process]
     assert {status for status, _ in flat} <= {"ok", "insufficient"}

@@ -12,12 +12,15 @@ retention. Frames in, frames and dataclasses out; nothing here reads a workspace
 * **Liability** = outstanding × point value: the points the program still owes, at what
   a point is worth when redeemed (IFRS 15 ¶B40 and ASC 606-10-55-42: a customer option
   that is a material right is a separate performance obligation).
-* **Breakage** — the share of issued points that will never be redeemed, estimated from
-  historical experience (IFRS 15 ¶B44–B47, in particular B46; ASC 606-10-55-46 to 55-49,
-  in particular 55-48) by the **observed expiry ratio**: among points whose fate is
-  settled, ``breakage = expired / (expired + redeemed)``. Reversed points (an earn undone,
-  e.g. a returned order) were never the customer's and settle nothing. The liability net
-  of breakage is ``outstanding × point value × (1 − breakage)``; with nothing settled yet
+* **Breakage** — the share of issued points that will never be redeemed: the rights a
+  customer leaves unexercised (IFRS 15 ¶B44–B47, in particular ¶B46, which recognises
+  expected breakage; ASC 606-10-55-46 to 55-49, in particular 55-48; the likelihood of
+  redemption enters the points' price by IFRS 15 ¶B42 and its Illustrative Example 52,
+  a customer loyalty programme). Here it is estimated from the program's own history by
+  the **observed expiry ratio**: among points whose fate is settled,
+  ``breakage = expired / (expired + redeemed)``. Reversed points (an earn undone, e.g. a
+  returned order) were never the customer's and settle nothing. The liability net of
+  breakage is ``outstanding × point value × (1 − breakage)``; with nothing settled yet
   the rate is NaN and the net liability is the gross one.
 * **Retention effect** — members against comparable non-members, by nearest-neighbour
   matching with replacement on pre-join behaviour (Abadie & Imbens 2006, "Large Sample
@@ -28,8 +31,10 @@ retention. Frames in, frames and dataclasses out; nothing here reads a workspace
   ``s²_d / N₁``; for ``ratio`` M > 1 the Abadie–Imbens estimator without the
   bias-correction term, ``V = (1/N₁²) [Σᵢ (Yᵢ − Ŷᵢ(0) − τ)² + Σⱼ (K_j(K_j − 1)/M²) σ̂²ⱼ]``,
   where K_j counts the members control j is matched to and ``σ̂²ⱼ = ½ (Yⱼ − Y_l(j))²``
-  uses j's nearest other control l(j) (Abadie & Imbens 2006, §4; one same-group
-  neighbour). Intervals are normal (the estimators' limit law). Balance is checked by
+  uses j's nearest other control l(j) (the matching estimator of the conditional
+  variance with one same-group neighbour; Abadie, Drukker, Herr & Imbens 2004,
+  "Implementing Matching Estimators for Average Treatment Effects in Stata", *Stata
+  Journal* 4(3):290–311, give the ATT form). Intervals are normal (the estimators' limit law). Balance is checked by
   the standardized mean difference ``(x̄_m − x̄_c) / √((s²_m + s²_c)/2)`` before and after
   matching, with the same (before-matching) denominator for both, and |SMD| < 0.1 taken
   as balanced (Austin 2011, "An Introduction to Propensity Score Methods for Reducing
@@ -61,6 +66,7 @@ __all__ = [
     "program_stats",
     "redemption_rate",
     "retention_effect",
+    "tier_distribution",
 ]
 
 #: the periods program statistics are reported by
@@ -178,12 +184,15 @@ def program_stats(movements: pd.DataFrame, members: pd.DataFrame, tier_changes: 
     table = _period_points(points, moves["at"], bounds)
     table.insert(0, "period_start", bounds[:-1])
     table.insert(1, "period_end", bounds[1:])
-    completed = completed_orders(orders, as_of)
+    completed = _completed_orders(orders, as_of)
     mine = _member_orders(completed, joined)
     _add_membership(table, joined["joined_at"], mine, bounds)
     _add_tier_moves(table, _until(tier_changes, "at", as_of), bounds)
     table["liability"] = table["outstanding"] * float(point_value)
-    return _totals(table, points, moves, joined, mine, _until(stamp_cards, "started_at", as_of),
+    table = table[["period_start", "period_end", "members", "new_members", "active_members", "issued", "redeemed",
+                   "expired", "reversed", "adjusted", "redemption_rate", "outstanding", "liability", "tier_ups",
+                   "tier_downs"]]
+    return _totals(table, points, joined, mine, _until(stamp_cards, "started_at", as_of),
                    float(point_value), tier_order)
 
 
@@ -242,7 +251,7 @@ def _period_points(points: pd.DataFrame, at: pd.Series, bounds: list[pd.Timestam
     return table.reset_index(drop=True)
 
 
-def completed_orders(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+def _completed_orders(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Completed orders (a missing status counts as completed) at or before ``as_of``,
     with ``discount`` filled (missing = 0)."""
     done = _until(orders, "ordered_at", as_of)
@@ -286,7 +295,7 @@ def tier_distribution(tiers: pd.Series, tier_order: Sequence[str]) -> dict[str, 
     return {name: int(counts.get(name, 0)) for name in names}
 
 
-def _totals(table: pd.DataFrame, points: pd.DataFrame, moves: pd.DataFrame, joined: pd.DataFrame,
+def _totals(table: pd.DataFrame, points: pd.DataFrame, joined: pd.DataFrame,
             mine: pd.DataFrame, cards: pd.DataFrame, point_value: float,
             tier_order: Sequence[str]) -> LoyaltyStats:
     total = {name: int(points[name].sum()) for name in ("issued", "redeemed", "expired", "reversed", "adjusted")}
@@ -341,9 +350,10 @@ class Matches:
     ``treated``), ``member_id``, ``control_id``, ``joined_on``, ``weight`` (1 / the
     member's number of controls), the control's features and outcomes measured at the
     member's join day, and ``sigma2``, its conditional outcome variance from its nearest
-    other control. ``pool`` holds, per feature, the mean and variance of all candidate
-    controls (every non-member with history at each member's join day, each day weighted
-    by its members) and ``naive_control_rate`` their retention.
+    other control (computed for ``ratio`` > 1 only). ``pool`` holds, per feature, the
+    mean and variance of all candidate controls (every non-member with history at each
+    member's join day, each day weighted by its members) and ``naive_control_rate``
+    their retention.
     """
 
     treated: pd.DataFrame
@@ -611,7 +621,7 @@ def match_members(members: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timesta
         raise InvalidParameter("window_days" if window_days < 1 else "lookback_days",
                                min(window_days, lookback_days), "a number of days, 1 or more")
     as_of = pd.Timestamp(as_of)
-    book = _Orders.of(completed_orders(orders, as_of))
+    book = _Orders.of(_completed_orders(orders, as_of))
     eligible = _eligible_members(members, as_of, window_days)
     join_day = _join_days(book, members)
 
@@ -621,9 +631,8 @@ def match_members(members: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timesta
     treated_x, pool, naive = _first_pass(days())
     scale = _scale(treated_x, pool["var"].to_numpy())
     rng = np.random.default_rng(seed)
-    treated_parts: list[pd.DataFrame] = []
-    pair_parts: list[pd.DataFrame] = []
-    with_history, unmatched, n_matched = 0, 0, 0
+    treated, pairs = _Collected(), _Collected()
+    with_history, unmatched = 0, 0
     for d in days():
         with_history += len(d.ids)
         if not len(d.pool):
@@ -632,30 +641,50 @@ def match_members(members: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timesta
             continue
         rows, sigma2 = _match_day(d.treated, d.pool, scale, ratio, rng, ratio > 1)
         local = np.repeat(np.arange(len(d.ids)), rows.shape[1])
-        pair_parts.append(_frame(d.pool[rows.ravel()], member=n_matched + local, member_id=d.ids[local],
-                                 joined_on=d.day, weight=1.0 / rows.shape[1], sigma2=sigma2[rows.ravel()]))
-        treated_parts.append(_frame(d.treated, customer_id=d.ids, joined_on=d.day))
-        n_matched += len(d.ids)
-    treated = _concat(treated_parts, ["customer_id", "joined_on", *_COLUMNS[2:]])
-    pairs = _concat(pair_parts, ["member", "member_id", "control_id", "joined_on", "weight", *_COLUMNS[2:],
-                                 "sigma2", "code"])
-    if len(pairs):
-        pairs["control_id"] = book.customers[pairs["code"].to_numpy("int64")]
-    return Matches(treated, pairs, pool, naive, len(eligible), len(eligible) - with_history, unmatched, scale)
+        pairs.add(d.pool[rows.ravel()], d.day, member=treated.n + local, member_id=d.ids[local],
+                  weight=np.full(rows.size, 1.0 / rows.shape[1]), sigma2=sigma2[rows.ravel()])
+        treated.add(d.treated, d.day, customer_id=d.ids)
+    treated_frame = treated.frame(["customer_id", "joined_on", *_COLUMNS[2:]])
+    pair_frame = pairs.frame(["member", "member_id", "control_id", "joined_on", "weight", *_COLUMNS[2:],
+                              "sigma2", "code"])
+    pair_frame["control_id"] = book.customers[pair_frame["code"].to_numpy("int64")]
+    return Matches(treated_frame, pair_frame, pool, naive, len(eligible), len(eligible) - with_history,
+                   unmatched, scale)
 
 
-def _frame(measures: np.ndarray, **columns: object) -> pd.DataFrame:
-    """A day's measures as a frame (counts as integers), with ``columns`` in front."""
-    frame = pd.DataFrame(measures, columns=list(_COLUMNS))
-    ints = ["code", "history", "retained", "orders_before", "orders_after"]
-    frame[ints] = frame[ints].astype("int64")
-    return frame.assign(**columns)
+class _Collected:
+    """Rows of measures gathered day by day, made one frame at the end."""
 
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+        self.days: list[np.ndarray] = []
+        self.extra: dict[str, list[np.ndarray]] = {}
 
-def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-    return pd.concat(parts, ignore_index=True).reindex(columns=columns)
+    @property
+    def n(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def add(self, measures: np.ndarray, day: pd.Timestamp, **columns: np.ndarray) -> None:
+        self.parts.append(measures)
+        self.days.append(np.full(len(measures), np.datetime64(day.as_unit("ns"))))
+        for name, values in columns.items():
+            self.extra.setdefault(name, []).append(values)
+
+    def frame(self, columns: list[str]) -> pd.DataFrame:
+        """The rows as a frame of ``columns`` (counts as integers)."""
+        width = len(_COLUMNS)
+        measures = np.concatenate(self.parts) if self.parts else np.empty((0, width))
+        frame = pd.DataFrame(measures, columns=list(_COLUMNS))
+        ints = ["code", "history", "retained", "orders_before", "orders_after"]
+        frame[ints] = frame[ints].astype("int64")
+        frame["joined_on"] = np.concatenate(self.days) if self.days else np.array([], "datetime64[ns]")
+        for name, values in self.extra.items():
+            frame[name] = np.concatenate(values)
+        frame = frame.reindex(columns=columns)
+        if not len(frame):  # typed like a filled one
+            typed = {"member": "int64", "member_id": "str", "customer_id": "str", "control_id": "str"}
+            frame = frame.astype({c: t for c, t in typed.items() if c in frame})
+        return frame
 
 
 def _normal(estimate: float, se: float) -> tuple[float, float, float]:
@@ -674,11 +703,12 @@ def _paired_se(d: np.ndarray) -> float:
 def _abadie_imbens_se(d: np.ndarray, pairs: pd.DataFrame) -> float:
     """√V of the ATT (module notes): residual term plus each reused control's
     ``(w_j² − Σ_i 1/M_i²) σ̂²_j`` (= K_j(K_j − 1)/M² σ̂²_j when every member has M controls).
-    A control unit is a customer at a join day."""
+    A control unit is a customer at a join day; one alone in its pool has no neighbour to
+    estimate σ̂² from and adds nothing."""
     n = len(d)
     unit = pairs.groupby(["joined_on", "code"]).agg(w=("weight", "sum"), w2=("weight", lambda w: (w**2).sum()),
                                                     sigma2=("sigma2", "first"))
-    extra = float(((unit["w"] ** 2 - unit["w2"]) * unit["sigma2"]).sum())
+    extra = float(((unit["w"] ** 2 - unit["w2"]) * unit["sigma2"].fillna(0.0)).sum())
     return float(np.sqrt((((d - d.mean()) ** 2).sum() + extra) / n**2))
 
 
@@ -706,6 +736,11 @@ def retention_effect(members: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Time
     ``ratio`` 1, Abadie & Imbens 2006 otherwise), the balance of every feature and a
     difference-in-differences of orders per customer. Fewer than ``min_matched``
     matched members: estimates NaN, with the ``reason``.
+
+    The paired-difference interval (``ratio`` 1) treats the pairs as independent; a
+    control matched to several members makes their differences dependent and the
+    interval somewhat narrow. The Abadie–Imbens variance (``ratio`` > 1) accounts for
+    that reuse.
 
     Parameters
     ----------

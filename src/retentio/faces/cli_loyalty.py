@@ -349,7 +349,7 @@ def stats(
         else:
             err.print(f"effect on {e['window_days']}-day retention: members {100 * e['member_rate']:.1f} % vs matched "
                       f"non-members {100 * e['control_rate']:.1f} %: {100 * e['effect']:+.1f} pp "
-                      f"[{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}]")
+                      f"[{100 * e['effect_low']:+.1f}, {100 * e['effect_high']:+.1f}]")
         err.print(escape(str(e.get("caveat", ""))))
 
 

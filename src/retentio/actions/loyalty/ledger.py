@@ -225,8 +225,9 @@ class Batch:
 
     # ------------------------------------------------------------------ writing
     def flush(self) -> None:
-        """Write the operations, entries, events, lots and changed accounts."""
-        from sqlalchemy import insert, update
+        """Write the operations, entries, events, lots and changed accounts (Core
+        ``executemany``: the ORM's unit of work costs more than the database here)."""
+        from sqlalchemy import bindparam
 
         from retentio.data.store.loyalty_tables import (
             LoyaltyAccount,
@@ -237,47 +238,45 @@ class Batch:
         )
 
         s, name, created = self.session, self.program.name, utcnow()
-        if self.ops:
-            rows = [{"program": name, "key": op.key, "kind": op.kind, "customer_id": op.customer_id,
-                     "request": op.request, "request_hash": request_hash(op.request), "result": op.result,
-                     "actor": self.actor, "at": op.at, "created_at": created} for op in self.ops]
-            ids: list[int] = []
-            for i in range(0, len(rows), 5000):
-                ids += list(s.execute(insert(LoyaltyOperation).returning(LoyaltyOperation.id,
-                                                                         sort_by_parameter_order=True),
-                                      rows[i:i + 5000]).scalars())
-            entries = [{"operation_id": op_id, "program": name, "customer_id": p.customer_id, "account": p.account,
-                        "kind": op.kind, "amount": p.amount, "lot_id": p.lot_id, "order_id": op.order_id,
-                        "reason": op.reason[:200], "actor": self.actor, "key": op.key, "policy": p.policy,
-                        "at": op.at}
-                       for op, op_id in zip(self.ops, ids) for p in op.postings]
-            for i in range(0, len(entries), 10000):
-                s.execute(insert(LoyaltyEntry), entries[i:i + 10000])
-        if self._events:
-            for i in range(0, len(self._events), 10000):
-                s.execute(insert(LoyaltyEvent), self._events[i:i + 10000])
+
+        def insert(table: Any, rows: list[dict[str, Any]]) -> None:
+            for i in range(0, len(rows), 10000):
+                s.execute(table.__table__.insert(), rows[i:i + 10000])
+
+        insert(LoyaltyOperation, [
+            {"program": name, "key": op.key, "kind": op.kind, "customer_id": op.customer_id, "request": op.request,
+             "request_hash": request_hash(op.request), "result": op.result, "actor": self.actor, "at": op.at,
+             "created_at": created} for op in self.ops])
+        insert(LoyaltyEntry, [
+            {"program": name, "customer_id": p.customer_id, "account": p.account, "kind": op.kind,
+             "amount": p.amount, "lot_id": p.lot_id, "order_id": op.order_id, "reason": op.reason[:200],
+             "actor": self.actor, "key": op.key, "policy": p.policy, "at": op.at}
+            for op in self.ops for p in op.postings])
+        insert(LoyaltyEvent, self._events)
         members = list(self.members.values())
-        by_account = {m.customer_id: m.account_id for m in members}
-        new_lots = [{"id": lot.id, "program": name, "account_id": by_account[m.customer_id],
-                     "customer_id": m.customer_id, "earned_at": lot.earned_at, "available_at": lot.available_at,
-                     "expires_at": lot.expires_at, "points": lot.points, "remaining": lot.remaining,
-                     "spent": lot.spent, "released": lot.released, "reversed": lot.reversed,
-                     "order_id": lot.order_id, "source": lot.source, "spend": lot.spend}
-                    for m in members for lot in m.lots if lot.new]
-        for i in range(0, len(new_lots), 10000):
-            s.execute(insert(LoyaltyLot), new_lots[i:i + 10000])
-        changed = [{"id": lot.id, "remaining": lot.remaining, "spent": lot.spent, "released": lot.released,
+        insert(LoyaltyLot, [
+            {"id": lot.id, "program": name, "account_id": m.account_id, "customer_id": m.customer_id,
+             "earned_at": lot.earned_at, "available_at": lot.available_at, "expires_at": lot.expires_at,
+             "points": lot.points, "remaining": lot.remaining, "spent": lot.spent, "released": lot.released,
+             "reversed": lot.reversed, "order_id": lot.order_id, "source": lot.source, "spend": lot.spend}
+            for m in members for lot in m.lots if lot.new])
+        changed = [{"lot": lot.id, "remaining": lot.remaining, "spent": lot.spent, "released": lot.released,
                     "reversed": lot.reversed} for m in members for lot in m.lots if lot.dirty and not lot.new]
         if changed:
-            s.execute(update(LoyaltyLot), changed)
-        accounts = [{"id": m.account_id, "available": m.available, "pending": m.pending, "tier": m.tier,
+            t = LoyaltyLot.__table__
+            s.execute(t.update().where(t.c.id == bindparam("lot")).values(
+                remaining=bindparam("remaining"), spent=bindparam("spent"), released=bindparam("released"),
+                reversed=bindparam("reversed")), changed)
+        accounts = [{"account": m.account_id, "available": m.available, "pending": m.pending, "tier": m.tier,
                      "tier_override": m.tier_override, "tier_reviewed_at": m.tier_reviewed_at,
                      "discount_level": m.discount_level, "spend": round(m.spend, 4),
                      "last_purchase_at": m.last_purchase_at, "card_started_at": m.card_started_at,
                      "member_until": m.member_until, "referral_code": m.referral_code,
                      "referred_by": m.referred_by, "state": m.state} for m in members if m.dirty]
         if accounts:
-            s.execute(update(LoyaltyAccount), accounts)
+            t = LoyaltyAccount.__table__
+            s.execute(t.update().where(t.c.id == bindparam("account")).values(
+                {k: bindparam(k) for k in accounts[0] if k != "account"}), accounts)
         for m in members:
             m.dirty = False
             for lot in m.lots:
@@ -539,8 +538,8 @@ class Ledger:
 
         name = self.program.name
         with self.store.session() as s:
-            unbalanced = s.execute(select(LoyaltyEntry.operation_id).where(LoyaltyEntry.program == name)
-                                   .group_by(LoyaltyEntry.operation_id)
+            unbalanced = s.execute(select(LoyaltyEntry.key).where(LoyaltyEntry.program == name)
+                                   .group_by(LoyaltyEntry.key)
                                    .having(func.sum(LoyaltyEntry.amount) != 0)).scalars().all()
             sums = {(c, a): int(v) for c, a, v in s.execute(
                 select(LoyaltyEntry.customer_id, LoyaltyEntry.account, func.sum(LoyaltyEntry.amount))

@@ -17,7 +17,7 @@ one transaction, and a batch that committed is skipped key by key.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -100,10 +100,10 @@ class _Run:
         self.batch.settle(m, at)
 
     # ----------------------------------------------------------------- per order
-    def order(self, m: Member, row: Any, categories: Mapping[str, float] | None, from_: dt.datetime) -> None:
-        p, at, order_id = self.program, _ts(row.ordered_at), str(row.order_id)
-        status = row.status if isinstance(row.status, str) else "completed"
-        amount = float(row.amount)
+    def order(self, m: Member, row: tuple[str, dt.datetime, float, str], categories: Mapping[str, float] | None,
+              from_: dt.datetime) -> None:
+        p = self.program
+        order_id, at, amount, status = row
         self.settle(m, at)
         self.housekeeping(m, at)
         if status != "completed":
@@ -282,10 +282,15 @@ class _Run:
         self.settle(m, to)
 
 
-def _frames_by_customer(frame: pd.DataFrame | None, column: str = "customer_id") -> dict[str, pd.DataFrame]:
-    if frame is None or frame.empty:
-        return {}
-    return {str(k): g for k, g in frame.groupby(column, sort=False)}
+def _rows_by_customer(customers: pd.Series, *columns: pd.Series) -> dict[str, list[tuple]]:
+    """Per customer, the rows as plain tuples (Python datetimes, floats, strings): the
+    per-order loop then touches no pandas objects, which is what made it slow."""
+    out: dict[str, list[tuple]] = {}
+    values = [c.dt.to_pydatetime().tolist() if pd.api.types.is_datetime64_any_dtype(c) else c.tolist()
+              for c in columns]
+    for customer, *row in zip(customers.astype(str).tolist(), *values):
+        out.setdefault(customer, []).append(tuple(row))
+    return out
 
 
 def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt.datetime, *,
@@ -317,7 +322,8 @@ def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt
     act_on = orders[orders["customer_id"].isin(customers)]
     # orders before the period matter only if their status is no longer "completed" (returns)
     act_on = act_on[(act_on["ordered_at"] >= from_) | (act_on["status"] != "completed")]
-    by_customer = _frames_by_customer(act_on)
+    by_customer = _rows_by_customer(act_on["customer_id"], act_on["order_id"], act_on["ordered_at"],
+                                    act_on["amount"].astype(float), act_on["status"])
     categories: dict[str, dict[str, float]] = {}
     if inputs.categories is not None and not inputs.categories.empty:
         cats = inputs.categories[inputs.categories["order_id"].astype(str).isin(set(act_on["order_id"]))]
@@ -333,7 +339,8 @@ def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt
     births: dict[str, Any] = {}
     if inputs.customers is not None and "birth_date" in inputs.customers:
         births = dict(zip(inputs.customers["customer_id"].astype(str), inputs.customers["birth_date"]))
-    events = _frames_by_customer(_event_rows(program, inputs.events, from_, to))
+    e = _event_rows(program, inputs.events, from_, to)
+    events = _rows_by_customer(e["customer_id"], e["event_type"], e["occurred_at"])
     result = ApplyResult(orders=int(len(in_period[in_period["customer_id"].isin(customers)])),
                          members=len(customers))
 
@@ -358,13 +365,12 @@ def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt
                 timeline = _timeline(rows, events.get(c))
                 for kind, row in timeline:
                     if kind == "order":
-                        worker.order(m, row, categories.get(str(row.order_id)), from_)
+                        worker.order(m, row, categories.get(row[0]), from_)
                     else:
-                        at = _ts(row.occurred_at)
+                        event_type, at = row[0], row[1]
                         worker.settle(m, at)
-                        worker.earn(m, f"event:{c}:{row.event_type}:{at.isoformat()}",
-                                    program.earn.events[row.event_type], at, source="event",
-                                    reason=str(row.event_type))
+                        worker.earn(m, f"event:{c}:{event_type}:{at.isoformat()}", program.earn.events[event_type],
+                                    at, source="event", reason=str(event_type))
                 worker.period_end(m, to, spend_by.get(c), births.get(c), from_)
             ops = len(batch.ops)
             for op in batch.ops:
@@ -390,17 +396,14 @@ def _event_rows(program: Program, events: pd.DataFrame | None, from_: dt.datetim
     return e.assign(customer_id=e["customer_id"].astype(str))
 
 
-def _timeline(orders: pd.DataFrame | None, events: pd.DataFrame | None) -> Iterator[tuple[str, Any]]:
-    """A member's orders and point-earning events in time order (orders first on ties)."""
-    items: list[tuple[Any, int, str, Any]] = []
-    if orders is not None:
-        items += [(r.ordered_at, 0, "order", r) for r in orders.itertuples(index=False)]
-    if events is not None:
-        items += [(r.occurred_at, 1, "event", r) for r in events.itertuples(index=False)]
-    if events is not None and orders is not None:
-        items.sort(key=lambda x: (x[0], x[1]))
-    for _, _, kind, row in items:
-        yield kind, row
+def _timeline(orders: list[tuple] | None, events: list[tuple] | None) -> list[tuple[str, tuple]]:
+    """A member's orders (order_id, at, amount, status) and point-earning events
+    (event_type, at) in time order, orders first on ties."""
+    if not events:
+        return [("order", r) for r in orders or []]
+    items = [(r[1], 0, "order", r) for r in orders or []] + [(r[1], 1, "event", r) for r in events]
+    items.sort(key=lambda x: (x[0], x[1]))
+    return [(kind, row) for _, _, kind, row in items]
 
 
 __all__ = ["ApplyResult", "OrderInputs", "apply_orders"]

@@ -42,6 +42,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
@@ -169,11 +170,13 @@ class LoyaltyEntry(Base):
         CheckConstraint(_in("kind", OPERATION_KINDS), name="ck_loyalty_entries_kind"),
         CheckConstraint(f"policy IS NULL OR {_in('policy', RETURN_POLICIES)}", name="ck_loyalty_entries_policy"),
         Index("ix_loyalty_entries_customer", "program", "customer_id"),
-        Index("ix_loyalty_entries_operation", "operation_id"),
+        Index("ix_loyalty_entries_operation", "program", "key"),
+        # the operation's key names it (no id to read back: entries are written in bulk)
+        ForeignKeyConstraint(["program", "key"], ["loyalty_operations.program", "loyalty_operations.key"],
+                             name="fk_loyalty_entries_operation", ondelete="RESTRICT"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    operation_id: Mapped[int] = mapped_column(ForeignKey("loyalty_operations.id", ondelete="RESTRICT"))
     program: Mapped[str] = mapped_column(String(80))
     customer_id: Mapped[str] = mapped_column(String(200))
     account: Mapped[str] = mapped_column(String(20))

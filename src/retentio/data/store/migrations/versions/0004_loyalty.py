@@ -89,7 +89,6 @@ def upgrade() -> None:
     op.create_table(
         "loyalty_entries",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("operation_id", sa.Integer(), nullable=False),
         sa.Column("program", sa.String(length=80), nullable=False),
         sa.Column("customer_id", sa.String(length=200), nullable=False),
         sa.Column("account", sa.String(length=20), nullable=False),
@@ -103,7 +102,8 @@ def upgrade() -> None:
         sa.Column("policy", sa.String(length=20), nullable=True),
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sa.ForeignKeyConstraint(["operation_id"], ["loyalty_operations.id"], ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(["program", "key"], ["loyalty_operations.program", "loyalty_operations.key"],
+                                name="fk_loyalty_entries_operation", ondelete="RESTRICT"),
         sa.CheckConstraint("amount <> 0", name="ck_loyalty_entries_amount"),
         sa.CheckConstraint("account IN ('available', 'pending', 'issued', 'redeemed', 'expired', 'written_off')",
                            name="ck_loyalty_entries_account"),
@@ -112,7 +112,7 @@ def upgrade() -> None:
                            name="ck_loyalty_entries_policy"),
     )
     op.create_index("ix_loyalty_entries_customer", "loyalty_entries", ["program", "customer_id"])
-    op.create_index("ix_loyalty_entries_operation", "loyalty_entries", ["operation_id"])
+    op.create_index("ix_loyalty_entries_operation", "loyalty_entries", ["program", "key"])
     op.create_table(
         "loyalty_events",
         sa.Column("id", sa.Integer(), nullable=False),
