@@ -368,6 +368,8 @@ class Matches:
     unmatched_no_controls: int
     #: per feature, the pooled standard deviation: the unit of distance and of the SMD
     scale: np.ndarray
+    #: members who ordered on their join day against non-members who ordered that day
+    at_checkout: bool = False
 
 
 @dataclass(frozen=True)
@@ -411,6 +413,8 @@ class RetentionEffect:
     did_low: float = _NAN
     did_high: float = _NAN
     reason: str | None = None
+    #: the comparison design: joiners at the till against same-day buyers (see match_members)
+    at_checkout: bool = False
 
 
 @dataclass(frozen=True)
@@ -512,10 +516,16 @@ class _Day:
     pool: np.ndarray
 
 
+def _ordered_on(book: _Orders, codes: np.ndarray, day: pd.Timestamp) -> np.ndarray:
+    """Whether each customer has a completed order on ``day``."""
+    return (book.before(codes, day + _DAY) - book.before(codes, day)) > 0
+
+
 def _days(book: _Orders, join_day: np.ndarray, eligible: pd.DataFrame, window_days: int,
-          lookback_days: int) -> Iterator[_Day]:
+          lookback_days: int, at_checkout: bool = False) -> Iterator[_Day]:
     """Per join day, its members with history and its pool: customers with an order
-    before the day who were not members by the end of the window."""
+    before the day who were not members by the end of the window. ``at_checkout``:
+    members who ordered on their join day, against non-members who ordered that day."""
     everyone = np.arange(len(book.customers), dtype="int64")
     first_order = book.times[book.start] if len(book.times) else np.array([], "datetime64[ns]")
     window = np.timedelta64(window_days, "D")
@@ -526,8 +536,12 @@ def _days(book: _Orders, join_day: np.ndarray, eligible: pd.DataFrame, window_da
         treated = _measures(book, codes[codes >= 0], day, window_days, lookback_days)
         ids = group["customer_id"].to_numpy()[codes >= 0]
         outside = (np.isnat(join_day) | (join_day > at + window)) & (first_order < at)
-        pool = _measures(book, everyone[outside], day, window_days, lookback_days)
+        pool_codes = everyone[outside]
         has = treated[:, 1] > 0
+        if at_checkout:
+            has &= _ordered_on(book, codes[codes >= 0], day)
+            pool_codes = pool_codes[_ordered_on(book, pool_codes, day)]
+        pool = _measures(book, pool_codes, day, window_days, lookback_days)
         yield _Day(day, ids[has], treated[has], pool[pool[:, 1] > 0])
 
 
@@ -585,7 +599,7 @@ def _match_day(treated: np.ndarray, pool: np.ndarray, scale: np.ndarray, ratio: 
 
 def match_members(members: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timestamp,
                   window_days: int = 90, lookback_days: int = 365, ratio: int = 1,
-                  seed: int = 0) -> Matches:
+                  seed: int = 0, at_checkout: bool | None = None) -> Matches:
     """Match each member to ``ratio`` comparable non-members, with replacement.
 
     Every measure is taken at the member's join day J (``joined_at`` at day resolution):
@@ -599,6 +613,14 @@ def match_members(members: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timesta
     J, so the match is exact on the join day (hence on its calendar month). Members
     sharing a join day share the pool. Distances are Euclidean on features divided by
     their pooled standard deviation; ``seed`` orders the pool to break ties at random.
+
+    Joining at the till: a member who signs up while paying is, by that act, a customer
+    buying *today* — compared with customers who merely bought before, they look more
+    loyal for no reason of the program's. With ``at_checkout`` the comparison is kept
+    like with like: members who ordered on their join day against non-members who
+    ordered on that day (and members who joined without ordering are left out). Left
+    as None it is chosen from the data: on when at least half of the members ordered on
+    their join day.
 
     Parameters
     ----------
@@ -624,9 +646,14 @@ def match_members(members: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timesta
     book = _Orders.of(_completed_orders(orders, as_of))
     eligible = _eligible_members(members, as_of, window_days)
     join_day = _join_days(book, members)
+    if at_checkout is None:
+        on_day = [int(_ordered_on(book, codes[codes >= 0], pd.Timestamp(d)).sum())
+                  for d, codes in ((d, book.codes_of(g["customer_id"])) for d, g in eligible.groupby("joined_on"))]
+        at_checkout = len(eligible) > 0 and sum(on_day) >= 0.5 * len(eligible)
+    checkout = bool(at_checkout)
 
     def days() -> Iterator[_Day]:
-        return _days(book, join_day, eligible, window_days, lookback_days)
+        return _days(book, join_day, eligible, window_days, lookback_days, checkout)
 
     treated_x, pool, naive = _first_pass(days())
     scale = _scale(treated_x, pool["var"].to_numpy())
@@ -649,7 +676,7 @@ def match_members(members: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timesta
                               "sigma2", "code"])
     pair_frame["control_id"] = book.customers[pair_frame["code"].to_numpy("int64")]
     return Matches(treated_frame, pair_frame, pool, naive, len(eligible), len(eligible) - with_history,
-                   unmatched, scale)
+                   unmatched, scale, checkout)
 
 
 class _Collected:
@@ -730,7 +757,8 @@ def _balance(matches: Matches) -> pd.DataFrame:
 
 def retention_effect(members: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timestamp,
                      window_days: int = 90, lookback_days: int = 365, ratio: int = 1,
-                     seed: int = 0, *, min_matched: int = MIN_MATCHED) -> RetentionEffect:
+                     seed: int = 0, *, min_matched: int = MIN_MATCHED,
+                     at_checkout: bool | None = None) -> RetentionEffect:
     """The loyalty program's effect on retention: members against matched non-members
     (:func:`match_members`), as the ATT with a 95 % interval (paired differences for
     ``ratio`` 1, Abadie & Imbens 2006 otherwise), the balance of every feature and a
@@ -749,13 +777,13 @@ def retention_effect(members: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Time
     min_matched : int
         The fewest matched members an effect is estimated from.
     """
-    matches = match_members(members, orders, as_of, window_days, lookback_days, ratio, seed)
+    matches = match_members(members, orders, as_of, window_days, lookback_days, ratio, seed, at_checkout)
     n = len(matches.treated)
     base = RetentionEffect(
         n_members_eligible=matches.n_eligible, excluded_no_history=matches.excluded_no_history,
         unmatched_no_controls=matches.unmatched_no_controls, n_members_matched=n,
         n_controls_unique=int(matches.pairs["control_id"].nunique()), window_days=window_days, ratio=ratio,
-        caveat=_caveat(lookback_days), caveat_ru=_caveat_ru(lookback_days))
+        caveat=_caveat(lookback_days), caveat_ru=_caveat_ru(lookback_days), at_checkout=matches.at_checkout)
     if n < min_matched:
         return replace(base, reason=(
             f"only {n} members could be matched (at least {min_matched} are needed): "

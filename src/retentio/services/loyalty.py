@@ -243,5 +243,114 @@ def stats(ws: Workspace, *, name: str | None = None, period: str = "month", as_o
     return StatsResult(p.name, result, measured)
 
 
-__all__ = ["StatsResult", "add_program", "apply_orders", "contacts", "data_range", "join", "ledger", "ledger_frames",
-           "order_inputs", "program", "program_summaries", "stats"]
+
+
+# ------------------------------------------------------------------------------ the demo
+#: the demo shop's program: 5 points per currency unit at 0.01 (5 % back), tiers by 12 months' spend
+DEMO_PROGRAM = """# The demo shop's bonus program (written by `retentio demo`).
+kind = "points"
+description = "5 % back in points, three tiers"
+point_value = 0.01
+# customers join at the till (the demo: half of those who come back, on their second order)
+enrolment = "join"
+
+[earn]
+per_amount = 5
+rounding = "floor"
+pending_days = 14
+welcome = 100
+birthday = 200
+
+[redeem]
+max_share = 0.3
+min_points = 100
+
+[expiry]
+rule = "days"
+days = 365
+
+[returns]
+policy = "other_lots"
+
+[tiers]
+basis = "spend"
+window_days = 365
+review_days = 90
+downgrade = "one_level"
+levels = [
+  { name = "Bronze", threshold = 0 },
+  { name = "Silver", threshold = 150, discount_pct = 3, earn_multiplier = 1.25 },
+  { name = "Gold", threshold = 400, discount_pct = 5, earn_multiplier = 1.5, free_shipping = true },
+]
+"""
+
+
+def demo_loyalty(ws: Workspace, *, seed: int = 7, name: str = "club",
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Give the demo shop a points program with a history: the program over the orders
+    quarter by quarter, and after each quarter a third of the members with 500 points
+    or more redeem 30–100 % of them (in hundreds) — so earning, pending points,
+    redemptions, expiries, returns and tier moves all appear in ``stats`` and the report."""
+    import dataclasses
+
+    import numpy as np
+
+    from retentio.actions.loyalty.orders import apply_orders as run
+
+    path = loyalty_dir(ws.path) / f"{name}.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(DEMO_PROGRAM, encoding="utf-8")
+    book = ledger(ws, name, actor="demo")
+    first, end = data_range(ws)
+    inputs = order_inputs(ws, book.program, first, end)
+    rng = np.random.default_rng(seed)
+    joins = _demo_joins(inputs.orders, rng)
+    step = pd.Timestamp(first).to_period("Q").start_time.to_pydatetime()
+    totals = {"redeemed": 0, "operations": 0}
+    while step < end:
+        nxt = min((pd.Timestamp(step) + pd.offsets.QuarterBegin(startingMonth=1)).to_pydatetime(), end)
+        if progress:
+            progress(f"loyalty {step.date()}")
+        joining = {c: t for c, t in joins.items() if step <= t < nxt}
+        if joining:
+            book.transaction(lambda batch, joining=joining: batch.load(sorted(joining), create_at=joining))
+        # a return becomes known about ten days after the order: until then it earned as completed
+        late = (inputs.orders["ordered_at"] >= nxt - dt.timedelta(days=10)) & (inputs.orders["status"] == "returned")
+        seen = dataclasses.replace(inputs, orders=inputs.orders.assign(
+            status=inputs.orders["status"].where(~late, "completed")))
+        totals["operations"] += run(book, seen, step, nxt, batch_size=5000).operations
+        if nxt < end:
+            totals["redeemed"] += _demo_redemptions(book, nxt, rng)
+        step = nxt
+    return totals
+
+
+def _demo_joins(orders: pd.DataFrame, rng: Any) -> dict[str, dt.datetime]:
+    """Half of the customers who order a second time join just before that order."""
+    done = orders[orders["status"] == "completed"].sort_values(["customer_id", "ordered_at"])
+    frame = done[done.groupby("customer_id").cumcount() == 1]
+    pick = rng.random(len(frame)) < 0.5
+    return {str(c): (pd.Timestamp(t) - pd.Timedelta(minutes=1)).to_pydatetime()
+            for c, t in zip(frame["customer_id"][pick], frame["ordered_at"][pick])}
+
+
+def _demo_redemptions(book: Ledger, at: dt.datetime, rng: Any) -> int:
+    from sqlalchemy import select
+
+    from retentio.data.store.loyalty_tables import LoyaltyAccount
+
+    with book.store.session() as s:
+        rows = s.execute(select(LoyaltyAccount.customer_id, LoyaltyAccount.available).where(
+            LoyaltyAccount.program == book.program.name, LoyaltyAccount.available >= 500)).all()
+    requests = []
+    for customer, available in rows:
+        if rng.random() < 1 / 3:
+            points = int(available * rng.uniform(0.3, 1.0)) // 100 * 100
+            when = at - dt.timedelta(hours=float(rng.uniform(1, 24 * 20)))
+            if points >= 100:
+                requests.append((customer, points, f"demo-redeem:{customer}:{at.date()}", when))
+    return book.redeem_many(requests, reason="paid part of an order")["redeemed"]
+
+
+__all__ = ["DEMO_PROGRAM", "StatsResult", "add_program", "apply_orders", "contacts", "data_range", "demo_loyalty", "join",
+           "ledger", "ledger_frames", "order_inputs", "program", "program_summaries", "stats"]

@@ -92,10 +92,15 @@ class Batch:
 
     # ------------------------------------------------------------------ loading
     def load(self, customers: Iterable[str], *, create_at: dt.datetime | Mapping[str, dt.datetime] | None = None,
-             lock: bool = True) -> None:
+             lock: bool = True, since: dt.datetime | None = None, orders: Iterable[str] = ()) -> None:
         """Load (and lock) the accounts of ``customers`` with their lots; with
         ``create_at`` (a time, or a time per customer) the missing ones are created,
-        joined at that time."""
+        joined at that time.
+
+        With ``since`` only the lots that can still matter are read (a long history
+        need not be): those with points left, those of ``orders`` (returns to reverse),
+        and those a tier's rolling window may count — earned after ``since`` (or the
+        oldest pending tier review) minus the window."""
         from sqlalchemy import select
         from sqlalchemy.dialects import postgresql, sqlite
 
@@ -137,8 +142,18 @@ class Batch:
         cols = (LoyaltyLot.id, LoyaltyLot.account_id, LoyaltyLot.earned_at, LoyaltyLot.available_at,
                 LoyaltyLot.expires_at, LoyaltyLot.points, LoyaltyLot.remaining, LoyaltyLot.released,
                 LoyaltyLot.source, LoyaltyLot.order_id, LoyaltyLot.spend, LoyaltyLot.spent, LoyaltyLot.reversed)
+        keep = None
+        if since is not None:
+            horizon = min([since] + [a.tier_reviewed_at for a in accounts if a.tier_reviewed_at is not None])
+            if self.program.tiers is not None:
+                horizon -= dt.timedelta(days=self.program.tiers.window_days)
+            keep = (LoyaltyLot.remaining > 0) | (LoyaltyLot.earned_at > horizon)
+            wanted_orders = sorted(set(orders))
+            if wanted_orders:
+                keep = keep | LoyaltyLot.order_id.in_(wanted_orders)
         for i in range(0, len(ids), 5000):
-            for row in s.execute(select(*cols).where(LoyaltyLot.account_id.in_(ids[i:i + 5000]))):
+            query = select(*cols).where(LoyaltyLot.account_id.in_(ids[i:i + 5000]))
+            for row in s.execute(query if keep is None else query.where(keep)):
                 by_id[row.account_id].lots.append(Lot(
                     id=row.id, earned_at=row.earned_at, available_at=row.available_at, expires_at=row.expires_at,
                     points=row.points, remaining=row.remaining, released=row.released, source=row.source,
@@ -425,6 +440,52 @@ class Ledger:
 
         return self._request("redeem", key, [customer], {"customer": customer, "points": points, "order": order_id},
                              at, do, create=False)
+
+    def redeem_many(self, requests: Iterable[tuple[str, int, str, dt.datetime]], *, batch_size: int = 2000,
+                    reason: str = "redemption") -> dict[str, int]:
+        """Many redemptions — (customer, points, key, at), in time order per customer —
+        in one transaction per ``batch_size`` customers (an import of a till's day, the
+        demo's history). Each is checked like :meth:`redeem`; a refused one is counted,
+        not raised; a known key is skipped."""
+        by_customer: dict[str, list[tuple[int, str, dt.datetime]]] = {}
+        for customer, points, key, at in requests:
+            by_customer.setdefault(customer, []).append((points, key, at))
+        totals = dict.fromkeys(("redeemed", "points", "refused", "replayed"), 0)
+        customers = sorted(by_customer)
+
+        def work(chunk: list[str]) -> Callable[[Batch], dict[str, int]]:
+            def run(batch: Batch) -> dict[str, int]:
+                # counted per attempt: a retried transaction starts again from nothing
+                counts = dict.fromkeys(("redeemed", "points", "refused", "replayed"), 0)
+                batch.load(chunk)
+                known = batch.known(key for c in chunk for _, key, _ in by_customer[c])
+                for c in chunk:
+                    m = batch.members.get(c)
+                    for points, key, at in by_customer[c]:
+                        if key in known or key in batch.keys:
+                            counts["replayed"] += 1
+                            continue
+                        if m is None:
+                            counts["refused"] += 1
+                            continue
+                        batch.settle(m, at)
+                        if points > m.available or points < self.program.redeem.min_points:
+                            counts["refused"] += 1
+                            continue
+                        lines, lots = book.take(m, points, at, to="redeemed", unit=self.program.unit)
+                        batch.add(Op(key, "redeem", c, {"kind": "redeem", "customer": c, "points": points,
+                                                        "order": None},
+                                     {"customer": c, "redeemed": points, "lots": lots, "available": m.available},
+                                     at, lines, reason=reason))
+                        counts["redeemed"] += 1
+                        counts["points"] += points
+                return counts
+            return run
+
+        for i in range(0, len(customers), batch_size):
+            for k, v in self.transaction(work(customers[i:i + batch_size])).items():
+                totals[k] += v
+        return totals
 
     def adjust(self, customer: str, points: int, *, key: str, reason: str, at: dt.datetime | None = None) -> dict:
         """A manual correction with a reason (audited by actor and key): a positive one is

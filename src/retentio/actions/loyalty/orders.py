@@ -109,7 +109,9 @@ class _Run:
         if status != "completed":
             self.reverse(m, order_id, at)
             return
-        if at < from_ or self.done(f"order:{order_id}") or f"order:{order_id}" in self.batch.event_keys:
+        if at < from_ or at < m.joined_at:
+            return  # outside the period, or before the customer joined
+        if self.done(f"order:{order_id}") or f"order:{order_id}" in self.batch.event_keys:
             return  # acted on by an earlier run (its earning, or the discount card's spend)
         if p.kind == "points":
             points = rules.order_points(p, amount, at, categories=categories,
@@ -299,7 +301,7 @@ def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt
     docstring); one transaction per batch of ``batch_size`` members."""
     from sqlalchemy import select
 
-    from retentio.data.store.loyalty_tables import LoyaltyAccount, LoyaltyEvent, LoyaltyOperation
+    from retentio.data.store.loyalty_tables import LoyaltyAccount
 
     program = ledger.program
     orders = inputs.orders
@@ -344,15 +346,26 @@ def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt
     result = ApplyResult(orders=int(len(in_period[in_period["customer_id"].isin(customers)])),
                          members=len(customers))
 
-    def work(chunk: list[str]) -> Callable[[Batch], int]:
-        def run(batch: Batch) -> int:
-            batch.load([c for c in chunk if c in accounts])
+    def work(chunk: list[str]) -> Callable[[Batch], dict[str, int]]:
+        def run(batch: Batch) -> dict[str, int]:
+            undone = [row[0] for c in chunk for row in by_customer.get(c, ()) if row[3] != "completed"]
+            batch.load([c for c in chunk if c in accounts], since=from_, orders=undone)
             batch.load([c for c in chunk if c not in accounts], create_at={c: joins[c] for c in chunk if c in joins})
-            known = set(batch.session.execute(select(LoyaltyOperation.key).where(
-                LoyaltyOperation.program == program.name,
-                LoyaltyOperation.customer_id.in_(chunk))).scalars()) if chunk else set()
-            batch.event_keys.update(batch.session.execute(select(LoyaltyEvent.key).where(
-                LoyaltyEvent.program == program.name, LoyaltyEvent.customer_id.in_(chunk))).scalars())
+            # the keys this batch could write, looked up (not every key its members ever had)
+            ops, marks = [], []
+            for c in chunk:
+                ops += [f"welcome:{c}", f"referral:{c}:referee"]
+                for row in by_customer.get(c, ()):
+                    ops += [f"order:{row[0]}", f"return:{row[0]}", f"reward:{row[0]}"]
+                    marks += [f"order:{row[0]}", f"tier_up:{row[0]}", f"discount_level:{row[0]}",
+                              f"reward:{row[0]}"]
+                ops += [f"event:{c}:{r[0]}:{r[1].isoformat()}" for r in events.get(c, ())]
+                if c in spend_by:
+                    ops += [f"cashback:{c}:{pd.Timestamp(t).date()}" for t in spend_by[c].index]
+                ops += [f"birthday:{c}:{y}" for y in range(from_.year, to.year + 1)]
+                marks += [f"join:{c}", f"referral:{c}"]
+            known = batch.known(ops)
+            batch.event_keys.update(batch.known_events(marks))
             worker = _Run(batch, program, known, inputs)
             for c in chunk:
                 m = batch.members.get(c)
@@ -372,16 +385,18 @@ def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt
                         worker.earn(m, f"event:{c}:{event_type}:{at.isoformat()}", program.earn.events[event_type],
                                     at, source="event", reason=str(event_type))
                 worker.period_end(m, to, spend_by.get(c), births.get(c), from_)
-            ops = len(batch.ops)
+            counts: dict[str, int] = {}  # per attempt: a retried transaction starts again
             for op in batch.ops:
-                result.counts[op.kind] = result.counts.get(op.kind, 0) + 1
-            return ops
+                counts[op.kind] = counts.get(op.kind, 0) + 1
+            return counts
 
         return run
 
     chunks = [customers[i:i + batch_size] for i in range(0, len(customers), batch_size)]
     for n, chunk in enumerate(chunks):
-        result.operations += ledger.transaction(work(chunk))
+        for kind, n in ledger.transaction(work(chunk)).items():
+            result.counts[kind] = result.counts.get(kind, 0) + n
+            result.operations += n
         result.batches += 1
         if progress:
             progress(n + 1, len(chunks))
