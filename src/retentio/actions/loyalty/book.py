@@ -140,21 +140,45 @@ def earn(member: Member, lot_id: str, points: int, at: dt.datetime, *, source: s
     ready = available_at is None or available_at <= at
     lot = Lot(id=lot_id, earned_at=at, available_at=available_at or at, expires_at=expires_at, points=points,
               remaining=points, released=ready, source=source, order_id=order_id, spend=spend, new=True)
+    debt = _debt(member) if ready else 0
     member.lots.append(lot)
     account = _bucket(lot)
     _move(member, account, points)
-    return [Posting(member.customer_id, account, points, lot.id), Posting(member.customer_id, "issued", -points, lot.id)]
+    lines = [Posting(member.customer_id, account, points, lot.id), Posting(member.customer_id, "issued", -points, lot.id)]
+    return lines + _repay(member, lot, debt)
+
+
+def _debt(member: Member) -> int:
+    """What a return under the "negative" policy left the member owing: the points the
+    spendable lots hold beyond the available balance."""
+    held = sum(lot.remaining for lot in member.lots if lot.released)
+    return max(held - member.available, 0)
+
+
+def _repay(member: Member, lot: Lot, debt: int) -> list[Posting]:
+    """Newly spendable points pay a debt first: the lot gives up what the debt takes (a
+    move inside ``available`` from the lot to the debt, so the balance is unchanged and
+    those points can neither be spent nor expire again)."""
+    n = min(debt, lot.remaining)
+    if n <= 0:
+        return []
+    lot.remaining -= n
+    lot.dirty = True
+    return [Posting(member.customer_id, "available", -n, lot.id, "negative"),
+            Posting(member.customer_id, "available", n, None, "negative")]
 
 
 def release(member: Member, lot: Lot) -> list[Posting]:
     """A pending lot becomes spendable: pending −r, available +r."""
     r = lot.remaining
+    debt = _debt(member)
     lot.released, lot.dirty = True, True
     if r == 0:
         return []
     _move(member, "pending", -r)
     _move(member, "available", r)
-    return [Posting(member.customer_id, "pending", -r, lot.id), Posting(member.customer_id, "available", r, lot.id)]
+    return [Posting(member.customer_id, "pending", -r, lot.id), Posting(member.customer_id, "available", r, lot.id),
+            *_repay(member, lot, debt)]
 
 
 def expire(member: Member, lot: Lot) -> list[Posting]:
@@ -179,10 +203,13 @@ def due(member: Member, at: dt.datetime) -> tuple[list[Lot], list[Lot]]:
 
 
 def take(member: Member, points: int, at: dt.datetime, *, to: str, allow_negative: bool = False,
-         unit: str = "points") -> tuple[list[Posting], list[dict[str, Any]]]:
+         unit: str = "points", spends: bool | None = None) -> tuple[list[Posting], list[dict[str, Any]]]:
     """Spend ``points`` from the spendable lots, FIFO: per lot available −n and ``to`` +n.
     Refuses (:class:`InsufficientPoints`, nothing changed) when the available balance is
-    short, unless ``allow_negative`` (then what the lots lack is taken without a lot)."""
+    short, unless ``allow_negative`` (then what the lots lack is taken without a lot).
+    ``spends`` (default: when redeemed) counts the points as used by the customer — a
+    return of the order that earned them then has them to make good."""
+    spends = to == "redeemed" if spends is None else spends
     if points <= 0:
         raise LedgerError(f"points must be positive, got {points}")
     if points > member.available and not allow_negative:
@@ -196,7 +223,7 @@ def take(member: Member, points: int, at: dt.datetime, *, to: str, allow_negativ
         n = min(lot.remaining, left)
         lot.remaining -= n
         lot.dirty = True
-        if to == "redeemed":
+        if spends:
             lot.spent += n
         left -= n
         postings += [Posting(member.customer_id, "available", -n, lot.id), Posting(member.customer_id, to, n, lot.id)]

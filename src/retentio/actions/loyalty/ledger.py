@@ -45,6 +45,11 @@ if TYPE_CHECKING:
 _RETRY_SQLSTATES = ("40001", "40P01")
 
 
+#: key prefixes of the operations the ledger and apply-orders write themselves
+SYSTEM_KEYS = ("release:", "expire:", "order:", "return:", "reward:", "welcome:", "birthday:", "cashback:",
+               "referral:", "event:")
+
+
 class KeyConflict(LedgerError):
     """The same idempotency key with a different request."""
 
@@ -375,6 +380,9 @@ class Ledger:
                  do: Callable[[Batch, dt.datetime], Op], *, create: bool = True) -> dict[str, Any]:
         if not key or len(key) > 200:
             raise LedgerError("an idempotency key (--key) of 1 to 200 characters is needed")
+        if key.split(":", 1)[0] + ":" in SYSTEM_KEYS and key != f"return:{request.get('order')}":
+            raise LedgerError(f"key {key!r}: keys starting with {', '.join(SYSTEM_KEYS)} are the ledger's own "
+                              "(expiry, releases, apply-orders); choose another")
         when = at or now_naive()
         request = {"kind": kind, **request}
 
@@ -518,7 +526,7 @@ class Ledger:
 
         def do(batch: Batch, when: dt.datetime) -> Op:
             giver, taker = batch.member(source), batch.member(target)
-            lines, lots = book.take(giver, points, when, to="issued", unit=self.program.unit)
+            lines, lots = book.take(giver, points, when, to="issued", unit=self.program.unit, spends=True)
             # the giver's lines go to "issued" and the taker's lot comes from it: net zero
             lines += book.earn(taker, f"{self.program.name}:{key}", points, when, source="transfer",
                                expires_at=self._expiry(when))
