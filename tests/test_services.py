@@ -109,8 +109,9 @@ def test_report_data_gathers_every_section_with_one_horizon(demo_ws_path, tmp_pa
         d = report.report_data(ws, report.ReportParams(train_if_missing=True), progress=heard.append)
         channels = clv.value_channels(ws)
         last_order = ws.table("orders").ordered_at.max().execute()
-    # no campaign has run in this workspace: only the actions section is unavailable, and says why
-    assert set(d.unavailable) == {"actions"} and "No campaign" in str(d.unavailable["actions"])
+    # no campaign has run and no loyalty program exists here: only those sections are unavailable, and say why
+    assert set(d.unavailable) == {"actions", "loyalty"} and "No campaign" in str(d.unavailable["actions"])
+    assert "No loyalty program" in str(d.unavailable["loyalty"])
     assert d.value.horizon_months == 6 and channels.horizon == 6
     assert d.value.top_share_pct == pytest.approx(value_concentration(d.value.values.clv, 0.1))
     assert d.value.calibration_end == (last_order - dt.timedelta(days=120)).date()

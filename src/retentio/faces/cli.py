@@ -692,14 +692,14 @@ def report_cmd(
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Write the retention report: one self-contained HTML file (works offline) with eleven sections."""
+    """Write the retention report: one self-contained HTML file (works offline) with twelve sections."""
     for target, what in ((out_path.parent, "--out"), (png.parent if png else None, "--png")):
         if target is not None and not target.resolve().is_dir():
             raise RetentioError(f"{what}: the folder {target} does not exist; nothing was written")
     from retentio.faces.report import build
 
     with _workspace(ctx, workspace) as ws:
-        with progress("report", total=12) as step:
+        with progress("report", total=13) as step:
             result = build(ws, out_path, period=period, lang=lang, png_dir=png, progress=step)
     if json:
         print_json(result)

@@ -331,13 +331,13 @@ def stats(
 
     with _workspace(ctx, workspace) as ws:
         r = compute(ws, name=program, period=period, as_of=as_of, effect=effect)
-    data = stats_dict(r)
+    data = r.as_dict()
     if json:
         print_json(data)
         return
     print_table([{k: _fmt(v) for k, v in row.items()} for row in data["periods"][-12:]],
                 title=f"{r.program}: the last 12 {period}s",
-                columns=["period", "members", "active_members", "issued", "redeemed", "expired", "redemption_rate",
+                columns=["period_start", "members", "active_members", "issued", "redeemed", "expired", "redemption_rate",
                          "liability"])
     totals = data["totals"]
     print_table([{"": k, "value": _fmt(v)} for k, v in totals.items() if not isinstance(v, dict)],
@@ -351,39 +351,3 @@ def stats(
                       f"non-members {100 * e['control_rate']:.1f} %: {100 * e['effect']:+.1f} pp "
                       f"[{100 * e['effect_low']:+.1f}, {100 * e['effect_high']:+.1f}]")
         err.print(escape(str(e.get("caveat", ""))))
-
-
-def stats_dict(r: Any) -> dict[str, Any]:
-    """The statistics as JSON-ready data (also the report's input)."""
-    import dataclasses
-
-    import pandas as pd
-
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and math.isnan(v):
-            return None
-        if isinstance(v, pd.Timestamp):
-            return v.date().isoformat()
-        if hasattr(v, "item"):
-            return clean(v.item())
-        return v
-
-    def frame(df: pd.DataFrame) -> list[dict[str, Any]]:
-        return [{k: clean(v) for k, v in row.items()} for row in df.reset_index().to_dict("records")]
-
-    out_: dict[str, Any] = {"program": r.program}
-    totals: dict[str, Any] = {}
-    for f in dataclasses.fields(r.stats):
-        v = getattr(r.stats, f.name)
-        if isinstance(v, pd.DataFrame):
-            out_[f.name] = frame(v)
-        else:
-            totals[f.name] = {k: clean(x) for k, x in v.items()} if isinstance(v, dict) else clean(v)
-    out_["totals"] = totals
-    if r.effect is not None:
-        e: dict[str, Any] = {}
-        for f in dataclasses.fields(r.effect):
-            v = getattr(r.effect, f.name)
-            e[f.name] = frame(v) if isinstance(v, pd.DataFrame) else clean(v)
-        out_["effect"] = e
-    return out_

@@ -198,6 +198,7 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
     from retentio.data.workspace import Workspace
     from retentio.services.campaigns import new_playbook
     from retentio.services.churn import train_churn
+    from retentio.services.loyalty import demo_loyalty
 
     if params.csv_dir is not None and params.csv_dir.exists() and not params.csv_dir.is_dir():
         raise InvalidParameter("csv_dir", str(params.csv_dir), "a folder (this path exists and is not one)")
@@ -229,6 +230,8 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
                        data.customers.set_index("customer_id").email, costs=DEMO_MESSAGE_COSTS)
         progress("writing playbooks")
         playbooks = [new_playbook(ws, kind, kind, channel="csv", force=True).stem for kind in KINDS]
+        progress("running the loyalty program over the orders")
+        demo_loyalty(ws, seed=params.seed)
     return DemoWorkspace(Path(path).resolve(), tables, trained.get("model_version"), params.csv_dir, playbooks)
 
 

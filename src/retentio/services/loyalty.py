@@ -177,6 +177,39 @@ class StatsResult:
     program: str
     stats: LoyaltyStats
     effect: RetentionEffect | None
+    point_value: float = 0.01
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``periods`` (rows), ``totals`` and ``effect`` (with its balance rows)."""
+        import dataclasses
+        import math
+
+        def clean(v: Any) -> Any:
+            if isinstance(v, float) and math.isnan(v):
+                return None
+            if isinstance(v, pd.Timestamp):
+                return v.date().isoformat()
+            if hasattr(v, "item"):
+                return clean(v.item())
+            return v
+
+        def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{k: clean(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+        out: dict[str, Any] = {"program": self.program, "point_value": self.point_value}
+        totals: dict[str, Any] = {}
+        for f in dataclasses.fields(self.stats):
+            v = getattr(self.stats, f.name)
+            if isinstance(v, pd.DataFrame):
+                out[f.name] = rows(v)
+            else:
+                totals[f.name] = {k: clean(x) for k, x in v.items()} if isinstance(v, dict) else clean(v)
+        out["totals"] = totals
+        if self.effect is not None:
+            out["effect"] = {f.name: rows(getattr(self.effect, f.name))
+                             if isinstance(getattr(self.effect, f.name), pd.DataFrame)
+                             else clean(getattr(self.effect, f.name)) for f in dataclasses.fields(self.effect)}
+        return out
 
 
 def ledger_frames(ws: Workspace, p: Program) -> dict[str, pd.DataFrame]:
@@ -235,12 +268,12 @@ def stats(ws: Workspace, *, name: str | None = None, period: str = "month", as_o
         if column in orders:
             orders[column] = orders[column].astype(float)
     orders["customer_id"] = orders["customer_id"].astype(str)
-    end = pd.Timestamp(as_of) + pd.Timedelta(days=1) if as_of else pd.Timestamp(data_range(ws)[1])
+    end = pd.Timestamp(as_of) if as_of else pd.Timestamp(data_range(ws)[1]) - pd.Timedelta(days=1)
     tier_order = [t.name for t in p.tiers.levels] if p.tiers else []
     result = program_stats(frames["movements"], frames["members"], frames["tier_changes"], frames["stamp_cards"],
                            orders, point_value=p.point_value, tier_order=tier_order, period=period, as_of=end)
     measured = retention_effect(frames["members"], orders, as_of=end, window_days=window_days) if effect else None
-    return StatsResult(p.name, result, measured)
+    return StatsResult(p.name, result, measured, p.point_value)
 
 
 
@@ -288,8 +321,8 @@ levels = [
 def demo_loyalty(ws: Workspace, *, seed: int = 7, name: str = "club",
                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Give the demo shop a points program with a history: the program over the orders
-    quarter by quarter, and after each quarter a third of the members with 500 points
-    or more redeem 30–100 % of them (in hundreds) — so earning, pending points,
+    month by month, and after each month a tenth of the members with 500 points or
+    more redeem 30–100 % of them (in hundreds) — so earning, pending points,
     redemptions, expiries, returns and tier moves all appear in ``stats`` and the report."""
     import dataclasses
 
@@ -305,10 +338,10 @@ def demo_loyalty(ws: Workspace, *, seed: int = 7, name: str = "club",
     inputs = order_inputs(ws, book.program, first, end)
     rng = np.random.default_rng(seed)
     joins = _demo_joins(inputs.orders, rng)
-    step = pd.Timestamp(first).to_period("Q").start_time.to_pydatetime()
+    step = pd.Timestamp(first).to_period("M").start_time.to_pydatetime()
     totals = {"redeemed": 0, "operations": 0}
     while step < end:
-        nxt = min((pd.Timestamp(step) + pd.offsets.QuarterBegin(startingMonth=1)).to_pydatetime(), end)
+        nxt = min((pd.Timestamp(step) + pd.offsets.MonthBegin(1)).to_pydatetime(), end)
         if progress:
             progress(f"loyalty {step.date()}")
         joining = {c: t for c, t in joins.items() if step <= t < nxt}
@@ -344,9 +377,9 @@ def _demo_redemptions(book: Ledger, at: dt.datetime, rng: Any) -> int:
             LoyaltyAccount.program == book.program.name, LoyaltyAccount.available >= 500)).all()
     requests = []
     for customer, available in rows:
-        if rng.random() < 1 / 3:
+        if rng.random() < 0.1:
             points = int(available * rng.uniform(0.3, 1.0)) // 100 * 100
-            when = at - dt.timedelta(hours=float(rng.uniform(1, 24 * 20)))
+            when = at - dt.timedelta(hours=float(rng.uniform(1, 12)))
             if points >= 100:
                 requests.append((customer, points, f"demo-redeem:{customer}:{at.date()}", when))
     return book.redeem_many(requests, reason="paid part of an order")["redeemed"]

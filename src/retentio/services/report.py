@@ -25,12 +25,13 @@ if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
     from retentio.services.clv import HoldoutCheck
     from retentio.services.data import TableInfo
+    from retentio.services.loyalty import StatsResult
     from retentio.services.measurement import Measurement
     from retentio.services.retention import Cohorts, Funnels, Lifecycle, RetentionMetrics, Segments
 
 #: the sections, in the order the report shows them
 SECTIONS = ("kpis", "over_time", "cohorts", "mrr", "lifecycle", "segments", "clv", "churn", "feedback", "actions",
-            "data")
+            "loyalty", "data")
 
 #: the share of customers whose part of the total CLV the report states
 TOP_FRACTION = 0.1
@@ -89,7 +90,7 @@ class ActionFacts:
 
 @dataclass(frozen=True)
 class DataFacts:
-    """Section 11: what is loaded, every load, rejected rows, the definitions used and
+    """Section 12: what is loaded, every load, rejected rows, the definitions used and
     the versions that computed the report."""
 
     tables: list[TableInfo]
@@ -120,6 +121,8 @@ class ReportData:
     churn: ChurnFacts | None = None
     nps_groups: pd.DataFrame | None = None
     actions: ActionFacts | None = None
+    #: section 11: the loyalty program's statistics and its effect on retention
+    loyalty: StatsResult | None = None
     data: DataFacts | None = None
     unavailable: dict[str, RetentioError] = field(default_factory=dict)
 
@@ -169,6 +172,17 @@ def _actions(ws: Workspace) -> ActionFacts:
     if not _store_in_use(ws):  # the report never creates the store
         raise RetentioError("No campaign has run yet.")
     return ActionFacts(measure_campaigns(ws), measure_campaigns(ws, MeasureParams(by="tool")))
+
+
+def _loyalty(ws: Workspace) -> StatsResult:
+    from retentio.actions.loyalty.programs import list_programs
+    from retentio.services.data import _store_in_use
+    from retentio.services.loyalty import stats
+
+    names = list_programs(ws.path)
+    if not names or not _store_in_use(ws):  # the report never creates the store
+        raise RetentioError("No loyalty program runs yet (retentio loyalty program add, then loyalty apply-orders).")
+    return stats(ws, name=names[0])
 
 
 def _data(ws: Workspace) -> DataFacts:
@@ -234,6 +248,7 @@ def report_data(ws: Workspace, params: ReportParams = ReportParams(),
     if ws.is_loaded("surveys"):
         out.nps_groups = gather("feedback", lambda: nps_groups(ws))
     out.actions = gather("actions", lambda: _actions(ws))
+    out.loyalty = gather("loyalty", lambda: _loyalty(ws))
     out.data = gather("data", lambda: _data(ws))
     return out
 

@@ -1,6 +1,6 @@
 """The retention report: one self-contained HTML file (Vega-Lite charts with the Vega
 JavaScript inlined from the installed vl-convert package, so nothing is fetched when it is
-opened), eleven sections each with a takeaway written from its numbers, and PNG copies of
+opened), twelve sections each with a takeaway written from its numbers, and PNG copies of
 the charts on request. Every number comes from :func:`retentio.services.report.report_data`;
 this module only charts, arranges and words them.
 """
@@ -361,7 +361,7 @@ def _actions(d: ReportData, f: Fmt) -> Section:
 
 def _data(d: ReportData, f: Fmt) -> Section:
     t = f.t
-    s = Section("data", t["s11"])
+    s = Section("data", t["s12"])
     facts = _need(d, "data", d.data)
     s.tables.append(([t["table"], t["rows"], t["customers"], t["from"], t["to"]],
                      [[r.table, f.num(r.rows), f.num(r.customers), r.first_day or "—", r.last_day or "—"]
@@ -376,11 +376,60 @@ def _data(d: ReportData, f: Fmt) -> Section:
     return s
 
 
+def _loyalty(d: ReportData, f: Fmt) -> Section:
+    t = f.t
+    s = Section("loyalty", t["s11"])
+    facts = _need(d, "loyalty", d.loyalty)
+    st = facts.stats
+    periods = st.periods
+    flows = periods.melt(id_vars=["period_start"], value_vars=["issued", "redeemed", "expired"],
+                         var_name="flow", value_name="points")
+    flows["flow"] = flows["flow"].map({"issued": t["loy_issued"], "redeemed": t["loy_redeemed"],
+                                       "expired": t["loy_expired"]})
+    s.charts.append(("loyalty_points", alt.Chart(flows).mark_line(point=True).encode(
+        x=alt.X("period_start:T", title=None), y=alt.Y("points:Q", title=t["loy_points"]),
+        color=alt.Color("flow:N", title=None), tooltip=["period_start:T", "flow:N", alt.Tooltip("points:Q", format=",")])
+        .properties(width=WIDTH, height=220)))
+    s.charts.append(("loyalty_liability", alt.Chart(periods).mark_area(opacity=0.6).encode(
+        x=alt.X("period_start:T", title=None), y=alt.Y("liability:Q", title=f"{t['loy_liability']}, {d.currency}"),
+        tooltip=["period_start:T", alt.Tooltip("liability:Q", format=",.0f")]).properties(width=WIDTH, height=160)))
+
+    def share(v: float) -> str:
+        return "—" if v != v else f.pct(100 * v, 1)
+
+    tiers = ", ".join(f"{k}: {f.num(v)}" for k, v in st.tier_distribution.items()) or "—"
+    rows = [[t["loy_members"], f.num(st.members)], [t["loy_active"], f.num(st.active_members)],
+            [t["loy_issued"], f.num(st.issued)], [t["loy_redeemed"], f.num(st.redeemed)],
+            [t["loy_expired"], f.num(st.expired)], [t["loy_rr"], share(st.redemption_rate)],
+            [t["loy_liability"], f.money(st.liability)], [t["loy_breakage"], share(st.breakage_rate)],
+            [t["loy_net"], f.money(st.liability_net_of_breakage)], [t["loy_reward_cost"], f.money(st.reward_cost)],
+            [t["loy_discount_cost"], f.money(st.discount_cost)], [t["loy_tiers"], tiers]]
+    if st.cards:
+        rows.append([t["loy_stamps"], share(st.stamp_completion_rate)])
+    s.tables.append(([t["loy_measure"], t["value"]], rows))
+    s.takeaway = t["loy_take"].format(members=f.num(st.members), program=facts.program, rr=share(st.redemption_rate),
+                                      liab=f.money(st.liability), net=f.money(st.liability_net_of_breakage),
+                                      breakage=share(st.breakage_rate))
+    e = facts.effect
+    if e is not None and e.reason is None:
+        s.takeaway += " " + t["loy_effect"].format(
+            m=share(e.member_rate), c=share(e.control_rate), w=e.window_days, eff=f"{100 * e.effect:+.1f}",
+            lo=f"{100 * e.effect_low:+.1f}", hi=f"{100 * e.effect_high:+.1f}")
+        s.tables.append(([t["loy_feature"], t["loy_before"], t["loy_after"]],
+                         [[r.feature, f"{r.smd_before:+.2f}", f"{r.smd_after:+.2f}"]
+                          for r in e.balance.itertuples(index=False)]))
+    elif e is not None:
+        s.takeaway += " " + t["loy_none"].format(reason=e.reason)
+    if e is not None:
+        s.note = e.caveat_ru if f.lang == "ru" else e.caveat
+    return s
+
+
 # ----------------------------------------------------------------------------- assembly
 MAKERS: dict[str, Callable[[ReportData, Fmt], Section]] = {
     "kpis": _kpis, "over_time": _over_time, "cohorts": _cohorts, "mrr": _mrr, "lifecycle": _lifecycle,
     "segments": _segments, "clv": _clv, "churn": _churn, "feedback": _feedback, "actions": _actions,
-    "data": _data,
+    "loyalty": _loyalty, "data": _data,
 }
 
 
