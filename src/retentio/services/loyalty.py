@@ -46,7 +46,7 @@ def program(ws: Workspace, name: str | None = None) -> Program:
 
 
 def program_summaries(ws: Workspace) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in list_programs(ws.path):
         try:
             p = read_program(ws.path, name)
@@ -346,7 +346,10 @@ def demo_loyalty(ws: Workspace, *, seed: int = 7, name: str = "club",
             progress(f"loyalty {step.date()}")
         joining = {c: t for c, t in joins.items() if step <= t < nxt}
         if joining:
-            book.transaction(lambda batch, joining=joining: batch.load(sorted(joining), create_at=joining))
+            def enrol(batch: Any, joining: dict[str, dt.datetime] = joining) -> None:
+                batch.load(sorted(joining), create_at=joining)
+
+            book.transaction(enrol)
         # a return becomes known about ten days after the order: until then it earned as completed
         late = (inputs.orders["ordered_at"] >= nxt - dt.timedelta(days=10)) & (inputs.orders["status"] == "returned")
         seen = dataclasses.replace(inputs, orders=inputs.orders.assign(

@@ -116,7 +116,7 @@ class Batch:
             return
         s, name = self.session, self.program.name
         if create_at is not None:
-            dialect = postgresql if s.bind.dialect.name == "postgresql" else sqlite
+            dialect = postgresql if _dialect(s) == "postgresql" else sqlite
             when = create_at if isinstance(create_at, Mapping) else dict.fromkeys(wanted, create_at)
             rows = [{"program": name, "customer_id": c, "joined_at": when[c], "available": 0, "pending": 0,
                      "negative_ok": self.program.negative_ok, "spend": 0, "state": {}} for c in wanted]
@@ -130,7 +130,7 @@ class Batch:
         for i in range(0, len(wanted), 5000):
             query = select(LoyaltyAccount).where(LoyaltyAccount.program == name,
                                                  LoyaltyAccount.customer_id.in_(wanted[i:i + 5000]))
-            if lock and s.bind.dialect.name == "postgresql":
+            if lock and _dialect(s) == "postgresql":
                 query = query.order_by(LoyaltyAccount.id).with_for_update()
             accounts += list(s.execute(query.execution_options(populate_existing=True)).scalars())
         by_id: dict[int, Member] = {}
@@ -157,8 +157,8 @@ class Batch:
             if wanted_orders:
                 keep = keep | LoyaltyLot.order_id.in_(wanted_orders)
         for i in range(0, len(ids), 5000):
-            query = select(*cols).where(LoyaltyLot.account_id.in_(ids[i:i + 5000]))
-            for row in s.execute(query if keep is None else query.where(keep)):
+            lots = select(*cols).where(LoyaltyLot.account_id.in_(ids[i:i + 5000]))
+            for row in s.execute(lots if keep is None else lots.where(keep)):
                 by_id[row.account_id].lots.append(Lot(
                     id=row.id, earned_at=row.earned_at, available_at=row.available_at, expires_at=row.expires_at,
                     points=row.points, remaining=row.remaining, released=row.released, source=row.source,
@@ -305,7 +305,7 @@ def _executemany(session: Session, table: Any, rows: list[dict[str, Any]], *, wh
         return
     from sqlalchemy import JSON, DateTime
 
-    sqlite = session.bind.dialect.name == "sqlite"
+    sqlite = _dialect(session) == "sqlite"
     mark = "?" if sqlite else "%s"
     columns = [c for c in rows[0] if c != where]
     converters: list[Any] = []
@@ -330,6 +330,10 @@ def _executemany(session: Session, table: Any, rows: list[dict[str, Any]], *, wh
     connection = session.connection()
     for i in range(0, len(values), 20000):
         connection.exec_driver_sql(sql, values[i:i + 20000])
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def _sqlite_time(value: dt.datetime | None) -> str | None:
