@@ -94,7 +94,17 @@ def run_playbooks(ws: Workspace, names: list[str], as_of: dt.date | None = None,
         results.append(RunResult(rec.run_id, pb.name, p.as_of, rec.counts["treatment"], rec.counts["control"],
                                          counts.sent, counts.failed, counts.retry, rec.queued if p.deferred else 0,
                                          rec.counts["suppressed"], final))
+    credit_points(ws)
     return results
+
+
+def credit_points(ws: Workspace) -> int:
+    """Credit the bonus points of sent ``points`` offers to the workspace's points program
+    (none when it has no points program); once per assignment."""
+    from retentio.actions.loyalty.campaign_points import credit_sent_points, points_ledger
+
+    book = points_ledger(ws.path, ws.store)
+    return credit_sent_points(book) if book is not None else 0
 
 
 def _loopback(host: str | None) -> bool:
@@ -154,6 +164,7 @@ def deliver_due(ws: Workspace, *, env: Mapping[str, str], progress: Progress = _
                          progress=progress, record_every=_record_every(kind), batch=_batch(kind),
                          quiet=_quiet_hours(ws))
         out[name] = out.get(name, {}) | counts.as_dict()
+    credit_points(ws)
     return out
 
 
