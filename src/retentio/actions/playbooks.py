@@ -31,16 +31,26 @@ KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 BROWSE_EVENTS = {"abandoned_cart": "cart_add", "wishlist": "wishlist_add", "viewed_item": "view_item"}
 
 
-class PlaybookError(RetentioError):
-    """A playbook that cannot be used: the file, the field and what is wrong."""
+class TomlFileError(RetentioError):
+    """A settings file (playbook, loyalty program) that cannot be used: the file, the
+    field and what is wrong."""
 
     def __init__(self, path: Path | str, message: str, field: str | None = None):
         self.path, self.field = str(path), field
         super().__init__(f"{path}: {field + ': ' if field else ''}{message}")
 
 
-class _Section(BaseModel):
+class PlaybookError(TomlFileError):
+    """A playbook that cannot be used."""
+
+
+class StrictSection(BaseModel):
+    """A section of a TOML file: unknown keys are refused, values are frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_Section = StrictSection
 
 
 class Trigger(_Section):
@@ -282,5 +292,5 @@ def list_playbooks(workspace: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
 
 
-__all__ = ["BROWSE_EVENTS", "KINDS", "PLAYBOOKS_DIR", "Playbook", "PlaybookError", "list_playbooks",
-           "parse_playbook", "playbooks_dir", "read_playbook"]
+__all__ = ["BROWSE_EVENTS", "KINDS", "PLAYBOOKS_DIR", "Playbook", "PlaybookError", "StrictSection", "TomlFileError",
+           "list_playbooks", "parse_playbook", "playbooks_dir", "read_playbook", "validation_message"]

@@ -21,8 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from retentio.actions.playbooks import validation_message
-from retentio.data.errors import RetentioError
+from retentio.actions.playbooks import StrictSection, TomlFileError, validation_message
 
 LOYALTY_DIR = "loyalty"
 
@@ -31,19 +30,11 @@ KINDS: tuple[str, ...] = ProgramKind.__args__  # type: ignore[attr-defined]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class ProgramError(RetentioError):
+class ProgramError(TomlFileError):
     """A loyalty program that cannot be used: the file, the field and what is wrong."""
 
-    def __init__(self, path: Path | str, message: str, field: str | None = None):
-        self.path, self.field = str(path), field
-        super().__init__(f"{path}: {field + ': ' if field else ''}{message}")
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Multiplier(_Section):
+class Multiplier(StrictSection):
     """Earn ``factor`` × the base points on orders matching every key given."""
 
     factor: float = Field(gt=0)
@@ -55,7 +46,7 @@ class Multiplier(_Section):
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
 
 
-class Earn(_Section):
+class Earn(StrictSection):
     """How points are earned."""
 
     #: points per currency unit of a completed order's amount
@@ -75,7 +66,7 @@ class Earn(_Section):
     pending_days: int = Field(0, ge=0)
 
 
-class Redeem(_Section):
+class Redeem(StrictSection):
     """How points pay for orders."""
 
     #: the largest share of an order that points may pay
@@ -84,7 +75,7 @@ class Redeem(_Section):
     min_points: int = Field(1, ge=1)
 
 
-class Expiry(_Section):
+class Expiry(StrictSection):
     """When earned points expire: N days after earning, or at the end of the month or
     year they were earned in (plus ``days``, if both are given, whichever is later)."""
 
@@ -98,14 +89,14 @@ class Expiry(_Section):
         return self
 
 
-class Returns(_Section):
+class Returns(StrictSection):
     """What a return does when the order's points were already spent: allow a negative
     balance, deduct the shortfall from the customer's other points, or write it off."""
 
     policy: Literal["negative", "other_lots", "write_off"] = "other_lots"
 
 
-class Tier(_Section):
+class Tier(StrictSection):
     name: str = Field(min_length=1, max_length=40)
     #: points earned (or spend) in the window that qualifies for this tier
     threshold: float = Field(ge=0)
@@ -114,7 +105,7 @@ class Tier(_Section):
     free_shipping: bool = False
 
 
-class Tiers(_Section):
+class Tiers(StrictSection):
     """Multi-tier status: qualification over a rolling window, upgrade at once,
     re-evaluation every ``review_days`` with a downgrade policy."""
 
@@ -136,12 +127,12 @@ class Tiers(_Section):
         return self
 
 
-class DiscountLevel(_Section):
+class DiscountLevel(StrictSection):
     threshold: float = Field(ge=0)
     percent: float = Field(gt=0, le=100)
 
 
-class Discount(_Section):
+class Discount(StrictSection):
     """A discount card: a fixed ``percent``, or ``levels`` by spend (lifetime or the last
     12 months) that fall back one level after every ``fallback_days`` without a purchase."""
 
@@ -160,7 +151,7 @@ class Discount(_Section):
         return self
 
 
-class Stamps(_Section):
+class Stamps(StrictSection):
     """A stamp card: one stamp per qualifying purchase, ``required`` stamps → the reward;
     a card lasts ``period_days`` from its first stamp, then its stamps expire."""
 
@@ -171,13 +162,13 @@ class Stamps(_Section):
     period_days: int | None = Field(None, ge=1)
 
 
-class Perks(_Section):
+class Perks(StrictSection):
     discount_pct: float = Field(0.0, ge=0, le=100)
     earn_multiplier: float = Field(1.0, gt=0)
     free_shipping: bool = False
 
 
-class Membership(_Section):
+class Membership(StrictSection):
     """Paid membership: ``fee`` per ``period_days``; perks while paid; lapse when a
     period ends unpaid (after ``grace_days``)."""
 
@@ -187,7 +178,7 @@ class Membership(_Section):
     perks: Perks = Perks()
 
 
-class Cashback(_Section):
+class Cashback(StrictSection):
     """A share of each period's completed spend returned at the period's end, as points
     or as balance (a balance is points worth one minor currency unit: point_value 0.01)."""
 
@@ -196,7 +187,7 @@ class Cashback(_Section):
     credit: Literal["points", "balance"] = "points"
 
 
-class Referral(_Section):
+class Referral(StrictSection):
     """A code per member; the referee's first completed order rewards both, once."""
 
     referrer_points: int = Field(ge=0)
