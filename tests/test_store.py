@@ -179,3 +179,31 @@ def test_an_unreachable_store_is_a_clear_error():
         Store.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     with pytest.raises(RetentioError, match="not a database URL"):
         Store.open("notadb://x")
+
+
+def _open_when_released(url: str, barrier, results) -> None:
+    barrier.wait()
+    try:
+        Store.open(url).close()
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        results.put(repr(exc))
+
+
+def test_many_processes_open_a_migrated_store_at_once(tmp_path):
+    """Tills start together: opening a store already at the newest revision only reads it
+    (it used to take SQLite's write lock while Alembic loaded its scripts, and some of 16
+    processes then failed with "database is locked")."""
+    import multiprocessing as mp
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    Store.open(url).close()
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(12), ctx.Queue()
+    procs = [ctx.Process(target=_open_when_released, args=(url, barrier, results)) for _ in range(12)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert outcomes == ["ok"] * 12

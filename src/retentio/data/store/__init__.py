@@ -71,9 +71,16 @@ class Store:
 
     @classmethod
     def open(cls, url: str, *, migrations: Path = MIGRATIONS) -> Store:
-        """Connect and bring the schema up to the newest revision."""
+        """Connect and bring the schema up to the newest revision. A store already at the
+        newest revision is only read: many processes opening it at once (tills, workers)
+        would otherwise queue on SQLite's write lock while each loads the migrations."""
         store = cls(url, migrations=migrations)
-        store.upgrade()
+        try:
+            current = store.revision()
+        except Exception:  # unreachable or not yet a database: upgrade() says why
+            current = None
+        if current is None or current != store.head():
+            store.upgrade()
         return store
 
     def _alembic(self):
