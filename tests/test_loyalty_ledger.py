@@ -192,7 +192,7 @@ downgrade = "{policy}"
 levels = [
   {{ name = "Bronze", threshold = 0 }},
   {{ name = "Silver", threshold = 500, earn_multiplier = 1.5, discount_pct = 3 }},
-  {{ name = "Gold", threshold = 1500, discount_pct = 5 }},
+  {{ name = "Gold", threshold = 1500, discount_pct = 5, free_shipping = true }},
 ]
 """
 
@@ -226,7 +226,7 @@ def test_a_manual_tier_override_stays_until_removed(store_url):
     set_tier(book, "c1", "Gold", reason="key account")
     apply_orders(book, data, day(0), day(400))                   # reviews find Bronze
     b = book.balance("c1", at=day(400))
-    assert (b["tier"], b["tier_override"], b["discount_pct"]) == ("Gold", True, 5.0)
+    assert (b["tier"], b["tier_override"], b["discount_pct"], b["free_shipping"]) == ("Gold", True, 5.0, True)
     set_tier(book, "c1", None, reason="no longer")
     assert book.balance("c1", at=day(400))["tier"] == "Bronze"
     with pytest.raises(LedgerError, match="no tier 'Platinum'"):
@@ -352,6 +352,7 @@ def test_paid_membership_gives_perks_while_paid(store_url):
     assert pay_membership(book, "c1", key="pay-1", at=day(0))["replayed"] is True
     pay_membership(book, "c1", key="pay-2", at=day(25))                 # renewal before the end extends
     assert book.balance("c1", at=day(59))["discount_pct"] == 5
+    assert book.balance("c1", at=day(59))["free_shipping"] is False        # perks give a discount only
     assert book.balance("c1", at=day(64))["discount_pct"] == 0          # 60 + 3 days of grace passed
     apply_orders(book, orders(("o", "c1", 1, 10)), day(0), day(64))
     assert ("membership_lapsed", day(60).date().isoformat(), None) in events(book, "c1")

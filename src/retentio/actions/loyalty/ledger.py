@@ -603,6 +603,7 @@ class Ledger:
                     "tier_override": m.tier_override is not None,
                     "expiring": [{"date": d, "points": p} for d, p in sorted(expiring.items())],
                     "discount_pct": discount_pct(self.program, m, when),
+                    "free_shipping": free_shipping(self.program, m, when),
                     "value": round(m.available * self.program.point_value, 4),
                     "referral_code": m.referral_code,
                     "member_until": m.member_until.isoformat() if m.member_until else None}
@@ -694,6 +695,21 @@ def expiry_of(program: Program, at: dt.datetime) -> dt.datetime | None:
     return end
 
 
+def _membership_active(program: Program, member: Member, at: dt.datetime) -> bool:
+    return program.membership is not None and member.member_until is not None and \
+        at <= member.member_until + dt.timedelta(days=program.membership.grace_days)
+
+
+def free_shipping(program: Program, member: Member, at: dt.datetime) -> bool:
+    """Whether the member's tier, or a paid membership, gives free shipping at ``at``."""
+    if program.tiers is not None and member.tier_effective is not None:
+        tier = next((t for t in program.tiers.levels if t.name == member.tier_effective), None)
+        if tier is not None and tier.free_shipping:
+            return True
+    return _membership_active(program, member, at) and program.membership is not None and \
+        program.membership.perks.free_shipping
+
+
 def discount_pct(program: Program, member: Member, at: dt.datetime) -> float:
     """The member's discount on an order at ``at``: the discount card's level (or fixed
     percentage), the tier's, or the membership's while it is paid — the largest applies."""
@@ -707,10 +723,10 @@ def discount_pct(program: Program, member: Member, at: dt.datetime) -> float:
         tier = next((t for t in program.tiers.levels if t.name == member.tier_effective), None)
         if tier is not None:
             pct = max(pct, tier.discount_pct)
-    if program.membership is not None and member.member_until is not None and \
-            at <= member.member_until + dt.timedelta(days=program.membership.grace_days):
+    if _membership_active(program, member, at) and program.membership is not None:
         pct = max(pct, program.membership.perks.discount_pct)
     return pct
 
 
-__all__ = ["Batch", "KeyConflict", "Ledger", "Op", "discount_pct", "expiry_of", "now_naive", "request_hash"]
+__all__ = ["Batch", "KeyConflict", "Ledger", "Op", "discount_pct", "expiry_of", "free_shipping", "now_naive",
+           "request_hash"]
