@@ -393,14 +393,27 @@ def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt
         return run
 
     chunks = [customers[i:i + batch_size] for i in range(0, len(customers), batch_size)]
-    for n, chunk in enumerate(chunks):
-        for kind, n in ledger.transaction(work(chunk)).items():
-            result.counts[kind] = result.counts.get(kind, 0) + n
-            result.operations += n
+    for i, chunk in enumerate(chunks):
+        for kind, ops in ledger.transaction(work(chunk)).items():
+            result.counts[kind] = result.counts.get(kind, 0) + ops
+            result.operations += ops
+        if i == 0:
+            _analyze(ledger)
         result.batches += 1
         if progress:
-            progress(n + 1, len(chunks))
+            progress(i + 1, len(chunks))
     return result
+
+
+def _analyze(ledger: Ledger) -> None:
+    """Fresh statistics after the first batch on PostgreSQL, so the planner sees the
+    loyalty tables' real sizes (on a new store it otherwise plans for empty tables for
+    the rest of the run)."""
+    if ledger.store.engine.dialect.name != "postgresql":
+        return
+    with ledger.store.engine.connect() as c:
+        c.exec_driver_sql("ANALYZE loyalty_operations, loyalty_entries, loyalty_lots, loyalty_accounts, loyalty_events")
+        c.commit()
 
 
 def _event_rows(program: Program, events: pd.DataFrame | None, from_: dt.datetime, to: dt.datetime) -> pd.DataFrame:

@@ -73,7 +73,7 @@ class LoyaltyOperation(Base):
     __table_args__ = (
         UniqueConstraint("program", "key", name="uq_loyalty_operations_key"),
         CheckConstraint(_in("kind", OPERATION_KINDS), name="ck_loyalty_operations_kind"),
-        Index("ix_loyalty_operations_customer", "program", "customer_id"),
+        Index("ix_loyalty_operations_customer", "customer_id", "program"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -169,7 +169,7 @@ class LoyaltyEntry(Base):
                         name="ck_loyalty_entries_account"),
         CheckConstraint(_in("kind", OPERATION_KINDS), name="ck_loyalty_entries_kind"),
         CheckConstraint(f"policy IS NULL OR {_in('policy', RETURN_POLICIES)}", name="ck_loyalty_entries_policy"),
-        Index("ix_loyalty_entries_customer", "program", "customer_id"),
+        Index("ix_loyalty_entries_customer", "customer_id", "program"),
         Index("ix_loyalty_entries_operation", "program", "key"),
         # the operation's key names it (no id to read back: entries are written in bulk)
         ForeignKeyConstraint(["program", "key"], ["loyalty_operations.program", "loyalty_operations.key"],
@@ -197,7 +197,7 @@ class LoyaltyEvent(Base):
     __tablename__ = "loyalty_events"
     __table_args__ = (
         UniqueConstraint("program", "key", name="uq_loyalty_events_key"),
-        Index("ix_loyalty_events_customer", "program", "customer_id"),
+        Index("ix_loyalty_events_customer", "customer_id", "program"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

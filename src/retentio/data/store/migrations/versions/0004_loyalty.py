@@ -34,7 +34,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("program", "key", name="uq_loyalty_operations_key"),
         sa.CheckConstraint(KINDS, name="ck_loyalty_operations_kind"),
     )
-    op.create_index("ix_loyalty_operations_customer", "loyalty_operations", ["program", "customer_id"])
+    # customer first: an index led by program would match any key lookup on its first column,
+    # and PostgreSQL's generic plan for the entries' foreign-key check picked it on a new store
+    # (before statistics), reading every operation of the program per entry
+    op.create_index("ix_loyalty_operations_customer", "loyalty_operations", ["customer_id", "program"])
     op.create_table(
         "loyalty_accounts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -111,7 +114,7 @@ def upgrade() -> None:
         sa.CheckConstraint("policy IS NULL OR policy IN ('negative', 'other_lots', 'write_off')",
                            name="ck_loyalty_entries_policy"),
     )
-    op.create_index("ix_loyalty_entries_customer", "loyalty_entries", ["program", "customer_id"])
+    op.create_index("ix_loyalty_entries_customer", "loyalty_entries", ["customer_id", "program"])
     op.create_index("ix_loyalty_entries_operation", "loyalty_entries", ["program", "key"])
     op.create_table(
         "loyalty_events",
@@ -128,7 +131,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("program", "key", name="uq_loyalty_events_key"),
     )
-    op.create_index("ix_loyalty_events_customer", "loyalty_events", ["program", "customer_id"])
+    op.create_index("ix_loyalty_events_customer", "loyalty_events", ["customer_id", "program"])
 
 
 def downgrade() -> None:
