@@ -301,6 +301,7 @@ def step(ledger: Ledger, model: Model, program: str, key: str, req: tuple,
         for c, v in views.items():
             model.apply_settled(c, v)
         members[source].available -= points
+        members[source].redeemed += points  # points given away count as used: a return may take them back
         members[target].available += points
         model.lot(target, f"{program}:{key}", points, at, pending=False, order=None)
         assert result["points"] == points and sum(lot["points"] for lot in result["lots"]) == points
@@ -326,7 +327,7 @@ def step(ledger: Ledger, model: Model, program: str, key: str, req: tuple,
         return "reverse_order", (c, lot.order), kwargs, result
     reversed_, shortfall = result["reversed"], result["shortfall"]
     assert reversed_ >= 0 and shortfall >= 0 and reversed_ + shortfall <= lot.points, (result, lot)
-    assert shortfall <= m.redeemed  # only what redemptions took from it is a shortfall
+    assert shortfall <= m.redeemed  # only what redemptions and transfers took from it is a shortfall
     if not lot.released:  # still in its return window: nothing of it could be spent
         assert (reversed_, shortfall) == (lot.points, 0), (result, lot)
         m.pending -= reversed_
