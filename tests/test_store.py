@@ -60,7 +60,7 @@ def register(store: Store, n: int = 1) -> list[int]:
 
 
 #: the newest revision of the real migrations
-HEAD = "0003"
+HEAD = "0004"
 
 
 def test_upgrade_from_empty_creates_the_schema(store_url):
@@ -68,7 +68,8 @@ def test_upgrade_from_empty_creates_the_schema(store_url):
         assert store.revision() == store.head() == HEAD
         names = set(sa.inspect(store.engine).get_table_names())
         assert {"model_versions", "score_snapshots", "customer_scores", "alembic_version", "campaigns",
-                "campaign_runs", "assignments", "outbox", "promo_codes", "suppressions", "uplift_models"} <= names
+                "campaign_runs", "assignments", "outbox", "promo_codes", "suppressions", "uplift_models",
+                "loyalty_operations", "loyalty_entries", "loyalty_lots", "loyalty_accounts", "loyalty_events"} <= names
         Store.open(store_url).close()  # opening again changes nothing
         assert store.revision() == HEAD
 
