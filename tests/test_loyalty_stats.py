@@ -241,6 +241,23 @@ def test_tiny_match_by_hand():
     assert t.loc["B", "orders_before"] == 0 and t.loc["B", "orders_after"] == 1
 
 
+def test_joiners_at_the_till_are_compared_with_same_day_buyers():
+    """A joins while paying on 1 March. X has A's history exactly but bought nothing that
+    day; Q's history is further from A's, but Q also bought on 1 March. Matched at the
+    till, A's control is Q; otherwise X."""
+    members = pd.DataFrame({"customer_id": ["A"], "joined_at": pd.to_datetime(["2024-03-01 12:00"])})
+    orders = _orders_of([
+        ("A", "2024-01-01", 10), ("A", "2024-02-01", 10), ("A", "2024-03-01 11:59", 10),
+        ("X", "2024-01-01", 10), ("X", "2024-02-01", 10),
+        ("Q", "2023-12-01", 10), ("Q", "2024-01-20", 10), ("Q", "2024-03-01 09:00", 10),
+    ]).assign(status="completed")
+    assert ls.match_members(members, orders, AS_OF, at_checkout=False).pairs["control_id"].tolist() == ["X"]
+    till = ls.match_members(members, orders, AS_OF, at_checkout=True)
+    assert till.pairs["control_id"].tolist() == ["Q"] and till.at_checkout
+    # left to the data: the only member ordered on its join day, so it is a till join
+    assert ls.match_members(members, orders, AS_OF).at_checkout
+
+
 def test_tiny_effect_by_hand():
     members, orders = _tiny()
     e = ls.retention_effect(members, orders, AS_OF, min_matched=2)
