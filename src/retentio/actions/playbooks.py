@@ -14,14 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from retentio.data.errors import RetentioError
 
 PLAYBOOKS_DIR = "playbooks"
+M = TypeVar("M", bound=BaseModel)
 
 Kind = Literal["winback", "churn_risk", "birthday", "abandoned_cart", "wishlist", "viewed_item", "renewal",
                "replenishment", "onboarding", "early_access", "thank_you", "detractor_followup"]
@@ -247,19 +249,30 @@ def _where(loc: tuple) -> str:
 
 def parse_playbook(text: str, path: Path | str, name: str | None = None) -> Playbook:
     """A playbook from its TOML text; :class:`PlaybookError` naming the field."""
+
+    def hint(message: str, where: str | None) -> str:
+        if message.startswith("missing") and ((where or "").startswith("[holdout]") or where == "holdout"):
+            return message.replace("missing", "missing: write percent = 0 to send to everyone", 1)
+        return message
+
+    return parse_toml(text, path, name, Playbook, PlaybookError, hint)
+
+
+def parse_toml(text: str, path: Path | str, name: str | None, model: type[M], error: type[TomlFileError],
+               hint: Callable[[str, str | None], str] | None = None) -> M:
+    """A TOML file read into ``model`` as a whole (its ``name`` defaults to the file's
+    stem, ``path`` is set); ``error`` naming the file and the first wrong field."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PlaybookError(path, f"not valid TOML: {exc}") from None
+        raise error(path, f"not valid TOML: {exc}") from None
     raw.setdefault("name", name or Path(path).stem)
     raw["path"] = str(path)
     try:
-        return Playbook.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         message, where = validation_message(exc)
-        if message.startswith("missing") and ((where or "").startswith("[holdout]") or where == "holdout"):
-            message = message.replace("missing", "missing: write percent = 0 to send to everyone", 1)
-        raise PlaybookError(path, message, where) from None
+        raise error(path, hint(message, where) if hint else message, where) from None
 
 
 def validation_message(exc: ValidationError) -> tuple[str, str | None]:
@@ -293,4 +306,4 @@ def list_playbooks(workspace: Path) -> list[str]:
 
 
 __all__ = ["BROWSE_EVENTS", "KINDS", "PLAYBOOKS_DIR", "Playbook", "PlaybookError", "StrictSection", "TomlFileError",
-           "list_playbooks", "parse_playbook", "playbooks_dir", "read_playbook", "validation_message"]
+           "list_playbooks", "parse_playbook", "parse_toml", "playbooks_dir", "read_playbook", "validation_message"]

@@ -15,13 +15,12 @@ value is refused naming the file and the field (``[tiers] downgrade``).
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from retentio.actions.playbooks import StrictSection, TomlFileError, validation_message
+from retentio.actions.playbooks import StrictSection, TomlFileError, parse_toml
 
 LOYALTY_DIR = "loyalty"
 
@@ -256,17 +255,7 @@ def loyalty_dir(workspace: Path) -> Path:
 
 def parse_program(text: str, path: Path | str, name: str | None = None) -> Program:
     """A program from its TOML text; :class:`ProgramError` naming the field."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProgramError(path, f"not valid TOML: {exc}") from None
-    raw.setdefault("name", name or Path(path).stem)
-    raw["path"] = str(path)
-    try:
-        return Program.model_validate(raw)
-    except ValidationError as exc:
-        message, where = validation_message(exc)
-        raise ProgramError(path, message, where) from None
+    return parse_toml(text, path, name, Program, ProgramError)
 
 
 def list_programs(workspace: Path) -> list[str]:
