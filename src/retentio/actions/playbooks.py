@@ -207,12 +207,7 @@ class Playbook(_Section):
     expected_uplift: float = Field(0.03, ge=0, le=1)
     path: str = ""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,80}", value):
-            raise ValueError("a name of letters, digits, _ and - (at most 80)")
-        return value
+    _name = field_validator("name")(classmethod(lambda cls, value: file_name(value)))
 
     @model_validator(mode="after")
     def _kind_needs(self) -> Playbook:
@@ -273,6 +268,13 @@ def parse_toml(text: str, path: Path | str, name: str | None, model: type[M], er
     except ValidationError as exc:
         message, where = validation_message(exc)
         raise error(path, hint(message, where) if hint else message, where) from None
+
+
+def file_name(value: str) -> str:
+    """A name that is also a file's stem: letters, digits, _ and - (at most 80)."""
+    if not re.fullmatch(r"[A-Za-z0-9_\-]{1,80}", value):
+        raise ValueError("a name of letters, digits, _ and - (at most 80)")
+    return value
 
 
 def validation_message(exc: ValidationError) -> tuple[str, str | None]:

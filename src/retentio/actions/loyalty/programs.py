@@ -14,13 +14,12 @@ value is refused naming the file and the field (``[tiers] downgrade``).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from retentio.actions.playbooks import StrictSection, TomlFileError, parse_toml
+from retentio.actions.playbooks import StrictSection, TomlFileError, file_name, parse_toml
 
 LOYALTY_DIR = "loyalty"
 
@@ -203,7 +202,6 @@ class Program(BaseModel):
     description: str = ""
     #: money per point (what a point is worth when it pays; what the liability counts)
     point_value: float = Field(0.01, gt=0)
-    #: a negative balance is allowed at all (also the returns policy "negative")
     earn: Earn = Earn()
     redeem: Redeem = Redeem()
     expiry: Expiry = Expiry(rule="never")
@@ -218,12 +216,7 @@ class Program(BaseModel):
     enrolment: Literal["all", "join"] = "all"
     path: str = ""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,80}", value):
-            raise ValueError("a name of letters, digits, _ and - (at most 80)")
-        return value
+    _name = field_validator("name")(classmethod(lambda cls, value: file_name(value)))
 
     @model_validator(mode="after")
     def _kind_needs(self) -> Program:
