@@ -295,6 +295,16 @@ def _rows_by_customer(customers: pd.Series, *columns: pd.Series) -> dict[str, li
     return out
 
 
+def _chunk_rows(act_on: pd.DataFrame, spans: list[tuple[int, int]]) -> dict[str, list[tuple]]:
+    """A batch's orders per customer, as tuples; its customers' rows are one slice of
+    ``act_on`` (both are sorted by customer)."""
+    if not spans:
+        return {}
+    part = act_on.iloc[spans[0][0]:spans[-1][1]]
+    return _rows_by_customer(part["customer_id"], part["order_id"], part["ordered_at"],
+                             part["amount"].astype(float), part["status"])
+
+
 def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt.datetime, *,
                  batch_size: int = 2000, progress: Callable[[int, int], None] | None = None) -> ApplyResult:
     """Run the program over ``inputs`` for orders in ``[from_, to)`` (see the module
@@ -324,8 +334,12 @@ def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt
     act_on = orders[orders["customer_id"].isin(customers)]
     # orders before the period matter only if their status is no longer "completed" (returns)
     act_on = act_on[(act_on["ordered_at"] >= from_) | (act_on["status"] != "completed")]
-    by_customer = _rows_by_customer(act_on["customer_id"], act_on["order_id"], act_on["ordered_at"],
-                                    act_on["amount"].astype(float), act_on["status"])
+    act_on = act_on[["customer_id", "order_id", "ordered_at", "amount", "status"]].reset_index(drop=True)
+    # one customer's rows are contiguous (sorted by customer): a batch turns only its own slice
+    # into tuples, so memory holds the frame, not one tuple per order
+    firsts = act_on["customer_id"].drop_duplicates(keep="first")
+    lasts = act_on["customer_id"].drop_duplicates(keep="last")
+    spans = dict(zip(firsts.tolist(), zip(firsts.index.tolist(), (lasts.index + 1).tolist())))
     categories: dict[str, dict[str, float]] = {}
     if inputs.categories is not None and not inputs.categories.empty:
         cats = inputs.categories[inputs.categories["order_id"].astype(str).isin(set(act_on["order_id"]))]
@@ -348,6 +362,7 @@ def apply_orders(ledger: Ledger, inputs: OrderInputs, from_: dt.datetime, to: dt
 
     def work(chunk: list[str]) -> Callable[[Batch], dict[str, int]]:
         def run(batch: Batch) -> dict[str, int]:
+            by_customer = _chunk_rows(act_on, [spans[c] for c in chunk if c in spans])
             undone = [row[0] for c in chunk for row in by_customer.get(c, ()) if row[3] != "completed"]
             batch.load([c for c in chunk if c in accounts], since=from_, orders=undone)
             batch.load([c for c in chunk if c not in accounts], create_at={c: joins[c] for c in chunk if c in joins})
