@@ -37,7 +37,7 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
     return rows
 
 
-def _auc(y, s) -> float:
+def safe_auc(y, s) -> float:
     y = np.asarray(y)
     if len(np.unique(y)) < 2:
         return float("nan")
@@ -50,7 +50,7 @@ def scores(y: np.ndarray, p: np.ndarray) -> dict:
     y, p = np.asarray(y, int), np.asarray(p, float)
     two = len(np.unique(y)) == 2
     return {
-        "roc_auc": _auc(y, p),
+        "roc_auc": safe_auc(y, p),
         "pr_auc": float(average_precision_score(y, p)) if two else float("nan"),
         "brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
         "top_decile_lift": top_decile_lift(y, p),
@@ -61,7 +61,7 @@ def scores(y: np.ndarray, p: np.ndarray) -> dict:
 
 def baseline_auc(y: np.ndarray, recency: pd.Series | np.ndarray) -> float:
     """ROC-AUC of 'longer since the last activity = more likely to leave' (missing = longest)."""
-    return _auc(y, recency)
+    return safe_auc(y, recency)
 
 
-__all__ = ["baseline_auc", "calibration_table", "scores", "top_decile_lift"]
+__all__ = ["baseline_auc", "calibration_table", "safe_auc", "scores", "top_decile_lift"]

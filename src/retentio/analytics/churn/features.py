@@ -285,6 +285,20 @@ def _derive(df: pd.DataFrame, cutoff: pd.Timestamp, cats: list[str], nums: list[
         out[c] = df[c].astype("string")
     for c in nums:
         out[c] = df[c].astype("float64")
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = _steady(out[c].to_numpy("float64", na_value=np.nan))
+    return out
+
+
+def _steady(x: np.ndarray) -> np.ndarray:
+    """``x`` rounded to 12 significant digits. The engine sums in parallel, so a total can
+    differ in its last bits from run to run; rounded, the features (and a linear model's
+    probabilities) are the same each time."""
+    finite = np.isfinite(x) & (x != 0)
+    out = x.copy()
+    scale = 10.0 ** (11 - np.floor(np.log10(np.abs(x[finite]))))
+    out[finite] = np.round(x[finite] * scale) / scale
     return out
 
 
@@ -313,9 +327,11 @@ def add_p_alive(frame: pd.DataFrame) -> pd.DataFrame:
         fit = np.random.default_rng(0).choice(len(x), FIT_SAMPLE_ROWS, replace=False)
     try:
         model = BetaGeoModel().fit(x[fit], t_x[fit], T[fit])
-        frame.loc[has, "p_alive"] = model.probability_alive(x, t_x, T)
-    except RetentioError:
-        pass
+        p = model.probability_alive(x, t_x, T)
+    except (RetentioError, ValueError, FloatingPointError):
+        return frame  # the model does not fit these histories: the feature is missing
+    # a value the model cannot give (overflow on an extreme history) is missing, not a number
+    frame.loc[has, "p_alive"] = np.where(np.isfinite(p) & (p >= 0) & (p <= 1), p, np.nan)
     return frame
 
 

@@ -6,6 +6,20 @@ The time plan for an ``as_of`` date A and horizon H (step s between cutoffs):
 * calibration cutoff  k = t − H (window closes at t, before the test cutoff);
 * training cutoffs  k − H − i·s, i = 0 … n−1 (every window closes by k).
 
+Cutoffs in a business's first months see only brand-new customers. Leaving them out
+(and halving the step after the first horizon), weighting cutoffs by recency (half-lives
+of 1–3 cutoffs) or training on the four latest only were each tried on the CDNOW sample
+(out of time at three test cutoffs): none moved either model's ROC-AUC by more than
+±0.015 on 390–409 test customers, against a standard error near 0.027 — so the plan stays
+as it is, and the choice between models (below) is what protects a user.
+
+Three candidates are trained on the same rows — LightGBM, a regularised logistic
+regression and their average (:mod:`~retentio.analytics.churn.model`) — and the one with
+the highest ROC-AUC on the calibration slice is kept (ties go to the simpler model). The
+test slice then scores all three, so the report shows what the choice cost or gained.
+LightGBM stops early on the same calibration slice, which flatters its calibration AUC a
+little: the choice leans towards trees only when they are really better.
+
 So training labels never see the calibration or test periods and calibration never sees
 the test period: validation is strictly out of time. The backtest repeats the whole plan
 with the test cutoff moved back by s, 2s, … and reports each. Features come from
@@ -24,10 +38,10 @@ import numpy as np
 import pandas as pd
 
 from retentio.analytics.base import span
-from retentio.analytics.churn.evaluate import baseline_auc, calibration_table, scores
+from retentio.analytics.churn.evaluate import baseline_auc, calibration_table, safe_auc, scores
 from retentio.analytics.churn.features import AUX, FEATURES, FIT_SAMPLE_ROWS, add_p_alive, build_features
 from retentio.analytics.churn.labels import LabelSpec, eligible, labels
-from retentio.analytics.churn.model import ChurnModel, logistic_baseline
+from retentio.analytics.churn.model import MODEL_NAMES, AnyChurnModel, AverageChurnModel, model_from_dict
 from retentio.analytics.churn.reasons import ENGLISH, Phrasebook, top_reasons
 from retentio.data.errors import ModelMissing, RetentioError
 
@@ -38,6 +52,12 @@ if TYPE_CHECKING:
 MODEL_FILE = "churn_model.json"
 #: probability bands
 BANDS = ((0.5, "high"), (0.25, "medium"), (0.0, "low"))
+#: a model at or below this out-of-time ROC-AUC ranks customers no better than chance
+WEAK_AUC = 0.55
+#: a model trained on fewer distinct labelled customers is too thin to trust
+FEW_CUSTOMERS = 300
+#: ties on the calibration slice go to the simpler model
+SIMPLEST_FIRST = ("logistic", "average", "lightgbm")
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,7 @@ def data_end(ws: Workspace) -> pd.Timestamp:
 
 
 def plan(as_of: pd.Timestamp, horizon: int, n_train: int = 6, step: int = 30) -> CutoffPlan:
+    """The cutoffs for ``as_of`` (see the module docstring)."""
     h = pd.Timedelta(days=horizon)
     test = pd.Timestamp(as_of).normalize() - h
     cal = test - h
@@ -105,28 +126,64 @@ def _recency(frame: pd.DataFrame, spec: LabelSpec) -> pd.Series:
     return frame[col]
 
 
-def _fit_and_test(data: _Features, p: CutoffPlan, threads: int, seed: int) -> tuple[ChurnModel, dict]:
+def choose(calibration_auc: dict[str, float]) -> str:
+    """The candidate with the highest calibration ROC-AUC (rounded to 4 places, so ties
+    go to the simpler model); the average when the slice cannot rank (one class)."""
+    ranked = [n for n in SIMPLEST_FIRST if n in calibration_auc and np.isfinite(calibration_auc[n])]
+    if not ranked:
+        return "average"
+    return max(ranked, key=lambda n: (round(calibration_auc[n], 4), -SIMPLEST_FIRST.index(n)))
+
+
+def _fit_and_test(data: _Features, p: CutoffPlan, threads: int, seed: int) -> tuple[AnyChurnModel, dict]:
     train = data.stacked(p.train)
     cal, test = data.at(p.calibration), data.at(p.test)
     if len(test) == 0 or len(cal) == 0:
         raise RetentioError("no eligible customers at the calibration or test cutoff: the data are too short "
                             f"for a {data.spec.horizon_days}-day horizon (need about {3 + len(p.train)} horizons)")
     cols = feature_columns(train)
-    model = ChurnModel(seed=seed, threads=threads).fit(train[cols], train.churned, cal[cols], cal.churned)
-    prob = model.predict_proba(test[cols])
-    y = test.churned.to_numpy()
-    res = scores(y, prob)
+    both = AverageChurnModel(seed=seed, threads=threads).fit(train[cols], train.churned, cal[cols], cal.churned)
+    candidates: dict[str, AnyChurnModel] = {"lightgbm": both.trees_, "logistic": both.linear_, "average": both}
+    y_cal, y = cal.churned.to_numpy(), test.churned.to_numpy()
+    cal_auc = {n: safe_auc(y_cal, m.predict_raw(cal[cols])) for n, m in candidates.items()}
+    probs = {n: m.predict_proba(test[cols]) for n, m in candidates.items()}
+    chosen = choose(cal_auc)
+    res = scores(y, probs[chosen])
+    others = [v for n, v in cal_auc.items() if n != chosen and np.isfinite(v)]
+    res["model"] = chosen
+    res["candidates"] = [{"model": n, "calibration_roc_auc": cal_auc[n], "roc_auc": scores(y, probs[n])["roc_auc"],
+                          "chosen": n == chosen} for n in SIMPLEST_FIRST]
+    res["selection"] = {"by": f"ROC-AUC on the calibration slice ({p.calibration.date()}, {len(cal):,} customers)",
+                        "margin": cal_auc[chosen] - max(others) if others and np.isfinite(cal_auc[chosen]) else None}
+    res.update({f"{n}_roc_auc": c["roc_auc"] for n, c in zip(SIMPLEST_FIRST, res["candidates"])})
     res["baseline_roc_auc"] = baseline_auc(y, _recency(test, data.spec))
-    res["logistic_roc_auc"] = scores(y, logistic_baseline(train[cols], train.churned, test[cols], seed))["roc_auc"]
-    res["calibration"] = calibration_table(y, prob)
+    res["calibration"] = calibration_table(y, probs[chosen])
     res["n_train"], res["n_test"] = int(len(train)), int(len(test))
-    return model, res
+    res["n_customers"] = int(train.customer_id.nunique())
+    return candidates[chosen], res
+
+
+def weakness(roc_auc: float, n_customers: int) -> str | None:
+    """Why a trained model must not be used to target anyone, or None: an out-of-time
+    ROC-AUC at or below :data:`WEAK_AUC` (or none: the test slice holds one class), or
+    fewer than :data:`FEW_CUSTOMERS` labelled customers behind it."""
+    if not np.isfinite(roc_auc):
+        return ("this model could not be tested out of time (the test slice holds one class); "
+                "do not target with it")
+    if roc_auc <= WEAK_AUC:
+        return (f"this model ranks no better than chance (out-of-time ROC-AUC {roc_auc:.2f}); "
+                "do not target with it")
+    if n_customers < FEW_CUSTOMERS:
+        return (f"this model was trained on only {n_customers} labelled customers (fewer than {FEW_CUSTOMERS}); "
+                "its scores are not reliable — do not target with it")
+    return None
 
 
 def _backtest_row(p: CutoffPlan, res: dict) -> dict:
     return {"test_cutoff": p.test.date().isoformat(),
-            **{k: res[k] for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc",
-                                   "logistic_roc_auc", "n_test", "positive_rate")}}
+            **{k: res[k] for k in ("model", "roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc",
+                                   "lightgbm_roc_auc", "logistic_roc_auc", "average_roc_auc", "n_test",
+                                   "positive_rate")}}
 
 
 def train(ws: Workspace, as_of: dt.date | None = None, horizon: int | None = None, event: str | None = None,
@@ -148,10 +205,15 @@ def train(ws: Workspace, as_of: dt.date | None = None, horizon: int | None = Non
             history.append({"test_cutoff": p.test.date().isoformat(), "error": str(exc)})
             continue
         history.append(_backtest_row(p, r))
+    aucs = [r["roc_auc"] for r in history if "roc_auc" in r and np.isfinite(r["roc_auc"])]
     report = {
+        "model": res["model"], "model_name": MODEL_NAMES[res["model"]], "candidates": res["candidates"],
+        "selection": res["selection"], "warning": weakness(res["roc_auc"], res["n_customers"]),
         "roc_auc": res["roc_auc"], "pr_auc": res["pr_auc"], "brier": res["brier"],
         "top_decile_lift": res["top_decile_lift"], "baseline_roc_auc": res["baseline_roc_auc"],
-        "logistic_roc_auc": res["logistic_roc_auc"], "n_train": res["n_train"], "n_test": res["n_test"],
+        "logistic_roc_auc": res["logistic_roc_auc"], "lightgbm_roc_auc": res["lightgbm_roc_auc"],
+        "average_roc_auc": res["average_roc_auc"], "n_train": res["n_train"], "n_test": res["n_test"],
+        "n_customers": res["n_customers"], "backtest_spread": max(aucs) - min(aucs) if len(aucs) > 1 else None,
         "positive_rate": res["positive_rate"], "label": spec.as_dict(),
         "as_of": as_of.date().isoformat(), "plan": main_plan.as_dict(), "calibration": res["calibration"],
         "backtest": history, "features": model.features_, "importance": model.importance(),
@@ -161,31 +223,33 @@ def train(ws: Workspace, as_of: dt.date | None = None, horizon: int | None = Non
 
 
 # ----------------------------------------------------------------------------- persistence
-def save(ws: Workspace, model: ChurnModel, report: dict) -> int:
+def save(ws: Workspace, model: AnyChurnModel, report: dict) -> int:
     """Register the model as the next churn version in the workspace's store (with its
     label, plan, metrics and the fingerprint of the data it was trained on); returns the
     version. Earlier versions and their snapshots stay."""
     from retentio.data.store.registry import register_model
 
     settings = {"label": report["label"], "plan": report.get("plan"), "as_of": report.get("as_of"),
-                "estimator": {"name": "LightGBM, isotonic calibration", "features": report.get("features")}}
+                "estimator": {"name": MODEL_NAMES[report.get("model", "lightgbm")] + ", isotonic calibration",
+                              "features": report.get("features")}}
     metrics = {k: report[k] for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc",
-                                      "logistic_roc_auc", "n_train", "n_test", "positive_rate") if k in report}
+                                      "lightgbm_roc_auc", "logistic_roc_auc", "average_roc_auc", "n_train",
+                                      "n_test", "positive_rate") if k in report}
     registered = register_model(ws.store, "churn", json.dumps({"report": report, "model": model.to_dict()}),
                                 settings=settings, metrics=metrics, data_fingerprint=ws.data_fingerprint())
     report["model_version"] = registered.version
     return registered.version
 
 
-def load(ws: Workspace, version: int | None = None) -> tuple[ChurnModel, dict]:
+def load(ws: Workspace, version: int | None = None) -> tuple[AnyChurnModel, dict]:
     """The newest churn model of the workspace (or ``version``) and its training report."""
     return _unpack(_registered(ws, version))
 
 
-def _unpack(registered: RegisteredModel) -> tuple[ChurnModel, dict]:
+def _unpack(registered: RegisteredModel) -> tuple[AnyChurnModel, dict]:
     d = json.loads(registered.payload)
     report = d["report"] | {"model_version": registered.version, "model_id": registered.id}
-    return ChurnModel.from_dict(d["model"]), report
+    return model_from_dict(d["model"]), report
 
 
 def _registered(ws: Workspace, version: int | None = None) -> RegisteredModel:
@@ -198,7 +262,7 @@ def _registered(ws: Workspace, version: int | None = None) -> RegisteredModel:
     legacy = ws.path / MODEL_FILE
     if registered is None and legacy.exists():
         d = json.loads(legacy.read_text())
-        save(ws, ChurnModel.from_dict(d["model"]), d["report"])
+        save(ws, model_from_dict(d["model"]), d["report"])
         registered = latest_model(ws.store, "churn")
     if version is not None:
         registered = next((m for m in model_versions(ws.store, "churn") if m.version == version), None)
@@ -271,7 +335,7 @@ def score(ws: Workspace, as_of: dt.date | None = None, top: int | None = None,
     return out
 
 
-def _score(ws: Workspace, model: ChurnModel, report: dict, as_of: pd.Timestamp, top: int | None,
+def _score(ws: Workspace, model: AnyChurnModel, report: dict, as_of: pd.Timestamp, top: int | None,
            with_groups: bool, phrases: Phrasebook) -> pd.DataFrame:
     lab = report["label"]
     spec = LabelSpec(lab["kind"], lab["horizon_days"], lab["window_days"], lab.get("event_type"))
@@ -311,4 +375,4 @@ def _score(ws: Workspace, model: ChurnModel, report: dict, as_of: pd.Timestamp, 
     return out
 
 
-__all__ = ["BANDS", "CutoffPlan", "data_end", "feature_columns", "load", "plan", "save", "score", "train"]
+__all__ = ["BANDS", "CutoffPlan", "choose", "data_end", "weakness", "feature_columns", "load", "plan", "save", "score", "train"]
