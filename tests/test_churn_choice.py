@@ -113,6 +113,13 @@ def test_a_model_on_thirty_customers_is_saved_with_a_loud_warning(tmp_path):
     with Workspace.open(path) as ws:
         _, saved = load(ws)
     assert saved["warning"] == report["warning"]
+    code, out, err = run_cli("-w", str(path), "churn", "score", "--top", "3")
+    assert code == 0 and "WARNING" in err and "do not target" in err
+    for lang, says in (("en", "Do not target with this model"), ("ru", "Не выбирайте клиентов по этой модели")):
+        code, _, err = run_cli("-w", str(path), "report", "--lang", lang, "--out", str(tmp_path / f"{lang}.html"))
+        assert code == 0, err
+        html = (tmp_path / f"{lang}.html").read_text(encoding="utf-8")
+        assert says in html and 'class="warning"' in html
 
 
 @pytest.mark.parametrize(("auc", "customers", "says"), [

@@ -25,6 +25,21 @@ can't lose them         r 1–2, f 5
 hibernating             r 1–2, f 1–2 (not lost)
 lost                    r 1, f 1
 ======================  =========================
+
+**Thin data.** Quintiles need customers to split: with fewer than
+:data:`MIN_CUSTOMERS_FOR_QUINTILES` (25, five per score level) one customer more or less
+moves every boundary, and a single customer — rank 0 of 1 — scores 1 on everything, so
+one who bought yesterday would be "lost". Below that many customers the scores use fixed
+thresholds instead (:func:`fixed_thresholds` states them), and the result says so:
+
+* recency against the activity window W (90 days unless set): 5 within W/6 days (15),
+  4 within W/3 (30), 3 within 2W/3 (60), 2 within W (90), else 1 — so r ≥ 2 exactly
+  when the customer is not sleeping;
+* frequency: the number of completed orders, 5 or more scoring 5;
+* monetary: the total spend counted in typical orders (÷ the average completed order
+  value before the as-of day, the AOV), rounded, from 1 to 5 (the order count when the
+  AOV is 0, as when orders are free). The AOV rather than the median order: it comes
+  from sums the query has anyway, so the large bases that use quintiles pay nothing.
 """
 
 from __future__ import annotations
@@ -59,10 +74,45 @@ SEGMENT_ACTIONS = {
 }
 SEGMENTS = tuple(SEGMENT_ACTIONS)
 
+#: below this many customers RFM scores use fixed thresholds, not quintiles (five per level)
+MIN_CUSTOMERS_FOR_QUINTILES = 5 * 5
+#: the fixed recency thresholds as fractions of the activity window: scores 5, 4, 3, 2
+RECENCY_FRACTIONS = (1 / 6, 1 / 3, 2 / 3, 1.0)
+
 
 def _score(value: ir.Value, n: ir.Value) -> ir.Value:
     r = ibis.rank().over(order_by=value)
     return (1 + (5 * r / n).floor()).cast("int64")
+
+
+def _recency_bounds(window_days: int) -> list[float]:
+    """The fixed recency thresholds in days (scores 5, 4, 3, 2; beyond the last: 1)."""
+    return [window_days * f for f in RECENCY_FRACTIONS]
+
+
+def _fixed_recency(recency_days: ir.Value, window_days: int) -> ir.Value:
+    b = _recency_bounds(window_days)
+    return ibis.cases((recency_days <= b[0], 5), (recency_days <= b[1], 4), (recency_days <= b[2], 3),
+                      (recency_days <= b[3], 2), else_=1).cast("int64")
+
+
+def _up_to_five(value: ir.Value) -> ir.Value:
+    """A count as a 1–5 score: rounded half up, at least 1, 5 and more scoring 5."""
+    return ibis.greatest(ibis.least((value + 0.5).floor(), 5), 1).cast("int64")
+
+
+def _average_order(per: ir.Table) -> ir.Value:
+    """The average order value (AOV) of the customers ``per`` (monetary, frequency), as a float."""
+    return per.monetary.sum() / per.frequency.sum().cast("float64")
+
+
+def fixed_thresholds(window_days: int, average_order: float | None) -> str:
+    """The fixed thresholds of thin-data RFM scoring, in words (see the module docstring)."""
+    b = ", ".join(f"{s} within {d:g} days" for s, d in zip((5, 4, 3, 2), _recency_bounds(window_days)))
+    monetary = (f"total spend in typical orders (the average order value, {average_order:,.2f}), rounded"
+                if average_order else "the number of orders (the average order value is 0)")
+    return (f"recency {b}, else 1; frequency = completed orders (5 or more: 5); monetary = {monetary}, "
+            "1 to 5")
 
 
 def _segment(r: ir.Value, f: ir.Value) -> ir.Value:
@@ -97,11 +147,15 @@ def rfm_expr(ws: Workspace, as_of: pd.Timestamp, window_days: int) -> ir.Table:
     # float before dividing: Spark reads the literal 86400.0 as a DECIMAL and truncates the quotient
     per = per.mutate(recency_days=(lit_ts(as_of).epoch_seconds() - per.last_at.epoch_seconds()).cast("float64") / 86400)
     n = per.count().as_scalar()
+    aov = _average_order(per).as_scalar()
+    # too few customers for quintiles: fixed thresholds (module docstring), in the same query
+    quintiles = n >= MIN_CUSTOMERS_FOR_QUINTILES
+    typical = ibis.ifelse(aov > 0, per.monetary / aov, per.frequency.cast("float64"))
     per = per.mutate(
         # ranked on the exact last-order time: longest ago first, so 5 is the most recent
-        r_score=_score(per.last_at, n),
-        f_score=_score(per.frequency, n),
-        m_score=_score(per.monetary, n),
+        r_score=ibis.ifelse(quintiles, _score(per.last_at, n), _fixed_recency(per.recency_days, window_days)),
+        f_score=ibis.ifelse(quintiles, _score(per.frequency, n), _up_to_five(per.frequency.cast("float64"))),
+        m_score=ibis.ifelse(quintiles, _score(per.monetary, n), _up_to_five(typical)),
     )
     # key customers: the top decile by value among customers who bought at least twice
     repeat = per.frequency >= 2
@@ -119,13 +173,34 @@ def rfm_expr(ws: Workspace, as_of: pd.Timestamp, window_days: int) -> ir.Table:
 def rfm(ws: Workspace, as_of: dt.date | None = None, window: int | None = None) -> pd.DataFrame:
     """Per customer with a completed order before ``as_of``: recency_days, frequency,
     monetary, r/f/m scores, segment, key_customer, sleeping (no order for longer than
-    the activity window)."""
+    the activity window). ``attrs`` hold the as-of day, the window, ``scoring``
+    ("quintiles" or "fixed thresholds") and, for fixed thresholds, a ``note`` stating them."""
     as_of = pd.Timestamp(as_of) if as_of else default_as_of(ws)
     window = window or ws.settings.activity_window_days
     df = rfm_expr(ws, as_of, window).drop("last_at").order_by("customer_id").to_pandas()
     df["recency_days"] = df.recency_days.astype("float64")
-    df.attrs.update({"as_of": as_of.date().isoformat(), "activity_window_days": window})
+    df.attrs.update({"as_of": as_of.date().isoformat(), "activity_window_days": window,
+                     "scoring": "quintiles", "note": None})
+    if 0 < len(df) < MIN_CUSTOMERS_FOR_QUINTILES:
+        df.attrs.update({"scoring": "fixed thresholds", "note": thin_note(ws, as_of, window, len(df))})
     return df
+
+
+def thin_note(ws: Workspace, as_of: pd.Timestamp, window: int, customers: int) -> str:
+    """Why and how ``customers`` (fewer than quintiles need) were scored on fixed thresholds."""
+    o = completed_orders(ws)
+    o = o.filter(o.ordered_at < lit_ts(as_of))
+    aov = o.aggregate(a=to_float(o.amount.sum()) / o.count().cast("float64")).to_pandas().a.iloc[0]
+    return (f"only {customers} customer{'' if customers == 1 else 's'}: quintile scores need at least "
+            f"{MIN_CUSTOMERS_FOR_QUINTILES} (five per score level), so the scores use fixed thresholds: "
+            + fixed_thresholds(window, None if pd.isna(aov) else float(aov)))
+
+
+def first_order_day(ws: Workspace) -> pd.Timestamp | None:
+    """The day of the first completed order (None when there is none)."""
+    o = completed_orders(ws)
+    first = o.aggregate(t=o.ordered_at.min()).to_pandas().t.iloc[0]
+    return None if pd.isna(first) else pd.Timestamp(first).normalize()
 
 
 def segment_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -160,10 +235,13 @@ def repeat_funnel(ws: Workspace, max_orders: int = 6) -> pd.DataFrame:
 
 
 def largest_drop(funnel: pd.DataFrame) -> pd.Series | None:
-    """The funnel step before which the most customers are lost (None with a single step)."""
-    if len(funnel) < 2:
+    """The funnel step before which the most customers are lost: never the first step (no
+    step comes before it), and None when no customer is lost between steps — a funnel
+    nobody drops out of has no largest drop, and naming one would mislead."""
+    later = funnel.iloc[1:]
+    if later.empty or int(later.lost.max()) <= 0:
         return None
-    return funnel.loc[funnel.lost.idxmax()]
+    return later.loc[later.lost.idxmax()]
 
 
 def subscription_funnel(ws: Workspace) -> pd.DataFrame:
@@ -212,5 +290,6 @@ def lifecycle(metrics: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-__all__ = ["SEGMENTS", "SEGMENT_ACTIONS", "largest_drop", "lifecycle", "repeat_funnel", "rfm", "segment_summary",
+__all__ = ["MIN_CUSTOMERS_FOR_QUINTILES", "SEGMENTS", "SEGMENT_ACTIONS", "first_order_day", "fixed_thresholds",
+           "largest_drop", "lifecycle", "repeat_funnel", "rfm", "segment_summary",
            "subscription_funnel"]

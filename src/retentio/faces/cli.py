@@ -427,16 +427,17 @@ def segments(
     with _workspace(ctx, workspace) as ws:
         with progress("segments"):
             result = customer_segments(ws, as_of)
-    if summary or not json:
-        if json:
-            print_json(_records(result.summary))
-            return
-        print_table(_records(result.summary), title=f"RFM segments as of {result.as_of}",
+    rows = _records(result.summary if summary or not json else result.customers)
+    if json:
+        # scores on fixed thresholds (too few customers for quintiles): each row says so
+        print_json([r | {"note": result.note} for r in rows] if result.note else rows)
+    else:
+        print_table(rows, title=f"RFM segments as of {result.as_of}",
                     columns=["segment", "customers", "share_pct", "revenue", "revenue_share_pct", "action"])
         err.print(f"[dim]{result.key_customers:,} key customers; {result.sleeping:,} sleeping "
                   f"(no order for over {result.activity_window_days} days). Per customer: --json.[/]")
-        return
-    print_json(_records(result.customers))
+    if result.note:
+        err.print(f"[yellow]note:[/] {escape(result.note)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -462,7 +463,7 @@ def lifecycle(
 @app.command()
 def funnel(
     ctx: typer.Context,
-    max_orders: Annotated[int, typer.Option(help="Deepest order number shown")] = 6,
+    max_orders: Annotated[int, typer.Option(min=1, help="Deepest order number shown")] = 6,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -475,14 +476,21 @@ def funnel(
     orders, subs, worst = result.orders, result.subscriptions, result.largest_drop
     if json:
         print_json({"orders": _records(orders), "subscriptions": _records(subs) if subs is not None else None,
-                    "largest_drop": worst.step if worst is not None else None})
+                    "largest_drop": worst.step if worst is not None else None, "note": result.note})
         return
-    print_table(_records(orders), title="Repeat-purchase funnel")
+    if result.note:  # subscriptions only, or no completed order: say why there is no order funnel
+        err.print(f"[yellow]note:[/] {escape(result.note)}", highlight=False, soft_wrap=True)
+    else:
+        print_table(_records(orders), title="Repeat-purchase funnel")
     if subs is not None:
         print_table(_records(subs), title="Subscription funnel")
     if worst is not None:
         err.print(f"Most customers are lost before [bold]{worst.step}[/]: {worst.lost:,} "
                   f"({worst.lost_pct:.0f} % of the step before).")
+    elif len(orders) == 1:
+        err.print("No customer has a second completed order yet.")
+    elif len(orders) > 1:
+        err.print(f"No customer is lost between order 1 and order {len(orders)}.")
 
 
 # ---------------------------------------------------------------------- clv
@@ -565,6 +573,8 @@ def clv_validate(
     json: JsonOpt = False,
 ) -> None:
     """Holdout validation: predicted vs actual purchases per calibration frequency, and tracking."""
+    import math
+
     from retentio.services.clv import check_holdout
 
     with _workspace(ctx, workspace) as ws:
@@ -576,8 +586,11 @@ def clv_validate(
         return
     print_table(_records(by), title=f"Holdout purchases per customer by calibration frequency ({model})")
     last = tracking.iloc[-1]
-    err.print(f"Cumulative repeat purchases at {last['date']}: actual {int(last['actual']):,}, "
-              f"model {last['predicted']:,.0f} ({100 * (last['predicted'] / max(last['actual'], 1) - 1):+.1f} %).")
+    actual, predicted = int(last["actual"]), float(last["predicted"])
+    # a percentage only where it means something: a model figure, and actual purchases to compare with
+    versus = f" ({100 * (predicted / actual - 1):+.1f} %)" if actual > 0 and math.isfinite(predicted) else ""
+    shown = f"{predicted:,.0f}" if math.isfinite(predicted) else "— (the model gives no figure)"
+    err.print(f"Cumulative repeat purchases at {last['date']}: actual {actual:,}, model {shown}{versus}.")
 
 
 @clv_app.command("channels")
@@ -609,8 +622,9 @@ churn_app = typer.Typer(help="Churn risk: train a calibrated model out of time, 
                         no_args_is_help=True, **HELP)
 app.add_typer(churn_app, name="churn")
 
-CHURN_KEYS = ("roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc", "logistic_roc_auc", "n_train",
-              "n_test", "positive_rate", "label")
+CHURN_KEYS = ("model", "model_name", "warning", "roc_auc", "pr_auc", "brier", "top_decile_lift", "baseline_roc_auc",
+              "lightgbm_roc_auc", "logistic_roc_auc", "average_roc_auc", "n_train", "n_test", "n_customers",
+              "positive_rate", "label")
 
 
 @churn_app.command("train")
@@ -637,17 +651,32 @@ def churn_train(
         with _workspace(ctx, workspace) as ws:
             with progress("churn model", total=None) as step:
                 report = train_churn(ws, TrainParams(as_of, horizon, event, threads, seed), progress=step)
+    if report.get("warning"):
+        # loud and on stderr, so it is seen even when the JSON goes to a file
+        err.print(f"[bold red]WARNING: {escape(report['warning'])}[/]")
     if json:
-        print_json({k: report[k] for k in CHURN_KEYS} | {k: report[k] for k in ("calibration", "backtest", "plan")
-                                                         if k in report})
+        print_json({k: report[k] for k in CHURN_KEYS if k in report}
+                   | {k: report[k] for k in ("candidates", "selection", "backtest_spread", "calibration", "backtest",
+                                             "plan") if k in report})
         return
     out.print(f"[bold]Churn label:[/] {escape(report['label']['definition'])}")
-    rows = [{"model": "LightGBM (calibrated)", "roc_auc": report["roc_auc"], "pr_auc": report["pr_auc"],
-             "brier": report["brier"], "top_decile_lift": report["top_decile_lift"]},
-            {"model": "logistic regression", "roc_auc": report["logistic_roc_auc"]},
-            {"model": "recency only" if table is None else "best single column", "roc_auc": report["baseline_roc_auc"]}]
+    if "candidates" in report:
+        out.print(f"[bold]Model:[/] {escape(report['model_name'])} — chosen by {escape(report['selection']['by'])}"
+                  + (f", ahead by {report['selection']['margin']:.3f}" if report["selection"]["margin"] is not None
+                     else ""))
+        rows = [{"model": c["model"] + (" ← chosen" if c["chosen"] else ""),
+                 "cal_roc_auc": c["calibration_roc_auc"], "roc_auc": c["roc_auc"]}
+                | ({"pr_auc": report["pr_auc"], "brier": report["brier"], "top_decile_lift": report["top_decile_lift"]}
+                   if c["chosen"] else {}) for c in report["candidates"]]
+    else:
+        rows = [{"model": "LightGBM (calibrated)", "roc_auc": report["roc_auc"], "pr_auc": report["pr_auc"],
+                 "brier": report["brier"], "top_decile_lift": report["top_decile_lift"]},
+                {"model": "logistic regression", "roc_auc": report["logistic_roc_auc"]}]
+    rows.append({"model": "recency only" if table is None else "best single column",
+                 "roc_auc": report["baseline_roc_auc"]})
     print_table(rows, title=f"Out-of-time test: {report['n_test']:,} customers, churn rate "
-                            f"{100 * report['positive_rate']:.1f} % (trained on {report['n_train']:,} rows)")
+                            f"{100 * report['positive_rate']:.1f} % (trained on {report['n_train']:,} rows)",
+                columns=["model", "cal_roc_auc", "roc_auc", "pr_auc", "brier", "top_decile_lift"])
     print_table(report["calibration"], title="Calibration (test)")
     if report.get("backtest"):
         print_table(report["backtest"], title="Backtest over the last cutoffs")
@@ -667,6 +696,8 @@ def churn_score(
     with _workspace(ctx, workspace) as ws:
         with progress("scoring"):
             scores = score_churn(ws, as_of, top)
+    if scores.warning:
+        err.print(f"[bold red]WARNING: {escape(scores.warning)}[/]")
     frame = scores.frame
     if json:
         print_json(_records(frame))

@@ -63,6 +63,8 @@ class ChurnScores:
     model_version: int | None
     snapshot_id: int | None
     snapshot_reused: bool
+    #: why the model must not be used to target anyone (from its training), or None
+    warning: str | None = None
 
 
 def score_churn(ws: Workspace, as_of: dt.date | None = None, top: int | None = None, *,
@@ -70,15 +72,28 @@ def score_churn(ws: Workspace, as_of: dt.date | None = None, top: int | None = N
     """Score every eligible customer with the newest model (or read the snapshot the same
     model made on the same day and data). ``phrases`` words the reasons in another
     language; ``with_groups`` adds ``reason_groups``, the kind of each reason (scores
-    asked for either are computed, not kept as a snapshot)."""
+    asked for either are computed, not kept as a snapshot). An ``as_of`` on or before the
+    first day of the data has no history to score and is refused, naming that day."""
+    import pandas as pd
+
+    from retentio.analytics.base import span
     from retentio.analytics.churn.reasons import ENGLISH
     from retentio.analytics.churn.train import score
 
+    # the first day of the activity the features and labels read (as the training plan does)
+    found = span(ws, ("orders", "subscriptions", "events")) if as_of is not None else None
+    start = found[0].normalize() if found is not None else None
+    if as_of is not None and start is not None and pd.Timestamp(as_of) <= start:
+        # the features look back from as_of, where there is nothing: an empty table would mislead
+        raise InvalidParameter("as_of", as_of.isoformat(),
+                               f"a day after the first day of the data, {start.date().isoformat()}: scores use "
+                               "the activity before the as-of day")
     frame = score(ws, as_of, top, with_groups=with_groups, phrases=phrases or ENGLISH)
     facts = dict(frame.attrs)
     frame.attrs.clear()
     return ChurnScores(frame, facts.get("as_of"), facts.get("label"), facts.get("value_basis"),
-                       facts.get("model_version"), facts.get("snapshot_id"), bool(facts.get("snapshot_reused")))
+                       facts.get("model_version"), facts.get("snapshot_id"), bool(facts.get("snapshot_reused")),
+                       facts.get("model_warning"))
 
 
 __all__ = ["ChurnScores", "TrainParams", "cross_validate_table", "score_churn", "train_churn"]

@@ -47,11 +47,17 @@ class FittedModel:
 
 
 def fit_model(ws: Workspace | None, params: FitParams) -> FittedModel:
-    """Fit one model by maximum likelihood (files need no workspace)."""
+    """Fit one model by maximum likelihood (files need no workspace).
+
+    Raises :class:`~retentio.analytics.clv.identify.NotIdentifiable` when the data cannot
+    identify the model (no repeat purchases, fewer customers than parameters, estimates
+    at a bound, a flat likelihood): an optimiser that stopped is not a fit."""
+    from retentio.analytics.clv.identify import require_identified
+
     if params.summary is not None or params.survival is not None or params.model == "sbg":
         from retentio.analytics.clv.summary_files import fit_from_files
 
-        model = fit_from_files(params.model, summary=params.summary, survival=params.survival)
+        model = require_identified(fit_from_files(params.model, summary=params.summary, survival=params.survival))
         return FittedModel(model, model.summary())
     if params.model == "bgbb":
         raise InvalidParameter("summary", None, "a summary file (frequency,recency,n_periods): BG/BB is for "
@@ -67,6 +73,7 @@ def fit_model(ws: Workspace | None, params: FitParams) -> FittedModel:
         model.fit(s.frequency, s.monetary_value)
     else:
         model.fit(s.frequency, s.recency, s["T"])
+    require_identified(model)
     return FittedModel(model, model.summary())
 
 
@@ -121,14 +128,20 @@ class HoldoutCheck:
 def check_holdout(ws: Workspace, calibration_end: dt.date, observation_end: dt.date | None = None,
                   model: PurchaseModel = "bgnbd") -> HoldoutCheck:
     """Fit on orders up to ``calibration_end`` and compare with what happened until
-    ``observation_end`` (default: the end of the data)."""
+    ``observation_end`` (default: the end of the data). Data that cannot identify the
+    model raise :class:`~retentio.analytics.clv.identify.NotIdentifiable`, as in
+    :func:`fit_model`: a check of meaningless estimates would only mislead."""
     from retentio.analytics.base import last_time
     from retentio.analytics.clv import make_model
     from retentio.analytics.clv.from_orders import holdout_validation, rfm_summary
+    from retentio.analytics.clv.identify import require_identified
 
     end = observation_end or last_time(ws, "orders", "a holdout check").date()
+    if observation_end is None and calibration_end >= end:  # no holdout left: say where the data end
+        raise InvalidParameter("calibration_end", calibration_end.isoformat(),
+                               f"a day before the last order day, {end.isoformat()}, so that a holdout remains")
     s = rfm_summary(ws, calibration_end, end, unit="week")
-    fitted = make_model(model).fit(s.frequency, s.recency, s["T"])
+    fitted = require_identified(make_model(model).fit(s.frequency, s.recency, s["T"]))
     by, tracking = holdout_validation(fitted, s, ws)
     return HoldoutCheck(fitted.summary(), by, tracking)
 

@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from retentio.data.errors import InvalidParameter, NotLoaded, RetentioError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -117,6 +119,10 @@ class Segments:
     summary: pd.DataFrame
     as_of: str
     activity_window_days: int
+    #: "quintiles", or "fixed thresholds" when there are too few customers for quintiles
+    scoring: str = "quintiles"
+    #: what the fixed thresholds are and why they were used (None for quintiles)
+    note: str | None = None
 
     @property
     def key_customers(self) -> int:
@@ -134,12 +140,34 @@ class Segments:
 
 
 def customer_segments(ws: Workspace, as_of: dt.date | None = None, window: int | None = None) -> Segments:
-    """RFM segments as of a day (default: the end of the data)."""
+    """RFM segments as of a day (default: the end of the data). Fewer customers than
+    quintiles need are scored on fixed thresholds, which ``scoring`` and ``note`` state;
+    nothing to score is an error (:func:`_require_customers_before`), not an empty table."""
     from retentio.analytics.segments import rfm, segment_summary
 
+    _require_customers_before(ws, as_of)
     frame = rfm(ws, as_of, window)
     facts = _facts(frame)
-    return Segments(frame, segment_summary(frame), facts["as_of"], facts["activity_window_days"])
+    return Segments(frame, segment_summary(frame), facts["as_of"], facts["activity_window_days"],
+                    facts["scoring"], facts["note"])
+
+
+def _require_customers_before(ws: Workspace, as_of: dt.date | None) -> None:
+    """Refuse to segment nobody: no orders loaded, none completed, or an as-of day on or
+    before the first completed order (scores count the orders before the as-of day), the
+    last naming the first order day so the user can pick one after it."""
+    import pandas as pd
+
+    from retentio.analytics.segments import default_as_of, first_order_day
+
+    default_as_of(ws)  # NotLoaded without orders
+    first = first_order_day(ws)
+    if first is None:
+        raise RetentioError("none of the orders loaded is completed: RFM segmentation scores completed orders")
+    if as_of is not None and pd.Timestamp(as_of) <= first:
+        raise InvalidParameter("as_of", as_of.isoformat(),
+                               f"a day after the first completed order, {first.date().isoformat()}: the data start "
+                               "then, and scores count the orders before the as-of day")
 
 
 # ------------------------------------------------------------------------------ lifecycle
@@ -175,19 +203,43 @@ class Drop:
 @dataclass(frozen=True)
 class Funnels:
     """The repeat-purchase funnel (customers reaching their 1st, 2nd, … order), the
-    subscription funnel when subscriptions are loaded, and the largest drop."""
+    subscription funnel when subscriptions are loaded, and the largest drop (None when
+    nobody is lost between steps). ``note`` says why the repeat-purchase funnel is empty
+    when it is (subscriptions only, or no completed order)."""
 
     orders: pd.DataFrame
     subscriptions: pd.DataFrame | None
     largest_drop: Drop | None
+    note: str | None = None
+
+
+def _no_completed_orders(ws: Workspace) -> str:
+    """Why the repeat-purchase funnel is empty: no orders, or none of them completed."""
+    if not ws.is_loaded("orders"):
+        return "no orders loaded: no repeat-purchase funnel"
+    o = ws.table("orders")
+    statuses = o.group_by(status=o.status.fill_null("completed")).agg(n=o.count()).order_by("status").to_pandas()
+    listed = ", ".join(f"{r.status} {int(r.n):,}" for r in statuses.itertuples())
+    return (f"none of the {int(statuses.n.sum()):,} orders loaded is completed ({listed}): the repeat-purchase "
+            "funnel counts completed orders")
 
 
 def funnels(ws: Workspace, max_orders: int = 6) -> Funnels:
-    """Where customers drop out (:func:`retentio.analytics.segments.repeat_funnel`)."""
+    """Where customers drop out (:func:`retentio.analytics.segments.repeat_funnel`).
+    Nothing to analyse — no completed order and no subscriptions — raises
+    :class:`~retentio.data.errors.NotLoaded` or :class:`RetentioError` saying what is
+    missing, rather than returning empty tables."""
     from retentio.analytics.segments import largest_drop, repeat_funnel, subscription_funnel
 
+    if max_orders < 1:
+        raise InvalidParameter("max_orders", max_orders, "at least 1 (the first order)")
     orders = repeat_funnel(ws, max_orders)
     subs = subscription_funnel(ws) if ws.is_loaded("subscriptions") else None
+    note = _no_completed_orders(ws) if orders.empty else None
+    if note is not None and subs is None:
+        if not ws.is_loaded("orders"):
+            raise NotLoaded("orders or subscriptions", "the funnel")
+        raise RetentioError(f"{note}; load completed orders, or subscriptions for the subscription funnel")
     worst = largest_drop(orders)
     drop = None
     if worst is not None:
@@ -195,7 +247,7 @@ def funnels(ws: Workspace, max_orders: int = 6) -> Funnels:
         before = orders.iloc[i - 1]
         drop = Drop(str(worst.step), str(before.step), int(worst.lost),
                     100.0 * int(worst.lost) / max(int(before.customers), 1))
-    return Funnels(orders, subs, drop)
+    return Funnels(orders, subs, drop, note)
 
 
 __all__ = ["CohortParams", "Cohorts", "Drop", "Funnels", "Lifecycle", "MetricsParams", "RetentionMetrics",

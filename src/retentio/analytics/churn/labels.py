@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+import ibis
 import pandas as pd
 
 from retentio.analytics.base import completed_orders, lit_ts, paid_subscriptions
-from retentio.data.errors import InvalidParameter, RetentioError
+from retentio.data.errors import InvalidParameter, NotLoaded, RetentioError, option
 
 if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
@@ -64,12 +65,33 @@ class LabelSpec:
         window = ws.settings.activity_window_days
         horizon = horizon or window
         if event:
+            require_event_type(ws, event)
             return LabelSpec("event", horizon, window, event)
         if ws.is_loaded("orders"):
             return LabelSpec("orders", horizon, window)
         if ws.is_loaded("subscriptions"):
             return LabelSpec("subscriptions", horizon, window)
         raise RetentioError("churn needs orders, subscriptions or events: load them first")
+
+
+#: event types listed at most when an asked-for type is not loaded (the most frequent first)
+SHOWN_EVENT_TYPES = 20
+
+
+def require_event_type(ws: Workspace, event: str) -> None:
+    """Refuse an event label whose type has no event loaded, listing the types there are:
+    otherwise every customer would be ineligible and training would blame the length of
+    the data."""
+    if not ws.is_loaded("events"):
+        raise NotLoaded("events are", f"a churn label by {event!r} events")
+    e = ws.table("events")
+    counts = e.group_by("event_type").agg(n=e.count()).order_by([ibis.desc("n"), "event_type"]).to_pandas()
+    if event in set(counts.event_type):
+        return
+    shown = ", ".join(f"{t} ({int(n):,})" for t, n in counts.head(SHOWN_EVENT_TYPES).itertuples(index=False))
+    more = f" and {len(counts) - SHOWN_EVENT_TYPES} more" if len(counts) > SHOWN_EVENT_TYPES else ""
+    raise RetentioError(f"no event of type {event!r} is loaded, so it cannot mark activity for the churn label. "
+                        f"The event types loaded are: {shown}{more}; use one of them with {option('event', 'TYPE')}")
 
 
 def _active(ws: Workspace, spec: LabelSpec, lo: pd.Timestamp, hi: pd.Timestamp):
@@ -110,4 +132,4 @@ def labels(ws: Workspace, cutoff: pd.Timestamp, spec: LabelSpec) -> pd.DataFrame
     return df
 
 
-__all__ = ["KINDS", "LabelSpec", "eligible", "labels"]
+__all__ = ["KINDS", "LabelSpec", "eligible", "labels", "require_event_type"]

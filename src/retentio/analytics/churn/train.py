@@ -301,7 +301,7 @@ def score(ws: Workspace, as_of: dt.date | None = None, top: int | None = None,
           with_groups: bool = False, phrases: Phrasebook = ENGLISH, *, snapshot: bool = True) -> pd.DataFrame:
     """Per eligible customer at ``as_of``: churn_probability, score, band, value_at_risk,
     reasons (top three, worded by ``phrases``), sorted by probability; the label
-    definition, the model version and the snapshot in ``attrs``. With ``with_groups`` also
+    definition, the model version, its training warning (if any) and the snapshot in ``attrs``. With ``with_groups`` also
     ``reason_groups``, the kind of each reason (for counting them).
 
     English scores are kept as a snapshot in the workspace's store: the same model on the
@@ -311,7 +311,9 @@ def score(ws: Workspace, as_of: dt.date | None = None, top: int | None = None,
     model, report = _unpack(registered)
     as_of = pd.Timestamp(as_of) if as_of else data_end(ws)
     if not snapshot or with_groups or phrases is not ENGLISH:
-        return _score(ws, model, report, as_of, top, with_groups, phrases)
+        out = _score(ws, model, report, as_of, top, with_groups, phrases)
+        out.attrs["model_warning"] = report.get("warning")
+        return out
     from retentio.data.store.registry import find_snapshot, save_snapshot, snapshot_scores
 
     fingerprint = ws.data_fingerprint()
@@ -331,6 +333,7 @@ def score(ws: Workspace, as_of: dt.date | None = None, top: int | None = None,
     if top:
         out = out.head(top).reset_index(drop=True)
     out.attrs.update({"model_version": registered.version, "snapshot_reused": reused,
+                      "model_warning": report.get("warning"),
                       "snapshot_id": found.id if found is not None else None})
     return out
 

@@ -398,8 +398,13 @@ class MLEModel(Params):
         return np.array([self.params_[n] for n in self.param_names])
 
     def summary(self) -> dict:
-        """The fit as the CLI prints it: params, standard errors, log-likelihood, convergence."""
+        """The fit as the CLI prints it: params, standard errors, log-likelihood, convergence,
+        and whether the data identify the estimates (``identified``; why not in
+        ``identification``, see :mod:`retentio.analytics.clv.identify`)."""
+        from retentio.analytics.clv.identify import estimate_problem
+
         self._check_fitted()
+        problem = estimate_problem(self)
         return {
             "model": self.model_name,
             "params": self.params_,
@@ -408,6 +413,8 @@ class MLEModel(Params):
             "n_customers": self.n_customers_,
             "converged": self.converged_,
             "message": self.fit_report_.message,
+            "identified": problem is None,
+            "identification": problem,
         }
 
     def conf_int(self, level: float = 0.95) -> dict[str, tuple[float, float]]:

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.special import betaln, digamma, logsumexp
 
 from retentio.analytics.clv.base import MLEModel, compress
+from retentio.analytics.clv.identify import require_purchase_data
 from retentio.data.errors import RetentioError
 
 
@@ -69,6 +70,8 @@ class BetaGeoBetaBinomModel(MLEModel):
     def fit(self, frequency, recency, n_periods, weights=None) -> BetaGeoBetaBinomModel:
         x, t_x, n = self._validate(frequency, recency, n_periods)
         (x, t_x, n), w = compress(x, t_x, n, weights=weights)
+        # like the continuous models: no repeat transaction, or fewer customers than parameters, identify nothing
+        require_purchase_data(self.model_name, x, n, w, len(self.param_names))
         self.max_gap_ = int((n - t_x).max())
         return self._fit((x, t_x, n), w)
 

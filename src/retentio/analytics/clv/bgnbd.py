@@ -264,7 +264,8 @@ class BetaGeoModel(ContinuousBTYD, MLEModel):
     def _log_odds_dead(self, x, t_x, T):
         """ln of the odds of 'left after the last purchase' against 'still alive'."""
         r, alpha, a, b = self._check_fitted()
-        with np.errstate(divide="ignore"):
+        # rows with x = 0 (b < 1 makes b − 1 negative) are computed and then discarded below
+        with np.errstate(divide="ignore", invalid="ignore"):
             out = np.log(a) - np.log(b + x - 1 + self._shift) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
         return np.where((x > 0) | (self._shift == 1), out, -np.inf)
 

@@ -56,6 +56,9 @@ def rfm_summary(ws: Workspace, calibration_end: dt.date | None = None,
     if sp is None:
         raise NotLoaded("orders are", "CLV")
     cal = pd.Timestamp(calibration_end) if calibration_end else pd.Timestamp(sp[1]).normalize()
+    if cal < sp[0].normalize():  # nothing to calibrate on: say where the data start
+        raise InvalidParameter("calibration_end", cal.date().isoformat(),
+                               f"a day on or after the first order, {sp[0].date().isoformat()}")
     cal_next = cal + pd.Timedelta(days=1)
     pdays = _purchase_days(ws)
     c = pdays.filter(pdays.day < lit_ts(cal_next))
@@ -134,13 +137,20 @@ def fit_value_models(ws: Workspace, model: str = "bgnbd", unit: str = "week",
                      calibration_end: dt.date | None = None, summary: pd.DataFrame | None = None):
     """A purchase model (bgnbd, mbgnbd or pareto_nbd) and Gamma-Gamma spend, both fitted on
     the workspace's order history (up to ``calibration_end``, inclusive, when given), or
-    on ``summary`` (an :func:`rfm_summary` in ``unit``, or a sample of one) when given."""
+    on ``summary`` (an :func:`rfm_summary` in ``unit``, or a sample of one) when given.
+
+    Raises :class:`~retentio.analytics.clv.identify.NotIdentifiable` (a
+    :class:`RetentioError`) when the data cannot identify the purchase model: its
+    estimates would value customers at random. The spend model is not held to that: when
+    it runs off to its limit it is because spend hardly varies between repeat buyers, and
+    its expected spend is then that common amount — a sensible value."""
     from retentio.analytics.clv import make_model
+    from retentio.analytics.clv.identify import require_identified
 
     if model not in ("bgnbd", "mbgnbd", "pareto_nbd"):
         raise RetentioError("the purchase model must be bgnbd, mbgnbd or pareto_nbd")
     s = rfm_summary(ws, calibration_end, unit=unit) if summary is None else summary
-    purchases = make_model(model).fit(s.frequency, s.recency, s["T"])
+    purchases = require_identified(make_model(model).fit(s.frequency, s.recency, s["T"]))
     spend = make_model("gamma_gamma").fit(s.frequency, s.monetary_value)
     return purchases, spend
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from retentio.analytics.clv.base import compress, factorize
+from retentio.analytics.clv.identify import require_purchase_data
 from retentio.data.errors import RetentioError
 
 
@@ -23,6 +24,9 @@ def distinct_times(t_x, T):
 class ContinuousBTYD:
     """Mixin for BG/NBD, MBG/NBD and Pareto/NBD (they define ``expected_purchases``)."""
 
+    model_name: str
+    param_names: tuple[str, ...]
+
     def expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
         """E[X(t) | x, t_x, T]: each model defines it."""
         raise NotImplementedError
@@ -30,10 +34,14 @@ class ContinuousBTYD:
     def fit(self, frequency, recency, T, weights=None):
         """Fit on per-customer repeat purchases ``frequency`` (x), ``recency`` (t_x: time of
         the last purchase since the first) and ``T`` (time since the first purchase), all
-        in one time unit; identical rows are fitted once with their count as weight."""
+        in one time unit; identical rows are fitted once with their count as weight.
+        Data that cannot identify the model (no repeat purchase at all, fewer customers
+        than parameters) raise :class:`~retentio.analytics.clv.identify.NotIdentifiable`
+        instead of returning meaningless estimates."""
         x, t_x, T_ = np.broadcast_arrays(*(np.asarray(v, dtype="float64") for v in (frequency, recency, T)))
         (x, t_x, T_), w = compress(x, t_x, T_, weights=weights)
         x, t_x, T_ = self._validate(x, t_x, T_)  # the distinct rows: the same checks, fewer rows
+        require_purchase_data(self.model_name, x, T_, w, len(self.param_names))
         return self._fit(self._prepare(distinct_x(x, t_x, T_)), w)
 
     def _prepare(self, data):

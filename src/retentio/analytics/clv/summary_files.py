@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retentio.analytics.clv.identify import NotIdentifiable
 from retentio.data.errors import InvalidParameter, RetentioError
 
 #: (required columns, optional columns) per model, in lower case
@@ -81,6 +82,8 @@ def fit_from_files(name: str, summary: Path | None = None, survival: Path | None
         if name == "bgbb":
             return model.fit(table["frequency"], table["recency"], table["n_periods"], weights=weight)
         return model.fit(table["frequency"], table["recency"], table["t"], weights=weight)
+    except NotIdentifiable:
+        raise  # about the whole file, not a row of it
     except RetentioError as e:
         where = _first_rejected_row(path, name, table)
         raise RetentioError(f"{path}{where[0] if where else ''}: {e}{where[1] if where else ''}") from None

@@ -18,7 +18,16 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from retentio.faces.report.i18n import TEXT, Fmt, reason_phrases
+from retentio.faces.report.i18n import (
+    TEXT,
+    Fmt,
+    definition,
+    effect_reason,
+    reason_phrases,
+    setting,
+    thin_rfm_note,
+    why_unavailable,
+)
 from retentio.services.report import SECTIONS, ReportData
 
 if TYPE_CHECKING:
@@ -37,6 +46,8 @@ class Section:
     charts: list[tuple[str, alt.TopLevelMixin]] = field(default_factory=list)
     tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
     note: str = ""
+    #: shown loud, above everything else in the section (e.g. a model not to be used)
+    warning: str = ""
 
 
 def _theme(chart):
@@ -46,11 +57,14 @@ def _theme(chart):
 
 # ----------------------------------------------------------------------------- sections
 class Unavailable(Exception):
-    """The facts a section shows are missing; ``reason`` says why (worded by the report)."""
+    """The facts a section shows are missing or too few to say anything; ``reason`` says
+    why: the analytics' message (worded for the report's language by
+    :func:`~retentio.faces.report.i18n.why_unavailable`), or, with ``worded``, the
+    report's own sentence in its language."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, worded: bool = False):
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.worded = reason, worded
 
 
 def _need(d: ReportData, key: str, fact):
@@ -61,15 +75,28 @@ def _need(d: ReportData, key: str, fact):
     return fact
 
 
+def _complete(d: ReportData, f: Fmt) -> pd.DataFrame:
+    """The complete periods of the metrics, or :class:`Unavailable` when there is none yet
+    (all the data fall in the period still running)."""
+    done = _need(d, "metrics", d.metrics).complete
+    if done.empty:
+        raise Unavailable(f.t["no_complete"].format(period=f.t.get(f"period_{d.period}", d.period)), worded=True)
+    return done
+
+
 def _kpis(d: ReportData, f: Fmt) -> Section:
     t = f.t
     h = _need(d, "metrics", d.headline)
+    if h["period_start"] is None or not h["kpis"]:
+        _complete(d, f)  # no complete period: say so
+        raise Unavailable(t["na_section"], worded=True)
     s = Section("kpis", t["s1"])
     rows = []
     for k in h["kpis"]:
         fmt = f.money if k["kpi"] == "revenue" else (lambda v: f.num(v, 0)) if k["kpi"] == "customers_end" \
             else (lambda v: f.num(v, 1))
-        rows.append([t[k["kpi"]], fmt(k["value"]), fmt(k["previous"]), fmt(k["year_ago"]), k["benchmark"] or ""])
+        bench = t.get(f"bench_{k['kpi']}", k["benchmark"]) if k["benchmark"] else ""
+        rows.append([t[k["kpi"]], fmt(k["value"]), fmt(k["previous"]), fmt(k["year_ago"]), bench])
     s.tables.append(([t["kpi"], t["value"], t["previous"], t["year_ago"], t["benchmark"]], rows))
     crr = next((k for k in h["kpis"] if k["kpi"] == "crr_pct"), None)
     if crr and crr["change"] is not None:
@@ -83,7 +110,7 @@ def _kpis(d: ReportData, f: Fmt) -> Section:
 def _over_time(d: ReportData, f: Fmt) -> Section:
     t = f.t
     s = Section("over_time", t["s2"])
-    done = _need(d, "metrics", d.metrics).complete
+    done = _complete(d, f)
     long = done.melt(id_vars=["period_start"], value_vars=[c for c in ("crr_pct", "churn_pct") if c in done],
                      var_name="metric", value_name="pct").dropna()
     long["metric"] = long.metric.map({"crr_pct": t["crr_pct"], "churn_pct": t["churn_pct"]})
@@ -94,7 +121,7 @@ def _over_time(d: ReportData, f: Fmt) -> Section:
     s.charts.append(("retention_over_time", chart))
     v = d.verdict
     if v is None or v.kind == "short":
-        s.takeaway = t["v_short"].format(n=len(done))
+        s.takeaway = t["v_short"].format(n=len(done), periods=f.count(len(done), "period"))
     else:
         s.takeaway = t[f"v_{v.kind}"].format(delta=f.signed(v.change))
     return s
@@ -105,6 +132,9 @@ def _cohorts(d: ReportData, f: Fmt) -> Section:
     s = Section("cohorts", t["s3"])
     cohorts = _need(d, "cohorts", d.cohorts)
     c = cohorts.frame[cohorts.frame.complete]
+    avg = cohorts.average_curve
+    if c.empty or not (avg.offset > 0).any():  # only the first month of each cohort: nothing to retain yet
+        raise Unavailable(t["cohort_short"], worded=True)
     # the heatmap shows the last two years of cohorts: more rows would not be readable
     recent = c[c.cohort >= sorted(c.cohort.unique())[-24]] if c.cohort.nunique() > 24 else c
     heat = alt.Chart(recent).mark_rect().encode(
@@ -113,7 +143,6 @@ def _cohorts(d: ReportData, f: Fmt) -> Section:
         tooltip=["cohort:O", "offset:O", "cohort_size:Q", alt.Tooltip("retention_pct:Q", format=".1f")],
     ).properties(width=WIDTH, height=360)
     s.charts.append(("cohort_heatmap", heat))
-    avg = cohorts.average_curve
     curve = alt.Chart(avg[avg.offset > 0]).mark_line(point=True).encode(
         x=alt.X("offset:Q", title=t["offset"]), y=alt.Y("retention_pct:Q", title=t["retention"]),
         tooltip=["offset:Q", alt.Tooltip("retention_pct:Q", format=".1f")]).properties(width=WIDTH, height=220)
@@ -125,7 +154,8 @@ def _cohorts(d: ReportData, f: Fmt) -> Section:
     ).properties(width=WIDTH, height=200)
     s.charts.append(("revenue_per_customer", bars))
     k = 3 if (avg.offset == 3).any() else int(avg.offset.max())
-    s.takeaway = t["cohort_take"].format(pct=f.pct(float(avg.loc[avg.offset == k, "retention_pct"].iloc[0])), k=k)
+    s.takeaway = t["cohort_take"].format(pct=f.pct(float(avg.loc[avg.offset == k, "retention_pct"].iloc[0])), k=k,
+                                         periods=f.count(k, "period"))
     return s
 
 
@@ -136,7 +166,7 @@ def _mrr(d: ReportData, f: Fmt) -> Section:
     if "mrr_start" not in m.frame:
         s.takeaway = t["no_subs"]
         return s
-    done = m.complete
+    done = _complete(d, f)
     cols = ["mrr_new", "mrr_expansion", "mrr_reactivated", "mrr_contraction", "mrr_churned"]
     long = done.melt(id_vars=["period_start"], value_vars=cols, var_name="movement", value_name="mrr")
     long.loc[long.movement.isin(["mrr_contraction", "mrr_churned"]), "mrr"] *= -1
@@ -163,17 +193,26 @@ def _lifecycle(d: ReportData, f: Fmt) -> Section:
         x=alt.X("period_start:T", title=None), y=alt.Y("customers:Q", title=t["count"]),
         color=alt.Color("state:N", title=None, legend=alt.Legend(orient="top")),
         tooltip=["period_start:T", "state:N", "customers:Q"]).properties(width=WIDTH, height=260)
-    s.charts.append(("lifecycle", chart))
+    if not lc.empty:  # no complete period yet: no bars to draw
+        s.charts.append(("lifecycle", chart))
     funnels = _need(d, "funnel", d.funnels)
-    fchart = alt.Chart(funnels.orders).mark_bar().encode(
+    # the steps worded in the report's language ("order 2" → "2-й заказ")
+    steps = {str(r.step): t["order_step"].format(k=int(r.order_number)) for r in funnels.orders.itertuples()}
+    orders = funnels.orders.assign(step=funnels.orders.step.map(steps))
+    fchart = alt.Chart(orders).mark_bar().encode(
         x=alt.X("step:N", sort=None, title=None), y=alt.Y("customers:Q", title=t["count"]),
         tooltip=["step:N", "customers:Q", alt.Tooltip("conversion_pct:Q", format=".1f"), "median_days:Q"],
     ).properties(width=WIDTH, height=220)
     s.charts.append(("repeat_funnel", fchart))
     drop = funnels.largest_drop
-    if drop is not None:
-        s.takeaway = t["funnel_take"].format(a=drop.previous_step, b=drop.step, n=f.num(drop.lost),
+    if drop is not None and drop.lost > 0:
+        a, b = steps.get(drop.previous_step, drop.previous_step), steps.get(drop.step, drop.step)
+        s.takeaway = t["funnel_take"].format(a=a, b=b, n=f.num(drop.lost), customers=f.count(drop.lost, "customer"),
                                              pct=f.pct(drop.lost_pct))
+    elif len(orders) > 1:  # nobody lost between the steps there are: name no drop
+        s.takeaway = t["funnel_flat"].format(a=orders.step.iloc[0], b=orders.step.iloc[-1])
+    elif len(orders) == 1:
+        s.takeaway = t["funnel_single"]
     return s
 
 
@@ -182,18 +221,28 @@ def _segments(d: ReportData, f: Fmt) -> Section:
     s = Section("segments", t["s6"])
     seg = _need(d, "segments", d.segments)
     summ = seg.summary[seg.summary.customers > 0]
-    chart = alt.Chart(summ).mark_circle(opacity=0.8).encode(
+    if summ.empty:
+        raise Unavailable(t["na_section"], worded=True)
+    summ = summ.assign(action=[f.segment_action(r.segment, r.action) for r in summ.itertuples()],
+                       segment=summ.segment.map(f.segment))
+    chart = alt.Chart(summ[["segment", "recency_days", "frequency", "customers", "revenue"]]).mark_circle(
+        opacity=0.8).encode(
         x=alt.X("recency_days:Q", title=t["recency"], scale=alt.Scale(reverse=True)),
-        y=alt.Y("frequency:Q", title=t["orders"]), size=alt.Size("customers:Q", scale=alt.Scale(range=[60, 2400])),
-        color=alt.Color("segment:N", legend=alt.Legend(columns=2)),
+        y=alt.Y("frequency:Q", title=t["orders"]),
+        size=alt.Size("customers:Q", title=t["count"], scale=alt.Scale(range=[60, 2400])),
+        color=alt.Color("segment:N", title=t["segment"], legend=alt.Legend(columns=2)),
         tooltip=["segment:N", "customers:Q", alt.Tooltip("revenue:Q", format=",.0f")]).properties(width=WIDTH, height=300)
     s.charts.append(("rfm_map", chart))
     s.tables.append(([t["segment"], t["customers"], t["share"], t["revenue"], t["action"]],
                      [[r.segment, f.num(r.customers), f.pct(r.share_pct), f.money(r.revenue), r.action]
                       for r in summ.itertuples()]))
     big = summ.loc[summ.customers.idxmax()]
-    s.takeaway = t["rfm_take"].format(seg=big.segment, n=f.num(big.customers), top=" + ".join(d.best_segments),
+    s.takeaway = t["rfm_take"].format(seg=big.segment, n=f.num(big.customers),
+                                      customers=f.count(big.customers, "customer"),
+                                      top=" + ".join(f.segment(b) for b in d.best_segments),
                                       share=f.pct(seg.revenue_share_pct(*d.best_segments)))
+    if getattr(seg, "scoring", "quintiles") != "quintiles":  # too few customers for quintiles: say how they were scored
+        s.note = thin_rfm_note(f, len(seg.customers), seg.activity_window_days, getattr(seg, "note", None) or "")
     return s
 
 
@@ -223,13 +272,14 @@ def _clv(d: ReportData, f: Fmt) -> Section:
                          [[str(r.acquisition_channel), f.num(r.customers), f.money(r.cac), f.money(r.ltv),
                            f.num(r.ltv_to_cac, 1) if pd.notna(r.ltv_to_cac) else "—",
                            f.num(r.romi_pct, 0) if pd.notna(r.romi_pct) else "—"] for r in ch.itertuples()]))
-        s.note = t["cac_take"].format(ok=value.healthy_channels, n=len(ch))
+        s.note = t["cac_take"].format(ok=value.healthy_channels, n=len(ch), channels=f.count(len(ch), "channel"))
     long = value.holdout.tracking.melt(id_vars=["date", "holdout"], value_vars=["actual", "predicted"],
                                        var_name="series", value_name="repeat_purchases")
     long["series"] = long.series.map(t)
     track = alt.Chart(long).mark_line().encode(
         x=alt.X("date:T", title=None), y=alt.Y("repeat_purchases:Q", title=t["cum_repeat"]),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top")), strokeDash="series:N",
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top")),
+        strokeDash=alt.StrokeDash("series:N", title=None),
     ).properties(width=WIDTH, height=240)
     rule = alt.Chart(pd.DataFrame({"date": [str(value.calibration_end)]})).mark_rule(color="#888").encode(x="date:T")
     s.charts.append(("clv_holdout", track + rule))
@@ -241,9 +291,13 @@ def _churn(d: ReportData, f: Fmt) -> Section:
     s = Section("churn", t["s8"])
     churn = _need(d, "churn", d.churn)
     report, scored = churn.training, churn.scores
-    q = pd.DataFrame([{"model": t["model_lgbm"], "roc_auc": report["roc_auc"]},
-                      {"model": t["model_lr"], "roc_auc": report["logistic_roc_auc"]},
-                      {"model": t["model_recency"], "roc_auc": report["baseline_roc_auc"]}])
+    names = {"lightgbm": t["model_lgbm"], "logistic": t["model_lr"], "average": t["model_avg"]}
+    chosen = report.get("model", "lightgbm")  # models trained before the choice existed are trees
+    cands = report.get("candidates") or [{"model": "lightgbm", "roc_auc": report["roc_auc"], "chosen": True},
+                                         {"model": "logistic", "roc_auc": report["logistic_roc_auc"], "chosen": False}]
+    q = pd.DataFrame([{"model": names[c["model"]] + (f" ({t['chosen']})" if c["chosen"] else ""),
+                       "roc_auc": c["roc_auc"]} for c in cands]
+                     + [{"model": t["model_recency"], "roc_auc": report["baseline_roc_auc"]}])
     s.charts.append(("churn_quality", alt.Chart(q).mark_bar(clip=True).encode(
         x=alt.X("roc_auc:Q", scale=alt.Scale(domain=[0.5, 1]), title=t["auc_oot"]),
         y=alt.Y("model:N", sort=None, title=None), tooltip=["model:N", alt.Tooltip("roc_auc:Q", format=".3f")],
@@ -256,6 +310,7 @@ def _churn(d: ReportData, f: Fmt) -> Section:
         tooltip=["bin:N", "customers:Q"])).properties(width=300, height=260)))
     kinds = pd.Series([g[0] for g in scored.reason_groups if g]).value_counts().head(10)
     kinds = kinds.rename_axis("reason").reset_index(name="customers")
+    kinds["reason"] = kinds.reason.map(f.reason_group)
     s.charts.append(("churn_reasons", alt.Chart(kinds).mark_bar().encode(
         x=alt.X("customers:Q", title=t["count"]), y=alt.Y("reason:N", sort="-x", title=None),
     ).properties(width=WIDTH, height=240)))
@@ -263,13 +318,24 @@ def _churn(d: ReportData, f: Fmt) -> Section:
     s.tables.append(([t["customer"], t["probability"], t["at_risk"], t["reasons"]],
                      [[r.customer_id, f.pct(100 * r.churn_probability, 0), f.money(r.value_at_risk),
                        "; ".join(r.reasons)] for r in top.itertuples()]))
-    s.takeaway = t["churn_take"].format(auc=f.num(report["roc_auc"], 3), base=f.num(report["baseline_roc_auc"], 3),
-                                        lr=f.num(report["logistic_roc_auc"], 3), n=f.num(churn.high_risk),
+    others = ", ".join(f"{names[c['model']]} {f.num(c['roc_auc'], 3)}" for c in cands if not c["chosen"])
+    s.takeaway = t["churn_take"].format(model=names[chosen], auc=f.num(report["roc_auc"], 3),
+                                        base=f.num(report["baseline_roc_auc"], 3), others=others,
+                                        n=f.num(churn.high_risk),
+                                        customers=f.count(churn.high_risk, "customer"),
                                         var=f.money(churn.high_risk_value))
     label = report["label"]
     # the analytics state the definition in English; other languages word it from the same fields
     worded = t.get(f"label_{label['kind']}")
     s.note = worded.format(**label) if worded else label["definition"]
+    if report.get("selection"):
+        margin = report["selection"].get("margin")
+        s.note += " " + t["churn_choice"].format(
+            model=names[chosen], cal=report["plan"]["calibration"] if report.get("plan") else "",
+            margin=f.num(margin, 3) if margin is not None else "—")
+    if report.get("warning"):
+        n = report.get("n_customers", 0)
+        s.warning = t["churn_weak"].format(auc=f.num(report["roc_auc"], 2), n=f.count(n, "customer"), num=f.num(n))
     return s
 
 
@@ -282,7 +348,7 @@ def _feedback(d: ReportData, f: Fmt) -> Section:
             raise Unavailable(str(d.unavailable["feedback"]))
         s.takeaway = t["no_surveys"]
         return s
-    done = m.complete
+    done = _complete(d, f)
     long = done.melt(id_vars=["period_start"], value_vars=["nps", "csat_pct"], var_name="metric",
                      value_name="score").dropna()
     long["metric"] = long.metric.map({"nps": "NPS", "csat_pct": t["csat"]})
@@ -292,11 +358,12 @@ def _feedback(d: ReportData, f: Fmt) -> Section:
     groups = d.nps_groups.copy()
     groups["group"] = groups.group.map(t)
     s.charts.append(("nps_groups", alt.Chart(groups).mark_arc(innerRadius=50).encode(
-        theta="answers:Q", color=alt.Color("group:N", scale=alt.Scale(
+        theta="answers:Q", color=alt.Color("group:N", title=None, scale=alt.Scale(
             domain=[t["promoters"], t["passives"], t["detractors"]], range=["#3a7d44", "#edae49", "#d1495b"])),
         tooltip=["group:N", "answers:Q"]).properties(width=260, height=260)))
     last = done.iloc[-1]
-    s.takeaway = t["fb_take"].format(nps=f.num(last.nps, 1), resp=f.num(last.nps_responses))
+    s.takeaway = t["fb_take"].format(nps=f.num(last.nps, 1), resp=f.num(last.nps_responses),
+                                     answers=f.count(last.nps_responses, "answer"))
     return s
 
 
@@ -305,7 +372,11 @@ def _actions(d: ReportData, f: Fmt) -> Section:
     s = Section("actions", t["s10"])
     facts = _need(d, "actions", d.actions)
     rows = [r for r in facts.campaigns.rows if r["group"] != "total" or len(facts.campaigns.rows) == 1]
-    bars = pd.DataFrame([{"campaign": r["group"], "uplift": 100 * (r["conversion"]["per_customer"] or 0.0),
+
+    def name(r: dict) -> str:
+        return t["total"] if r["group"] == "total" else str(r["group"])
+
+    bars = pd.DataFrame([{"campaign": name(r), "uplift": 100 * (r["conversion"]["per_customer"] or 0.0),
                           "low": 100 * (r["conversion"]["per_customer_low"] or 0.0),
                           "high": 100 * (r["conversion"]["per_customer_high"] or 0.0),
                           "verdict": t[f"v_{r['verdict']}"]} for r in rows])
@@ -332,20 +403,21 @@ def _actions(d: ReportData, f: Fmt) -> Section:
         e = r["conversion"]
         if e["per_customer"] is None:
             return "—"
-        return f"{100 * e['per_customer']:+.1f} [{100 * e['per_customer_low']:+.1f}, {100 * e['per_customer_high']:+.1f}]"
+        return (f"{f.signed(100 * e['per_customer'])} [{f.signed(100 * e['per_customer_low'])}, "
+                f"{f.signed(100 * e['per_customer_high'])}]")
 
     s.tables.append(([t["campaign"], t["treated"], t["control"], t["uplift_pp"], t["incr_revenue"], t["cost"],
                       t["roi"], t["verdict"]],
-                     [[r["group"], f.num(r["treatment_n"]), f.num(r["control_n"]), uplift(r), money_ci(r),
+                     [[name(r), f.num(r["treatment_n"]), f.num(r["control_n"]), uplift(r), money_ci(r),
                        f.money(r["cost"]), roi(r), t[f"v_{r['verdict']}"]] for r in facts.campaigns.rows]))
     tools = [r for r in facts.tools.rows if r["group"] != "total" or len(facts.tools.rows) == 1]
     s.tables.append(([t["tool"], t["treated"], t["uplift_pp"], t["incr_revenue"], t["cost"], t["roi"], t["verdict"]],
-                     [[t.get(f"tool_{r['group']}", r["group"]), f.num(r["treatment_n"]), uplift(r), money_ci(r),
+                     [[t.get(f"tool_{r['group']}", name(r)), f.num(r["treatment_n"]), uplift(r), money_ci(r),
                        f.money(r["cost"]), roi(r), t[f"v_{r['verdict']}"]] for r in tools]))
     total = facts.campaigns.rows[-1]
     srm = sum(r["srm"] for r in rows)
     s.takeaway = t["act_take"].format(
-        n=len(rows), works=sum(r["verdict"] == "positive" for r in rows),
+        n=len(rows), campaigns=f.count(len(rows), "campaign"), works=sum(r["verdict"] == "positive" for r in rows),
         unclear=sum(r["verdict"] == "too_few" for r in rows), srm=t["act_srm"].format(k=srm) if srm else "",
         inc=f.money(total["revenue"]["incremental"] or 0.0), cost=f.money(total["cost"]))
     paying = [r for r in tools if r["roi"] is not None]
@@ -354,7 +426,7 @@ def _actions(d: ReportData, f: Fmt) -> Section:
         s.takeaway += " " + t["act_tool"].format(best=t.get(f"tool_{best['group']}", best["group"]),
                                                  roi=f.pct(100 * best["roi"], 0))
     n_tests = len(rows)
-    s.note = t["act_note"].format(w=f"{facts.campaigns.winsor_pct:g}",
+    s.note = t["act_note"].format(w=f.plain(facts.campaigns.winsor_pct),
                                   adj=t["adj_bh"].format(n=n_tests) if n_tests > 1 else t["adj_none"])
     return s
 
@@ -364,14 +436,16 @@ def _data(d: ReportData, f: Fmt) -> Section:
     s = Section("data", t["s12"])
     facts = _need(d, "data", d.data)
     s.tables.append(([t["table"], t["rows"], t["customers"], t["from"], t["to"]],
-                     [[r.table, f.num(r.rows), f.num(r.customers), r.first_day or "—", r.last_day or "—"]
-                      for r in facts.tables]))
-    s.takeaway = t["data_take"].format(tables=sum(1 for r in facts.tables if r.rows),
+                     [[t.get(f"tbl_{r.table}", r.table), f.num(r.rows), f.num(r.customers), r.first_day or "—",
+                       r.last_day or "—"] for r in facts.tables]))
+    loaded = sum(1 for r in facts.tables if r.rows)
+    s.takeaway = t["data_take"].format(tables=loaded if f.lang == "ru" else f.count(loaded, "table"),
                                        rejected=f.num(facts.rows_rejected))
     versions = ", ".join(f"{k} {v}" for k, v in (facts.versions | {"altair": alt.__version__}).items())
     s.tables.append(([t["definitions"], ""], [
-        *[[k, v] for k, v in facts.settings.items()], *[[k, v] for k, v in facts.definitions.items()],
-        ["versions", versions],
+        *[list(setting(f, k, v)) for k, v in facts.settings.items()],
+        *[list(definition(f, k, v)) for k, v in facts.definitions.items()],
+        [t["versions"], versions],
     ]))
     return s
 
@@ -407,19 +481,19 @@ def _loyalty(d: ReportData, f: Fmt) -> Section:
     if st.cards:
         rows.append([t["loy_stamps"], share(st.stamp_completion_rate)])
     s.tables.append(([t["loy_measure"], t["value"]], rows))
-    s.takeaway = t["loy_take"].format(members=f.num(st.members), program=facts.program, rr=share(st.redemption_rate),
+    s.takeaway = t["loy_take"].format(members=f.count(st.members, "member"), program=facts.program, rr=share(st.redemption_rate),
                                       liab=f.money(st.liability), net=f.money(st.liability_net_of_breakage),
                                       breakage=share(st.breakage_rate))
     e = facts.effect
     if e is not None and e.reason is None:
         s.takeaway += " " + t["loy_effect"].format(
-            m=share(e.member_rate), c=share(e.control_rate), w=e.window_days, eff=f"{100 * e.effect:+.1f}",
-            lo=f"{100 * e.effect_low:+.1f}", hi=f"{100 * e.effect_high:+.1f}")
+            m=share(e.member_rate), c=share(e.control_rate), w=e.window_days, days=f.count(e.window_days, "day"),
+            eff=f.signed(100 * e.effect), lo=f.signed(100 * e.effect_low), hi=f.signed(100 * e.effect_high))
         s.tables.append(([t["loy_feature"], t["loy_before"], t["loy_after"]],
-                         [[r.feature, f"{r.smd_before:+.2f}", f"{r.smd_after:+.2f}"]
+                         [[t.get(f"feat_{r.feature}", r.feature), f.signed(r.smd_before, 2), f.signed(r.smd_after, 2)]
                           for r in e.balance.itertuples(index=False)]))
     elif e is not None:
-        s.takeaway += " " + t["loy_none"].format(reason=e.reason)
+        s.takeaway += " " + t["loy_none"].format(reason=effect_reason(f, e.reason))
     if e is not None:
         s.note = e.caveat_ru if f.lang == "ru" else e.caveat
     return s
@@ -450,7 +524,8 @@ def build(ws: Workspace, out: Path, period: str = "month", lang: str = "en", png
         try:
             sec = MAKERS[key](data, f)
         except Unavailable as exc:  # the data do not support this section: say so, keep the rest
-            sec = Section(key, f.t[f"s{i}"], takeaway=exc.reason)
+            takeaway, note = (exc.reason, "") if exc.worded else why_unavailable(f, exc.reason)
+            sec = Section(key, f.t[f"s{i}"], takeaway=takeaway, note=note)
         sections.append(sec)
     html = render(sections, f, ws)
     out = Path(out)

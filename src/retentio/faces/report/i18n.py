@@ -3,13 +3,52 @@ formatting: decimal separators, grouping, currency symbols and percent signs).""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
 LOCALES = {"en": "en_US", "ru": "ru_RU"}
-#: parsed once: reasons ask it for a plural form per number
-_RU = Locale.parse(LOCALES["ru"])
+#: parsed once: every counted noun asks its language for the CLDR plural form of its number
+_PLURALS = {lang: Locale.parse(tag) for lang, tag in LOCALES.items()}
+
+#: the nouns the report counts, in each CLDR plural form of the language ("other" is the
+#: fallback: English has one/other, Russian one/few/many for whole numbers)
+NOUNS: dict[str, dict[str, dict[str, str]]] = {
+    "en": {
+        "customer": {"one": "customer", "other": "customers"},
+        "period": {"one": "period", "other": "periods"},
+        "answer": {"one": "answer", "other": "answers"},
+        "day": {"one": "day", "other": "days"},
+        "campaign": {"one": "campaign", "other": "campaigns"},
+        "channel": {"one": "channel", "other": "channels"},
+        "table": {"one": "table", "other": "tables"},
+        "member": {"one": "member", "other": "members"},
+        "horizon": {"one": "horizon", "other": "horizons"},
+        "parameter": {"one": "parameter", "other": "parameters"},
+    },
+    "ru": {
+        "customer": {"one": "клиент", "few": "клиента", "other": "клиентов"},
+        "period": {"one": "период", "few": "периода", "other": "периодов"},
+        "answer": {"one": "ответ", "few": "ответа", "other": "ответов"},
+        "day": {"one": "день", "few": "дня", "other": "дней"},
+        "campaign": {"one": "кампания", "few": "кампании", "other": "кампаний"},
+        "channel": {"one": "канал", "few": "канала", "other": "каналов"},
+        "table": {"one": "таблица", "few": "таблицы", "other": "таблиц"},
+        "member": {"one": "участник", "few": "участника", "other": "участников"},
+        "horizon": {"one": "горизонт", "few": "горизонта", "other": "горизонтов"},
+        "parameter": {"one": "параметр", "few": "параметра", "other": "параметров"},
+    },
+}
+
+
+def plural(lang: str, n: float, forms: dict[str, str]) -> str:
+    """The form of a noun that CLDR's plural rules of ``lang`` give for ``n`` (Babel):
+    1 клиент, 2 клиента, 5 клиентов, 21 клиент; 1 customer, 2 customers."""
+    form = _PLURALS[lang].plural_form(n)
+    return forms.get(form) or forms.get("many") or forms["other"]
 
 TEXT = {
     "en": {
@@ -18,9 +57,9 @@ TEXT = {
         "s4": "Subscription MRR movements", "s5": "Lifecycle and the repeat-purchase funnel",
         "s6": "RFM segments", "s7": "Customer lifetime value", "s8": "Churn risk", "s9": "Feedback",
         "s10": "Actions and their effect", "s11": "Loyalty program", "s12": "Data and definitions",
-        "loy_take": "{members} members of {program}; {rr} of the points issued were redeemed. The program owes "
+        "loy_take": "{members} of {program}; {rr} of the points issued were redeemed. The program owes "
                     "{liab} in points ({net} after the {breakage} that expire unused, as observed).",
-        "loy_effect": "Members kept buying at {m} within {w} days of joining against {c} for comparable "
+        "loy_effect": "Members kept buying at {m} within {days} of joining against {c} for comparable "
                       "non-members: {eff} pp [{lo}, {hi}].",
         "loy_none": "The effect on retention could not be measured: {reason}",
         "loy_issued": "Issued", "loy_redeemed": "Redeemed", "loy_expired": "Expired", "loy_points": "Points",
@@ -31,9 +70,9 @@ TEXT = {
         "loy_tiers": "Tiers", "loy_stamps": "Stamp cards completed", "loy_kind": "Points",
         "loy_balance": "Balance of the matched groups (standardised mean difference; below 0.1 is balanced)",
         "loy_feature": "Pre-join feature", "loy_before": "Before matching", "loy_after": "After matching",
-        "act_take": "{n} campaigns measured against their control groups: {works} worked, {unclear} too small to tell"
+        "act_take": "{campaigns} measured against their control groups: {works} worked, {unclear} too small to tell"
                     "{srm}. Across all of them: {inc} incremental revenue for {cost} spent.",
-        "act_srm": "; {k} have a sample-ratio mismatch (not trustworthy)",
+        "act_srm": "; {k} with a sample-ratio mismatch (not trustworthy)",
         "act_tool": "Per tool: {best} returns most per unit spent (ROI {roi}); stop what does not pay.",
         "act_note": "Uplift = treated minus control conversion in the attribution window, 95 % intervals "
                     "(Welch); revenue capped at the {w}th percentile and adjusted with pre-period revenue "
@@ -53,20 +92,25 @@ TEXT = {
         "revenue": "Revenue",
         "k_up": "{kpi} {verb} to {value} ({delta} against the previous period).",
         "rose": "rose", "fell": "fell", "held": "held",
-        "v_short": "Only {n} periods of data: at least two years are needed to tell seasonal from persistent movement.",
+        "v_short": "Only {periods} of data: at least two years are needed to tell seasonal from persistent movement.",
         "v_seasonal": "The latest churn movement ({delta} pp) is mostly seasonal: the same month usually moves this way.",
         "v_persistent": "The latest churn movement ({delta} pp) is persistent: the trend itself moved, not just the season.",
         "v_flat": "Churn did not move in the latest period.",
-        "cohort_take": "On average {pct} of a cohort is still active {k} periods after its first purchase.",
+        "cohort_take": "On average {pct} of a cohort is still active {periods} after its first purchase.",
         "mrr_take": "MRR moved from {a} to {b} in the last complete period; churned MRR was {c}.",
-        "funnel_take": "Most customers are lost between {a} and {b}: {n} customers ({pct} of those who reached {a}).",
-        "rfm_take": "{seg} is the largest segment ({n} customers); {top} bring {share} of revenue.",
+        "funnel_take": "Most customers are lost between {a} and {b}: {customers} ({pct} of those who reached {a}).",
+        "rfm_take": "The largest segment is {seg} ({customers}); {top} bring {share} of revenue.",
         "clv_take": "Median {months}-month CLV is {median}; the top 10 % of customers hold {share} of future value.",
-        "cac_take": "{ok} of {n} channels meet the LTV : CAC ≥ 3 rule.",
-        "churn_take": "The model ranks churners with ROC-AUC {auc} (recency alone {base}, logistic regression {lr}); "
-                      "{n} customers are at high risk, with {var} at risk.",
-        "fb_take": "NPS was {nps} in the last complete period ({resp} answers).",
-        "data_take": "{tables} tables loaded; {rejected} rows were rejected at load.",
+        "cac_take": "{ok} of {channels} meet the LTV : CAC ≥ 3 rule.",
+        "churn_take": "The chosen model, {model}, ranks churners with ROC-AUC {auc} out of time (recency alone {base}; "
+                      "{others}); {customers} at high risk, with {var} at stake.",
+        "churn_choice": "The model was chosen among LightGBM, logistic regression and their average by ROC-AUC on the "
+                        "calibration slice (cutoff {cal}): {model}, ahead by {margin}.",
+        "churn_weak": "Do not target with this model: it ranks customers no better than chance or stands on too few "
+                      "customers (out-of-time ROC-AUC {auc}; trained on {n}).",
+        "chosen": "chosen", "model_avg": "average of both",
+        "fb_take": "NPS was {nps} in the last complete period ({answers}).",
+        "data_take": "{tables} loaded; rows rejected at load: {rejected}.",
         "segment": "Segment", "customers": "Customers", "share": "Share", "action": "What to do",
         "customer": "Customer", "probability": "Churn probability", "at_risk": "Value at risk", "reasons": "Reasons",
         "channel": "Channel", "cac": "CAC", "ltv": "LTV", "ratio": "LTV : CAC", "romi": "ROMI, %",
@@ -81,6 +125,16 @@ TEXT = {
         "calibration_end": "calibration end", "model_lgbm": "LightGBM", "model_lr": "logistic regression",
         "model_recency": "recency only", "clv_axis": "CLV, {cur} (top 1 % in the last bar)",
         "count": "Customers",
+        "order_step": "order {k}", "total": "total", "versions": "versions",
+        "period_month": "month", "period_week": "week", "period_quarter": "quarter",
+        "no_complete": "Not enough data yet: the data hold no complete {period}, so no period's figures can be "
+                       "computed.",
+        "cohort_short": "Not enough data yet: no cohort has been observed for a whole month after its first purchase.",
+        "funnel_single": "No customer has a second completed order yet: nothing shows where customers drop out.",
+        "funnel_flat": "No customer is lost between {a} and {b}.",
+        "na_section": "This section cannot be shown yet.",
+        "feat_recency_days": "days since the last order", "feat_log1p_frequency": "orders (log)",
+        "feat_log1p_spend": "spend (log)", "feat_tenure_days": "days since the first order",
     },
     "ru": {
         "title": "Отчёт по удержанию", "generated": "Сформирован", "period": "Последний полный период",
@@ -89,10 +143,13 @@ TEXT = {
         "s6": "RFM-сегменты", "s7": "Пожизненная ценность клиента (CLV)", "s8": "Риск оттока",
         "s9": "Обратная связь", "s10": "Действия и их эффект", "s11": "Программа лояльности",
         "s12": "Данные и определения",
-        "loy_take": "Участников программы {program}: {members}; использовано {rr} начисленных баллов. Обязательства "
+        "loy_take": "В программе {program} — {members}; использовано {rr} начисленных баллов. Обязательства "
                     "по баллам — {liab} ({net} за вычетом {breakage} баллов, которые, судя по опыту, сгорят).",
-        "loy_effect": "Участники совершали покупки в течение {w} дней после вступления в {m} случаев против {c} у "
+        "loy_effect": "Участники совершали покупки за {days} после вступления в {m} случаев против {c} у "
                       "сопоставимых неучастников: {eff} п. п. [{lo}, {hi}].",
+        "loy_few": "сопоставленных участников — {matched}, а нужно не меньше {need}. Вступивших не позже чем за "
+                   "{days} до {date}: {eligible}; из них без завершённых заказов до вступления: {no_history}; "
+                   "без сопоставимого неучастника в день вступления: {no_controls}.",
         "loy_none": "Влияние на удержание измерить не удалось: {reason}",
         "loy_issued": "Начислено", "loy_redeemed": "Списано", "loy_expired": "Сгорело", "loy_points": "Баллы",
         "loy_liability": "Обязательства", "loy_month": "Период", "loy_measure": "Показатель",
@@ -103,9 +160,9 @@ TEXT = {
         "loy_kind": "Баллы",
         "loy_balance": "Баланс сопоставленных групп (стандартизованная разница средних; меньше 0,1 — сбалансировано)",
         "loy_feature": "Признак до вступления", "loy_before": "До сопоставления", "loy_after": "После сопоставления",
-        "act_take": "Кампаний, измеренных против контрольных групп: {n}; сработали {works}, слишком малы, чтобы "
-                    "судить, — {unclear}{srm}. Всего: {inc} дополнительной выручки при затратах {cost}.",
-        "act_srm": "; у {k} нарушено соотношение групп (результату нельзя доверять)",
+        "act_take": "Кампаний, измеренных против контрольных групп: {n}; сработало: {works}; слишком мало данных, "
+                    "чтобы судить: {unclear}{srm}. Всего: {inc} дополнительной выручки при затратах {cost}.",
+        "act_srm": "; с нарушенным соотношением групп (результату нельзя доверять): {k}",
         "act_tool": "По инструментам: больше всего на вложенный рубль даёт «{best}» (ROI {roi}); "
                     "то, что не окупается, стоит остановить.",
         "act_note": "Эффект — разница конверсии в окне атрибуции между получившими и контрольной группой, "
@@ -126,19 +183,25 @@ TEXT = {
         "revenue": "Выручка",
         "k_up": "{kpi}: {verb} до {value} ({delta} к прошлому периоду).",
         "rose": "рост", "fell": "снижение", "held": "без изменений",
-        "v_short": "Данных всего за {n} периодов: чтобы отличить сезонность от устойчивого сдвига, нужно не меньше двух лет.",
+        "v_short": "Данных всего за {periods}: чтобы отличить сезонность от устойчивого сдвига, нужно не меньше двух лет.",
         "v_seasonal": "Последнее изменение оттока ({delta} п. п.) в основном сезонное: в этом месяце так бывает обычно.",
         "v_persistent": "Последнее изменение оттока ({delta} п. п.) устойчивое: сдвинулся сам тренд, а не сезон.",
         "v_flat": "Отток в последнем периоде не изменился.",
-        "cohort_take": "В среднем {pct} когорты остаются активными через {k} периодов после первой покупки.",
+        "cohort_take": "В среднем {pct} когорты остаются активными через {periods} после первой покупки.",
         "mrr_take": "MRR за последний полный период изменился с {a} до {b}; ушедший MRR — {c}.",
-        "funnel_take": "Больше всего клиентов теряется между шагами «{a}» и «{b}»: {n} клиентов ({pct} дошедших до «{a}»).",
-        "rfm_take": "Крупнейший сегмент — {seg} ({n} клиентов); {top} приносят {share} выручки.",
+        "funnel_take": "Больше всего клиентов теряется между шагами «{a}» и «{b}»: {customers} ({pct} дошедших "
+                       "до шага «{a}»).",
+        "rfm_take": "Крупнейший сегмент — «{seg}» ({customers}); {top} приносят {share} выручки.",
         "clv_take": "Медианный CLV за {months} мес. — {median}; на лучшие 10 % клиентов приходится {share} будущей ценности.",
-        "cac_take": "Правилу LTV : CAC ≥ 3 соответствуют {ok} из {n} каналов.",
-        "churn_take": "Модель различает уходящих с ROC-AUC {auc} (только давность — {base}, логистическая регрессия — {lr}); "
-                      "в зоне высокого риска {n} клиентов, под угрозой {var}.",
-        "fb_take": "NPS в последнем полном периоде — {nps} ({resp} ответов).",
+        "cac_take": "Каналов, соответствующих правилу LTV : CAC ≥ 3: {ok} из {n}.",
+        "churn_take": "Выбранная модель ({model}) различает уходящих с ROC-AUC {auc} вне периода обучения (только "
+                      "давность — {base}; {others}); в зоне высокого риска {customers}, под угрозой {var}.",
+        "churn_choice": "Модель выбрана из LightGBM, логистической регрессии и их среднего по ROC-AUC на срезе "
+                        "калибровки (дата среза {cal}): {model}, с отрывом {margin}.",
+        "churn_weak": "Не выбирайте клиентов по этой модели: она ранжирует не лучше случайного или обучена на "
+                      "слишком малом числе клиентов (ROC-AUC вне периода обучения {auc}; клиентов в обучении — {num}).",
+        "chosen": "выбрана", "model_avg": "среднее двух моделей",
+        "fb_take": "NPS в последнем полном периоде — {nps} ({answers}).",
         "data_take": "Загружено таблиц: {tables}; отклонено строк при загрузке: {rejected}.",
         "segment": "Сегмент", "customers": "Клиенты", "share": "Доля", "action": "Что делать",
         "customer": "Клиент", "probability": "Вероятность оттока", "at_risk": "Ценность под угрозой",
@@ -154,6 +217,28 @@ TEXT = {
         "calibration_end": "конец калибровки", "model_lgbm": "LightGBM", "model_lr": "логистическая регрессия",
         "model_recency": "только давность", "clv_axis": "CLV, {cur} (верхний 1 % в последнем столбце)",
         "count": "Клиенты",
+        "order_step": "{k}-й заказ", "total": "итого", "versions": "версии",
+        "period_month": "месяц", "period_week": "неделя", "period_quarter": "квартал",
+        "no_complete": "Пока недостаточно данных: в них нет ни одного завершённого периода ({period}), поэтому "
+                       "показатели за период не рассчитать.",
+        "cohort_short": "Пока недостаточно данных: ни одна когорта ещё не наблюдалась целый месяц после первой покупки.",
+        "funnel_single": "Ни у одного клиента ещё нет второго завершённого заказа: где теряются клиенты, пока не видно.",
+        "funnel_flat": "Между шагами «{a}» и «{b}» клиенты не теряются.",
+        "rfm_thin": "Клиентов всего {customers}, а для оценок по квинтилям нужно не меньше {need} (по пять на уровень), "
+                    "поэтому оценки — по фиксированным порогам: давность 5 — до {r5}, 4 — до {r4}, 3 — до {r3}, "
+                    "2 — до {r2}, иначе 1; частота — число завершённых заказов (5 и больше — 5); сумма — траты "
+                    "в типичных заказах (медианный заказ{median}), округлённо, от 1 до 5.",
+        "na_section": "Раздел не построен: данных для него пока недостаточно.",
+        "na_because": "Раздел не построен: {reason}",
+        "na_details": "Подробности (сообщение анализа): {reason}",
+        "feat_recency_days": "дней с последнего заказа", "feat_log1p_frequency": "число заказов (лог.)",
+        "feat_log1p_spend": "сумма покупок (лог.)", "feat_tenure_days": "дней с первого заказа",
+        "bench_crr_pct": "розница 63, медиа 84, одежда 60", "bench_repeat_purchase_rate_pct": "электронная коммерция 25–40",
+        "bench_nps": "≥ 40 малый бизнес, ≥ 60 крупный", "bench_churn_pct": "~20 в год (средний бизнес)",
+        "tbl_customers": "клиенты", "tbl_orders": "заказы", "tbl_order_items": "позиции заказов",
+        "tbl_subscriptions": "подписки", "tbl_events": "события", "tbl_surveys": "опросы", "tbl_tickets": "обращения",
+        "set_activity window": "окно активности", "set_timezone": "часовой пояс", "set_currency": "валюта",
+        "set_engine": "движок",
         "label_orders": "Уход — клиент с завершённым заказом за {window_days} дн. до даты среза не делает ни одного "
                         "завершённого заказа за {horizon_days} дн. после неё.",
         "label_subscriptions": "Уход — у подписчика, платящего на дату среза, через {horizon_days} дн. нет "
@@ -193,18 +278,212 @@ class Fmt:
             return self.t["na"]
         return ("+" if v > 0 else "") + self.num(v, digits)
 
+    def plain(self, v) -> str:
+        """A number with as many decimals as it has (99.9 → 99,9 in Russian; 99 → 99)."""
+        return format_decimal(float(v), locale=self.locale)
+
+    def noun(self, n, noun: str) -> str:
+        """The noun (a key of :data:`NOUNS`) in the plural form its count takes."""
+        return plural(self.lang, int(round(float(n))), NOUNS[self.lang][noun])
+
+    def count(self, n, noun: str) -> str:
+        """A whole count with its noun in the right plural form: "21 клиент", "1 customer"."""
+        k = int(round(float(n)))
+        return f"{self.num(k)} {self.noun(k, noun)}"
+
+    def attribute(self, name: str) -> str:
+        """A customer attribute (a column of the customers table) as the churn reasons name it."""
+        return ATTRIBUTES.get(self.lang, {}).get(name, name.replace("_", " "))
+
+    def reason_group(self, label: str) -> str:
+        """A churn reason group's label; a customer attribute's group is named after its
+        column (``acquisition channel``), worded here in the report's language."""
+        return ATTRIBUTES.get(self.lang, {}).get(label.replace(" ", "_"), label)
+
+    def segment(self, name: str) -> str:
+        """An RFM segment's name in the report's language."""
+        return SEGMENTS.get(self.lang, {}).get(name, (name, ""))[0]
+
+    def segment_action(self, name: str, english: str) -> str:
+        """What to do with an RFM segment, in the report's language (``english`` is the
+        analytics' own wording, kept for English and for a segment without a translation)."""
+        return SEGMENTS.get(self.lang, {}).get(name, ("", english))[1]
+
+
+#: RFM segments (:data:`retentio.analytics.segments.SEGMENT_ACTIONS`): name and what to do, per language
+SEGMENTS: dict[str, dict[str, tuple[str, str]]] = {
+    "ru": {
+        "champions": ("чемпионы", "поощрять: ранний доступ, просьба привести друзей; скидки не нужны"),
+        "loyal": ("лояльные", "предлагать товары дороже и пригласить на следующий уровень программы лояльности"),
+        "potential loyalist": ("потенциально лояльные",
+                               "предложить членство или программу лояльности, рекомендовать товары"),
+        "new": ("новые", "ввести в курс: приветственная серия писем, стимул ко второй покупке"),
+        "promising": ("перспективные", "выстраивать отношения: полезные материалы и небольшое предложение на "
+                                       "первую повторную покупку"),
+        "need attention": ("требуют внимания", "ограниченное по времени личное предложение на основе прошлых покупок"),
+        "about to sleep": ("засыпающие", "вернуть рекомендациями и умеренной скидкой"),
+        "at risk": ("в зоне риска", "личное письмо с сильным предложением вернуться; спросить о причинах"),
+        "can't lose them": ("нельзя потерять", "вернуть любой разумной ценой: звонок, лучшее предложение, опрос"),
+        "hibernating": ("в спячке", "недорогие напоминания об ассортименте; не тратить лишнего"),
+        "lost": ("потерянные", "последняя попытка вернуть, затем перестать тратить на них бюджет"),
+    },
+}
+
+#: the customers table's own attributes (:data:`retentio.data.schema.CUSTOMERS`), per language
+ATTRIBUTES: dict[str, dict[str, str]] = {
+    "ru": {
+        "acquisition_channel": "канал привлечения", "acquisition_cost": "стоимость привлечения",
+        "signup_at": "дата регистрации", "birth_date": "дата рождения", "gender": "пол", "city": "город",
+        "email": "эл. почта", "phone": "телефон", "consent_email": "согласие на письма",
+        "consent_sms": "согласие на SMS",
+    },
+}
+
+#: the report's definitions (:data:`retentio.analytics.metrics.DEFINITIONS`): name and text, per language
+DEFINITIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "ru": {
+        "active (orders)": ("активный (заказы)", "завершённый заказ в окне активности до момента измерения"),
+        "active (subscriptions)": ("активный (подписки)", "момент покрыт оплачиваемой (не пробной) подпиской"),
+        "CRR": ("CRR", "(клиенты на конец − новые) / клиенты на начало"),
+        "churn": ("отток", "клиенты, потерянные за период / клиенты на начало"),
+        "NRR": ("NRR", "(MRR на начало − ушедший − сокращение + расширение) / MRR на начало"),
+        "NPS": ("NPS", "% промоутеров (9–10) − % критиков (0–6)"),
+    },
+}
+
+
+def thin_rfm_note(f: Fmt, customers: int, window_days: int, english: str) -> str:
+    """How RFM scored too few customers for quintiles (fixed thresholds,
+    :func:`retentio.analytics.segments.thin_note` says it in English)."""
+    from retentio.analytics.segments import MIN_CUSTOMERS_FOR_QUINTILES, RECENCY_FRACTIONS
+
+    if f.lang == "en":
+        return (english[0].upper() + english[1:] + ("" if english.endswith(".") else ".")) if english else ""
+    median = re.search(r"the median order value, ([\d,.]+)\)", english)
+    bounds = [f.count(window_days * x, "day") for x in RECENCY_FRACTIONS]
+    return f.t["rfm_thin"].format(customers=customers, need=MIN_CUSTOMERS_FOR_QUINTILES, r5=bounds[0], r4=bounds[1],
+                                  r3=bounds[2], r2=bounds[3],
+                                  median=f", {f.money(float(median.group(1).replace(',', '')))}" if median else "")
+
+
+def definition(f: Fmt, name: str, text: str) -> tuple[str, str]:
+    """A definition's name and text in the report's language (the analytics' English otherwise)."""
+    return DEFINITIONS.get(f.lang, {}).get(name, (name, text))
+
+
+def setting(f: Fmt, name: str, value: str) -> tuple[str, str]:
+    """A workspace setting as the data section lists it, in the report's language."""
+    m = re.fullmatch(r"(\d+) days", value)
+    if m:
+        value = f.count(int(m.group(1)), "day")
+    return f.t.get(f"set_{name}", name), value
+
+
+# ----------------------------------------------------------------------------- sections without data
+def _ru_tables(tables: str) -> str:
+    return re.sub(r" (?:is|are)$", "", tables).replace(" or ", " или ").replace(" and ", " и ")
+
+
+_NOT_IDENTIFIED = re.compile(r"these data cannot identify the (.+?) model: (.*)\. Its estimates would mean nothing")
+_NOT_IDENTIFIED_WHY: list[tuple[re.Pattern, Callable[[Fmt, re.Match], str]]] = [
+    (re.compile(r"(?:only )?([\d.]+) customers?(?:\(s\))? for (?:the model's )?(\d+) parameters"),
+     lambda f, m: f"всего {f.count(float(m.group(1)), 'customer')} на {f.count(int(m.group(2)), 'parameter')} модели"),
+    (re.compile(r"none of the ([\d.]+) customers bought again on a later day.*?(; all of them first bought on the "
+                r"last day of the data.*)?"),
+     lambda f, m: ("ни один клиент не купил повторно в другой день, а только повторные покупки отличают то, как "
+                   "часто клиенты покупают, от того, как скоро они уходят"
+                   + ("; к тому же все впервые купили в последний день данных" if m.group(2) else ""))),
+]
+
+
+def _not_identified(f: Fmt, m: re.Match) -> str:
+    """A CLV model the data cannot identify (:class:`retentio.analytics.clv.identify.NotIdentifiable`)."""
+    why = next((word(f, w) for pattern, word in _NOT_IDENTIFIED_WHY if (w := pattern.fullmatch(m.group(2)))), None)
+    if "it needs more customers (hundreds" in m.string:
+        needs = ("Нужно больше клиентов с повторными покупками (сотни, а не несколько) и более долгая история "
+                 "заказов (месяцы, с покупками в разные дни).")
+    elif "more repeat buyers whose spend per order differs" in m.string:
+        needs = "Нужно больше повторных покупателей с разной суммой заказа."
+    else:
+        needs = "Нужно больше данных."
+    return (f"по этим данным модель {m.group(1)} не оценить" + (f" ({why})" if why else "")
+            + f": её оценки ничего бы не значили. {needs}")
+
+
+#: the reasons the analytics give for a section without data, worded in Russian (the
+#: English message is matched; one not listed here is shown as it is, as a detail)
+_RU_REASONS: list[tuple[re.Pattern, Callable[[Fmt, re.Match], str]]] = [
+    (re.compile(r"No campaign has run yet"), lambda f, m: "кампании ещё не запускались."),
+    (re.compile(r"No campaign has customers to measure yet"),
+     lambda f, m: "ни у одной кампании ещё нет клиентов для измерения: сначала запустите кампанию (кампания с "
+                  "контрольной группой даёт группу для сравнения)."),
+    (re.compile(r"No loyalty program runs yet"),
+     lambda f, m: "программа лояльности ещё не работает (retentio loyalty program add, затем loyalty apply-orders)."),
+    (re.compile(r"Gamma-Gamma needs at least a few customers with repeat purchases"),
+     lambda f, m: "для оценки CLV (модель Gamma-Gamma) нужно хотя бы несколько клиентов с повторными покупками."),
+    (re.compile(r"the training data hold only one class"),
+     lambda f, m: "в обучающих данных только один класс: ушли все подходящие клиенты или не ушёл ни один — нужно "
+                  "больше данных или другой горизонт."),
+    (re.compile(r"no eligible customers at the calibration or test cutoff: the data are too short for a "
+                r"(\d+)-day horizon \(need about (\d+) horizons\)"),
+     lambda f, m: (f"на датах среза для калибровки и проверки модели нет подходящих клиентов: данных слишком мало "
+                   f"для горизонта в {f.count(int(m.group(1)), 'day')} (нужно примерно "
+                   f"{f.count(int(m.group(2)), 'horizon')}).")),
+    (_NOT_IDENTIFIED, _not_identified),
+    (re.compile(r"churn needs orders, subscriptions or events"),
+     lambda f, m: "для модели оттока нужны заказы, подписки или события: сначала загрузите их."),
+    (re.compile(r"no (.+?) loaded: .* needs them; load them first"),
+     lambda f, m: f"не загружены данные, которые нужны разделу ({_ru_tables(m.group(1))}): сначала загрузите их."),
+    (re.compile(r"no orders are loaded"), lambda f, m: "заказы не загружены (retentio load orders FILE)."),
+]
+
+
+_FEW_MATCHED = re.compile(r"only (\d+) members could be matched \(at least (\d+) are needed\): (\d+) joined at least "
+                          r"(\d+) days before (\S+), (\d+) of them had no completed order before joining, (\d+) had "
+                          r"no candidate non-member on their join day")
+
+
+def effect_reason(f: Fmt, reason: str) -> str:
+    """Why the loyalty program's effect could not be measured, in the report's language
+    (:func:`retentio.analytics.loyalty_stats.retention_effect` gives it in English)."""
+    m = _FEW_MATCHED.fullmatch(reason.strip())
+    if f.lang == "en" or m is None:
+        return reason
+    matched, need, eligible, days, date, no_history, no_controls = m.groups()
+    return f.t["loy_few"].format(matched=matched, need=need, eligible=eligible, days=f.count(int(days), "day"),
+                                 date=date, no_history=no_history, no_controls=no_controls)
+
+
+def why_unavailable(f: Fmt, reason: str) -> tuple[str, str]:
+    """The takeaway and note of a section the data do not support, from the reason the
+    analytics gave (English): as it is in English; in Russian worded when the reason is a
+    known one, else a plain statement with the analytics' message as the note."""
+    reason = reason.strip()
+    if f.lang == "en":
+        if not reason:
+            return f.t["na_section"], ""
+        text = reason[0].upper() + reason[1:]
+        return (text if text.endswith((".", ")")) else text + "."), ""
+    for pattern, word in _RU_REASONS:
+        m = pattern.match(reason)
+        if m:
+            return f.t["na_because"].format(reason=word(f, m)), ""
+    return f.t["na_section"], (f.t["na_details"].format(reason=reason) if reason else "")
+
 
 # ----------------------------------------------------------------------------- churn reasons
 def _ru_count(n: float, one: str, few: str, many: str) -> str:
     """A count with its noun in the Russian plural form CLDR gives for it (1 день, 2 дня, 5 дней)."""
     k = int(round(n))
-    form = _RU.plural_form(k)
-    return f"{k} {one if form == 'one' else few if form == 'few' else many}"
+    return f"{k} {plural('ru', k, {'one': one, 'few': few, 'many': many})}"
 
 
 def reason_phrases(f: Fmt):
     """The churn reasons' phrasebook for the report's language (English is the analytics'
     own; the keys and values are those of :data:`retentio.analytics.churn.reasons.ENGLISH`)."""
+    import numbers
+
+    import numpy as np
     import pandas as pd
 
     from retentio.analytics.churn.reasons import ENGLISH, Phrasebook
@@ -214,6 +493,11 @@ def reason_phrases(f: Fmt):
 
     def day(v) -> str:
         return format_date(pd.Timestamp(v).date(), "short", locale=f.locale)
+
+    def _value(v) -> str:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            return str(v)
+        return format_decimal(float(v), locale=f.locale)
 
     def days(n) -> str:
         return _ru_count(n, "день", "дня", "дней")
@@ -251,7 +535,7 @@ def reason_phrases(f: Fmt):
             "discounts": lambda p: f"{f.pct(p, 0)} заказов со скидкой",
             "p_alive": lambda p: f"по истории покупок клиент ещё покупает лишь с вероятностью {f.pct(p, 0)}",
             "tenure": lambda d: f"клиент всего {days(d)}",
-            "attribute": lambda name, value: f"{name}: {value}",
+            "attribute": lambda name, value: f"{f.attribute(name)}: {_value(value)}",
         },
         groups={
             "gap": "перерыв в заказах", "orders": "меньше заказов", "spend": "траты снизились",
