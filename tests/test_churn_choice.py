@@ -191,3 +191,20 @@ def test_linear_and_average_models_keep_the_estimator_contract_and_survive_a_rou
         pd.testing.assert_frame_equal(again.contributions(X), model.contributions(X))
         assert list(model.contributions(X).columns) == list(X.columns)
         assert abs(sum(model.importance().values()) - 1) < 1e-9
+
+
+def test_a_short_history_trains_on_cutoffs_inside_the_data():
+    from retentio.analytics.churn.train import plan
+
+    as_of, start = pd.Timestamp("2025-12-01"), pd.Timestamp("2025-03-10")
+    old = plan(as_of, 60)
+    # test 2025-10-02, calibration 08-03, first training cutoff 06-04; at a 30-day step the
+    # last three (03-06, 02-04, 01-05) fall before the first day and see nobody
+    assert sum(c > start for c in old.train) == 3
+    short = plan(as_of, 60, data_start=start)
+    assert short.train[0] == old.train[0] and len(short.train) == 6 and min(short.train) > start
+    assert (short.train[0] - short.train[1]).days == 15  # the step halved once
+    # a long history keeps the plan as it was
+    assert plan(as_of, 60, data_start=pd.Timestamp("2020-01-01")) == old
+    # the label windows leave no room at all: the latest training cutoff alone
+    assert plan(as_of, 60, data_start=pd.Timestamp("2025-06-03")).train == (old.train[0],)
