@@ -740,7 +740,15 @@ def report_cmd(
 
 
 # the campaign command groups register themselves on ``app``
-from retentio.faces import cli_campaigns, cli_loyalty, cli_uplift  # noqa: E402,F401
+from retentio.faces import (  # noqa: E402,F401
+    cli_campaigns,
+    cli_feedback,
+    cli_feedback_tasks,
+    cli_feedback_themes,
+    cli_loyalty,
+    cli_surveys,
+    cli_uplift,
+)
 
 
 # ---------------------------------------------------------------------- entry point
