@@ -106,10 +106,7 @@ class ChurnModel(BaseEstimator):
             sample_weight=None) -> ChurnModel:
         import lightgbm as lgb
 
-        y = np.asarray(y, int)
-        if len(np.unique(y)) < 2:
-            raise RetentioError("the training data hold only one class: every eligible customer churned, "
-                                "or none did — widen the data or change the horizon")
+        y = _two_classes(y)
         self.features_ = list(X.columns)
         self.categories_ = {c: sorted(X[c].dropna().astype(str).unique().tolist())
                             for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])}
@@ -122,9 +119,7 @@ class ChurnModel(BaseEstimator):
             callbacks = [lgb.early_stopping(40, verbose=False, min_delta=self.min_delta)]
         self.booster_ = lgb.train(self._params(), train, num_boost_round=self.n_estimators,
                                   valid_sets=valid, callbacks=callbacks)
-        self.calibration_ = None
-        if X_cal is not None and len(np.unique(y_cal)) == 2:
-            self.calibration_ = _smoothed_isotonic(self.predict_raw(X_cal), np.asarray(y_cal, float))
+        self.calibration_ = _calibration(self, X_cal, y_cal)
         return self
 
     def _check_fitted(self) -> None:
@@ -137,10 +132,7 @@ class ChurnModel(BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated P(churn) per row (isotonic map of the raw score)."""
-        raw = self.predict_raw(X)
-        if not self.calibration_:
-            return raw
-        return np.interp(raw, self.calibration_["x"], self.calibration_["y"])
+        return _calibrated(self.calibration_, self.predict_raw(X))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row, per-feature contributions to the raw log-odds (SHAP values)."""
@@ -171,6 +163,27 @@ class ChurnModel(BaseEstimator):
         m.booster_ = lgb.Booster(model_str=d["booster"])
         m.booster_.best_iteration = d.get("best_iteration", 0)
         return m
+
+
+def _two_classes(y) -> np.ndarray:
+    """The labels as ints, refused when they hold one class (nothing to learn)."""
+    y = np.asarray(y, int)
+    if len(np.unique(y)) < 2:
+        raise RetentioError("the training data hold only one class: every eligible customer churned, "
+                            "or none did — widen the data or change the horizon")
+    return y
+
+
+def _calibration(model, X_cal: pd.DataFrame | None, y_cal) -> dict | None:
+    """The isotonic map of ``model``'s raw scores on the calibration slice (None without
+    one, or when it holds one class)."""
+    if X_cal is None or y_cal is None or len(np.unique(y_cal)) < 2:
+        return None
+    return _smoothed_isotonic(model.predict_raw(X_cal), np.asarray(y_cal, float))
+
+
+def _calibrated(calibration: dict | None, raw: np.ndarray) -> np.ndarray:
+    return np.interp(raw, calibration["x"], calibration["y"]) if calibration else raw
 
 
 def _smoothed_isotonic(raw: np.ndarray, y: np.ndarray) -> dict:
@@ -277,10 +290,7 @@ class LinearChurnModel(BaseEstimator):
             sample_weight=None) -> LinearChurnModel:
         from sklearn.linear_model import LogisticRegression
 
-        y = np.asarray(y, int)
-        if len(np.unique(y)) < 2:
-            raise RetentioError("the training data hold only one class: every eligible customer churned, "
-                                "or none did — widen the data or change the horizon")
+        y = _two_classes(y)
         w = None if sample_weight is None else np.asarray(sample_weight, float)
         if len(X) > self.max_rows:  # a large random sample estimates a few coefficients as well
             keep = np.sort(np.random.default_rng(self.seed).choice(len(X), self.max_rows, replace=False))
@@ -318,9 +328,7 @@ class LinearChurnModel(BaseEstimator):
         mean_abs = {f: float(np.abs(c).mean()) for f, c in contrib.items()}
         total = max(sum(mean_abs.values()), 1e-12)
         self.importance_ = dict(sorted(((f, v / total) for f, v in mean_abs.items()), key=lambda kv: -kv[1]))
-        self.calibration_ = None
-        if X_cal is not None and y_cal is not None and len(np.unique(y_cal)) == 2:
-            self.calibration_ = _smoothed_isotonic(self.predict_raw(X_cal), np.asarray(y_cal, float))
+        self.calibration_ = _calibration(self, X_cal, y_cal)
         return self
 
     def _contrib(self, blocks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -341,8 +349,7 @@ class LinearChurnModel(BaseEstimator):
         return expit(logit)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        raw = self.predict_raw(X)
-        return np.interp(raw, self.calibration_["x"], self.calibration_["y"]) if self.calibration_ else raw
+        return _calibrated(self.calibration_, self.predict_raw(X))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row, per-feature contributions to the log-odds (coefficient × deviation)."""
@@ -396,9 +403,7 @@ class AverageChurnModel(BaseEstimator):
         self.trees_ = ChurnModel(seed=self.seed, threads=self.threads).fit(X, y, X_cal, y_cal, sample_weight)
         self.linear_ = LinearChurnModel(seed=self.seed).fit(X, y, X_cal, y_cal, sample_weight)
         self.features_ = list(X.columns)
-        self.calibration_ = None
-        if X_cal is not None and y_cal is not None and len(np.unique(y_cal)) == 2:
-            self.calibration_ = _smoothed_isotonic(self.predict_raw(X_cal), np.asarray(y_cal, float))
+        self.calibration_ = _calibration(self, X_cal, y_cal)
         return self
 
     def _check_fitted(self) -> None:
@@ -412,8 +417,7 @@ class AverageChurnModel(BaseEstimator):
         return (self.trees_.predict_raw(X) + self.linear_.predict_raw(X)) / 2
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        raw = self.predict_raw(X)
-        return np.interp(raw, self.calibration_["x"], self.calibration_["y"]) if self.calibration_ else raw
+        return _calibrated(self.calibration_, self.predict_raw(X))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         return (self.trees_.contributions(X) + self.linear_.contributions(X)[self.trees_.features_]) / 2
