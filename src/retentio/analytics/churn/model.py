@@ -132,7 +132,8 @@ class ChurnModel(BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated P(churn) per row (isotonic map of the raw score)."""
-        return _calibrated(self.calibration_, self.predict_raw(X))
+        raw = self.predict_raw(X)  # first: an unfitted model says so
+        return _calibrated(self.calibration_, raw)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row, per-feature contributions to the raw log-odds (SHAP values)."""
@@ -349,7 +350,8 @@ class LinearChurnModel(BaseEstimator):
         return expit(logit)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return _calibrated(self.calibration_, self.predict_raw(X))
+        raw = self.predict_raw(X)  # first: an unfitted model says so
+        return _calibrated(self.calibration_, raw)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row, per-feature contributions to the log-odds (coefficient × deviation)."""
@@ -417,7 +419,8 @@ class AverageChurnModel(BaseEstimator):
         return (self.trees_.predict_raw(X) + self.linear_.predict_raw(X)) / 2
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return _calibrated(self.calibration_, self.predict_raw(X))
+        raw = self.predict_raw(X)  # first: an unfitted model says so
+        return _calibrated(self.calibration_, raw)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         return (self.trees_.contributions(X) + self.linear_.contributions(X)[self.trees_.features_]) / 2
