@@ -165,6 +165,8 @@ def plan(ws: Workspace, pb: Playbook, as_of: dt.date | None = None, *, now: dt.d
     hit = excluded.notna()
     frame.loc[hit[hit].index, "stage"] = "excluded"
     frame.loc[hit[hit].index, "reason"] = excluded[hit]
+    if pb.survey_kind is not None:
+        _throttle(store, pb, frame, now)
     done = ledger.assigned(store, pb.name)
     if done:
         keys = pd.Series(list(zip(frame.customer_id, frame.occurrence)), index=frame.index)
@@ -201,6 +203,28 @@ def plan(ws: Workspace, pb: Playbook, as_of: dt.date | None = None, *, now: dt.d
     if samples:
         out.samples = render_samples(ws, out, samples)
     return out
+
+
+#: the reason a survey's customer is left out: asked (by any survey playbook) too recently
+SURVEYED_RECENTLY = "surveyed recently (any survey, [survey] min_days_between)"
+
+
+def _throttle(store: Store, pb: Playbook, frame: pd.DataFrame, now: dt.datetime, session: Any = None) -> int:
+    """Survey playbooks: leave out (stage ``excluded``, reason :data:`SURVEYED_RECENTLY`) the
+    live rows of customers invited to any survey in the last ``[survey]
+    min_days_between`` days — asking too often wears out the answers and the people.
+    Returns how many rows it stopped."""
+    from retentio.actions.feedback.surveys import recently_invited
+
+    since = now - dt.timedelta(days=pb.survey.min_days_between)
+    recent = recently_invited(store, since, session=session)
+    live = frame.stage.isin(("triggered", "message", "gated")) if session is not None else frame.stage == "triggered"
+    hit = live & frame.customer_id.isin(recent)
+    frame.loc[hit, "stage"] = "excluded"
+    frame.loc[hit, "reason"] = SURVEYED_RECENTLY
+    if "arm" in frame:
+        frame.loc[hit, "arm"] = None
+    return int(hit.sum())
 
 
 def _target(ws: Workspace, pb: Playbook, frame: pd.DataFrame, instant: pd.Timestamp) -> int | None:
@@ -280,12 +304,13 @@ def render_samples(ws: Workspace, p: Plan, n: int) -> list[dict]:
     chosen = p.messages.head(n)
     if chosen.empty:
         return []
-    rendered = _render(ws, p, chosen, {c: "XXXXX-XXXXX" for c in chosen.customer_id}, None)
+    survey = {c: "https://example.com/s/TOKEN" for c in chosen.customer_id} if p.playbook.survey_kind else None
+    rendered = _render(ws, p, chosen, {c: "XXXXX-XXXXX" for c in chosen.customer_id}, None, survey)
     return [{"customer_id": c, "to": a, **r} for c, a, r in zip(chosen.customer_id, chosen.address, rendered)]
 
 
 def _render(ws: Workspace, p: Plan, rows: pd.DataFrame, codes: dict[str, str],
-            links: dict[str, str] | None) -> list[dict]:
+            links: dict[str, str] | None, survey_links: dict[str, str] | None = None) -> list[dict]:
     from retentio.actions.context import message_context, picks
     from retentio.actions.offers import offer_for
 
@@ -300,7 +325,8 @@ def _render(ws: Workspace, p: Plan, rows: pd.DataFrame, codes: dict[str, str],
                               currency=ws.settings.currency)
             code = codes.get(row["customer_id"]) if offer["code"] else None
             ctx = message_context(row, offer, code, valid_until if code else None, picked.get(row["customer_id"], []),
-                                  (links or {}).get(row["customer_id"], "https://example.com/unsubscribe"))
+                                  (links or {}).get(row["customer_id"], "https://example.com/unsubscribe"),
+                                  (survey_links or {}).get(row["customer_id"]))
             out.append(template.render(ctx))
     return out
 
@@ -360,8 +386,11 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
     secret = workspace_secret(ws.path)
     links = {c: unsubscribe_link(settings.campaigns.unsubscribe_url, make_token(secret, c, _consent(pb), pb.name))
              for c in speaking.customer_id}
+    survey_ids, survey_links = _survey_links(ws, pb, speaking)
     progress(f"rendering {len(speaking):,} messages")
-    rendered = dict(zip(zip(speaking.customer_id, speaking.occurrence), _render(ws, p, speaking, codes, links)))
+    rendered = dict(zip(zip(speaking.customer_id, speaking.occurrence),
+                        _render(ws, p, speaking, codes, links, survey_links)))
+    send_at = _send_times(ws, p, speaking)
     now = p.now
     _, expires = code_expiry(ws, p)
     progress("recording")
@@ -370,6 +399,8 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
             s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RECORD_LOCK})
         if pb.message.message_class == "marketing":
             _recheck_cap(ws, p, s)
+        if pb.survey_kind is not None:  # another survey recorded since the plan (or earlier in this run)
+            _throttle(store, pb, p.frame, now, session=s)
         e = p.eligible
         issued = e.reason.isna().to_numpy() & (e.stage == "message").to_numpy()
         cid = ledger.campaign_id(s, pb.name, pb.kind, pb.as_dict(), now)
@@ -414,7 +445,7 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
                     "payload": {"campaign": pb.name, "occurrence": o,
                                 "promo_code": codes.get(c) if a == "treatment" else None},
                     "status": "pending" if a == "treatment" else "withheld", "attempts": 0,
-                    "not_before": p.not_before, "cost": cost if a == "treatment" else 0.0,
+                    "not_before": send_at.get(c, p.not_before), "cost": cost if a == "treatment" else 0.0,
                 }
 
         chunk: list[dict] = []
@@ -427,11 +458,59 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
                 chunk = []
         if chunk:
             s.execute(insert(_table(OutboxMessage)), chunk)
+        if survey_ids:
+            _record_invitations(s, pb, cid, sending, ids, survey_ids, now)
         run.status = "sending"
         counts = p.counts() | {"recorded": len(ids), "queued": queued}
         run.counts = counts
         run_id = int(run.id)
     return Recorded(run_id, cid, counts, queued, withheld)
+
+
+def _survey_links(ws: Workspace, pb: Playbook, speaking: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
+    """Survey playbooks: a random invitation id per customer and their signed personal
+    answer link (see :mod:`retentio.actions.feedback.surveys`); empty for other kinds."""
+    from retentio.actions.feedback.surveys import make_token, new_token_id, survey_link, survey_secret
+
+    if pb.survey_kind is None or speaking.empty:
+        return {}, {}
+    secret = survey_secret(ws.path)
+    base = ws.settings.campaigns.survey_base_url
+    ids = {c: new_token_id() for c in speaking.customer_id}
+    return ids, {c: survey_link(base, make_token(secret, t)) for c, t in ids.items()}
+
+
+def _send_times(ws: Workspace, p: Plan, speaking: pd.DataFrame) -> dict[str, dt.datetime]:
+    """Survey playbooks with ``[survey] weekday_mornings``: each invitation's own time on
+    a weekday morning (:func:`retentio.actions.feedback.surveys.morning_slots`); empty
+    otherwise (every message goes at the plan's ``not_before``)."""
+    from retentio.actions.feedback.surveys import morning_slots
+
+    pb = p.playbook
+    if pb.survey_kind is None or not pb.survey.weekday_mornings or speaking.empty:
+        return {}
+    slots = morning_slots(speaking.customer_id, p.not_before, ws.settings.timezone, pb.survey.morning_start,
+                          pb.survey.morning_end)
+    return dict(zip(speaking.customer_id, slots))
+
+
+def _record_invitations(session: Any, pb: Playbook, campaign_id: int, sending: pd.DataFrame,
+                        ids: dict[tuple[str, str], int], token_ids: dict[str, str], now: dt.datetime) -> int:
+    """One invitation per treatment message of a survey playbook, in the run's
+    transaction (a control customer's withheld message asked nobody)."""
+    from sqlalchemy import insert
+
+    from retentio.data.store.survey_tables import SurveyInvitation
+
+    expires = now + dt.timedelta(days=pb.survey.valid_days)
+    rows = [{"token_id": token_ids[c], "assignment_id": ids[(c, o)], "campaign_id": campaign_id, "customer_id": c,
+             "kind": pb.survey_kind, "channel": pb.channel.kind, "occurrence": o, "invited_at": now,
+             "expires_at": expires}
+            for c, o, a in zip(sending.customer_id, sending.occurrence, sending.arm)
+            if a == "treatment" and (c, o) in ids and c in token_ids]
+    if rows:
+        session.execute(insert(_table(SurveyInvitation)), rows)
+    return len(rows)
 
 
 def _table(model: Any) -> Any:

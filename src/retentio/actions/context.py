@@ -26,12 +26,13 @@ if TYPE_CHECKING:
 #: the variables every message context has (None when the trigger has no such fact)
 VARIABLES = ("first_name", "customer", "segment", "churn_band", "clv", "offer", "promo_code", "valid_until",
              "picks", "items", "days_since_order", "birthday", "plan", "renewal_date", "due_item", "due_date",
-             "step", "order_id", "score", "unsubscribe_url")
+             "step", "order_id", "score", "unsubscribe_url", "survey_url", "comment")
 
 _INTERNAL = {"expected_value", "value", "arm", "reason", "occurrence", "address", "_offer", "stage", "deferred",
              "last_order_at", "r_score", "f_score", "m_score", "aov", "revenue", "recency_days"}
+#: ``comment`` is a survey answer's text (feedback_reply): plain text, escaped in HTML like every variable
 _TRIGGER_FACTS = ("days_since_order", "birthday", "plan", "renewal_date", "due_item", "due_date", "step", "order_id",
-                  "score")
+                  "score", "comment")
 
 
 def picks(ws: Workspace, customers: pd.DataFrame, pb: Playbook, instant: pd.Timestamp) -> dict[str, list[dict]]:
@@ -93,8 +94,10 @@ def _plain(value: Any) -> Any:
 
 
 def message_context(row: dict[str, Any], offer: dict[str, Any], promo_code: str | None,
-                    valid_until: dt.date | None, picked: list[dict], unsubscribe_url: str | None) -> dict[str, Any]:
-    """The variables of one message (see :data:`VARIABLES`)."""
+                    valid_until: dt.date | None, picked: list[dict], unsubscribe_url: str | None,
+                    survey_url: str | None = None) -> dict[str, Any]:
+    """The variables of one message (see :data:`VARIABLES`); ``survey_url`` is the
+    personal answer link of a survey playbook's message (empty for other kinds)."""
     customer = {k: _plain(v) for k, v in row.items() if k not in _INTERNAL and k not in _TRIGGER_FACTS
                 and k != "items"}
     first = customer.get("first_name") or customer.get("name") or ""
@@ -111,6 +114,7 @@ def message_context(row: dict[str, Any], offer: dict[str, Any], promo_code: str 
         "picks": picked,
         "items": row.get("items") if isinstance(row.get("items"), list) else [],
         "unsubscribe_url": unsubscribe_url or "",
+        "survey_url": survey_url or "",
     }
     for k in _TRIGGER_FACTS:
         ctx[k] = _plain(row.get(k))
@@ -124,9 +128,10 @@ def sample_context(pb: Playbook) -> dict[str, Any]:
         {"customer_id": "C1", "first_name": "Anna", "email": "anna@example.com", "segment": "at risk",
          "churn_band": "high", "clv": 120.0, "days_since_order": 60, "birthday": today, "plan": "basic",
          "renewal_date": today, "due_item": "Coffee beans", "due_date": today, "step": 1, "order_id": "O1",
-         "score": 3, "items": [{"item_id": "SKU1", "name": "Coffee beans"}]},
+         "score": 3, "comment": "Delivery was late", "items": [{"item_id": "SKU1", "name": "Coffee beans"}]},
         {"kind": pb.offer.kind, "value": pb.offer.value, "gift": pb.offer.gift, "text": "10 % off", "code": True},
-        "ABCDE-12345", today, [{"item_id": "SKU1", "name": "Coffee beans"}], "https://example.com/u?token=x")
+        "ABCDE-12345", today, [{"item_id": "SKU1", "name": "Coffee beans"}], "https://example.com/u?token=x",
+        "https://example.com/s/TOKEN")
 
 
 __all__ = ["VARIABLES", "message_context", "picks", "sample_context"]

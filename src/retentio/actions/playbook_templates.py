@@ -10,7 +10,7 @@ provides (``retentio.actions.context``), so a fresh file always renders.
 
 from __future__ import annotations
 
-from retentio.actions.playbooks import KINDS
+from retentio.actions.playbooks import KINDS, SURVEY_PLAYBOOKS
 from retentio.data.errors import InvalidParameter
 
 _TRIGGERS = {
@@ -48,6 +48,24 @@ within_days = 2''',
 nps_max = 6
 csat_max = 2
 within_days = 14''',
+    "nps_survey": '''# days_after days after the customer's after_order-th completed order (once the product
+# has been used); every_months also asks every buyer once per that many months.
+# How often one person may be asked: [survey] min_days_between.
+after_order = 2
+days_after = 14
+every_months = 6
+within_days = 3''',
+    "csat_after_ticket": '''# days after a support ticket is resolved
+days_after = 0
+within_days = 14''',
+    "exit_survey": '''# days after a subscription ended; voluntary_only leaves out failed payments
+days_after = 0
+voluntary_only = true
+within_days = 14''',
+    "feedback_reply": '''# survey answers in the last within_days days; empty_comment_only: only those
+# without a comment (thank, and ask what is behind the score)
+empty_comment_only = true
+within_days = 3''',
 }
 
 _AUDIENCE = {
@@ -92,12 +110,18 @@ code_prefix = "HELLO"''',
     "early_access": 'kind = "none"',
     "thank_you": 'kind = "points"\nvalue = 100',
     "detractor_followup": 'kind = "none"',
+    "nps_survey": 'kind = "none"',
+    "csat_after_ticket": 'kind = "none"',
+    "exit_survey": 'kind = "none"',
+    "feedback_reply": 'kind = "none"',
 }
 
 #: service messages (no offer; caps exempt, an opt-out still respected): the apology to a detractor
-_CLASS = {"detractor_followup": "service"}
+_CLASS = {"detractor_followup": "service", "nps_survey": "service", "csat_after_ticket": "service",
+          "exit_survey": "service", "feedback_reply": "service"}
 _PICKS = {"abandoned_cart": "trigger", "wishlist": "trigger", "viewed_item": "trigger", "early_access": "segment",
-          "onboarding": "segment", "detractor_followup": "none", "renewal": "none"}
+          "onboarding": "segment", "detractor_followup": "none", "renewal": "none", "nps_survey": "none",
+          "csat_after_ticket": "none", "exit_survey": "none", "feedback_reply": "none"}
 
 _OFFER_LINE = {
     "en": "{% if promo_code %}Your code {{ promo_code }}: {{ offer.text }}, valid until {{ valid_until | date }}.{% endif %}",
@@ -128,6 +152,14 @@ _TEXT: dict[str, dict[str, tuple[str, str]]] = {
                       "to your account."),
         "detractor_followup": ("We are sorry, {{ first_name }}", "You rated us {{ score | int }}. What went wrong? "
                                "Reply to this message: a person reads every answer."),
+        "nps_survey": ("One question, {{ first_name }}", "How likely are you to recommend us to a friend, from 0 to "
+                       "10? Answer here: {{ survey_url }}"),
+        "csat_after_ticket": ("How did we do?", "Your support request is resolved. How satisfied are you, from 1 "
+                              "to 5? {{ survey_url }}"),
+        "exit_survey": ("Sorry to see you go, {{ first_name }}", "Your {{ plan }} subscription has ended. Would "
+                        "you tell us how likely you are to recommend us (0 to 10) and why? {{ survey_url }}"),
+        "feedback_reply": ("Thank you for your answer", "Thank you for rating us {{ score | int }}. What is the "
+                           "main reason for your score? Reply to this message: a person reads every answer."),
     },
     "ru": {
         "winback": ("Мы скучаем, {{ first_name }}", "С вашего последнего заказа прошло {{ days_since_order }} дн."),
@@ -147,6 +179,14 @@ _TEXT: dict[str, dict[str, tuple[str, str]]] = {
         "thank_you": ("Спасибо за заказ {{ order_id }}", "Мы начислили {{ offer.value | int }} бонусных баллов."),
         "detractor_followup": ("Нам жаль, {{ first_name }}", "Вы поставили нам {{ score | int }}. Что пошло не так? "
                                "Ответьте на это письмо: каждый ответ читает человек."),
+        "nps_survey": ("Один вопрос, {{ first_name }}", "Насколько вероятно, что вы порекомендуете нас другу, от 0 "
+                       "до 10? Ответить: {{ survey_url }}"),
+        "csat_after_ticket": ("Как мы справились?", "Ваше обращение решено. Насколько вы довольны, от 1 до 5? "
+                              "{{ survey_url }}"),
+        "exit_survey": ("Жаль, что вы уходите, {{ first_name }}", "Ваша подписка {{ plan }} закончилась. "
+                        "Насколько вероятно, что вы порекомендуете нас (от 0 до 10), и почему? {{ survey_url }}"),
+        "feedback_reply": ("Спасибо за ответ", "Спасибо за оценку {{ score | int }}. Что главное стоит за ней? "
+                           "Ответьте на это письмо: каждый ответ читает человек."),
     },
 }
 
@@ -169,6 +209,7 @@ def playbook_text(kind: str, name: str, channel: str = "csv", lang: str = "en") 
             + "<p>" + _OFFER_LINE[lang] + '</p><p><a href="{{ unsubscribe_url }}">'
             + ("Unsubscribe" if lang == "en" else "Отписаться") + "</a></p>")
     consent = "sms" if channel == "webhook" else "email"
+    survey = _SURVEY.format(question=SURVEY_PLAYBOOKS[kind]) if kind in SURVEY_PLAYBOOKS else ""
     return f'''# Retentio playbook: {kind}. Trigger -> audience -> offer -> message -> channel.
 # Check it with `retentio playbook check {name}`, see whom it picks with
 # `retentio campaign plan {name}`, send with `retentio campaign run {name}`.
@@ -201,7 +242,7 @@ other_campaign_within_days = 3
 # Jinja2 templates (sandboxed). Variables: first_name, customer (every customer field),
 # segment, churn_band, clv, offer (kind, value, text), promo_code, valid_until, picks,
 # items, days_since_order, birthday, plan, renewal_date, due_item, due_date, step,
-# order_id, score, unsubscribe_url. Filters: money, date, first_name.
+# order_id, score, unsubscribe_url, survey_url. Filters: money, date, first_name.
 message_class = "{_CLASS.get(kind, "marketing")}"
 picks = "{picks}"
 lang = "{lang}"
@@ -218,6 +259,21 @@ consent = "{consent}"
 [holdout]
 # the share (%) of eligible customers kept as a control group, to measure the effect
 percent = 10
+{survey}'''
+
+
+_SURVEY = '''
+[survey]
+# the question: nps (0-10), csat (1-5) or ces (1-7); the answer link ({{{{ survey_url }}}})
+# is personal, signed and valid for valid_days days
+question = "{question}"
+valid_days = 30
+# nobody is asked again within this many days, by this or any other survey playbook
+min_days_between = 90
+# spread the invitations over weekday mornings (workspace time)
+weekday_mornings = true
+morning_start = 9
+morning_end = 12
 '''
 
 

@@ -26,8 +26,14 @@ PLAYBOOKS_DIR = "playbooks"
 M = TypeVar("M", bound=BaseModel)
 
 Kind = Literal["winback", "churn_risk", "birthday", "abandoned_cart", "wishlist", "viewed_item", "renewal",
-               "replenishment", "onboarding", "early_access", "thank_you", "detractor_followup"]
+               "replenishment", "onboarding", "early_access", "thank_you", "detractor_followup",
+               "nps_survey", "csat_after_ticket", "exit_survey", "feedback_reply"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+
+#: the kinds that send a survey with a signed answer link, and the question each asks by default
+SURVEY_PLAYBOOKS: dict[str, str] = {"nps_survey": "nps", "csat_after_ticket": "csat", "exit_survey": "nps"}
+#: days after the trigger's event before a survey goes, per kind (``[trigger] days_after``)
+SURVEY_DELAY_DAYS: dict[str, int] = {"nps_survey": 14, "csat_after_ticket": 0, "exit_survey": 0}
 
 #: the event each browsing kind reacts to
 BROWSE_EVENTS = {"abandoned_cart": "cart_add", "wishlist": "wishlist_add", "viewed_item": "view_item"}
@@ -86,6 +92,18 @@ class Trigger(_Section):
     #: renewal: the billing period of open subscriptions, in months (they renew every
     #: billing_months after they started)
     billing_months: int = Field(1, ge=1, le=36)
+    #: nps_survey: the completed order (1st, 2nd, ...) after which the survey goes
+    after_order: int = Field(2, ge=1)
+    #: survey kinds: days after the event (the order, the ticket's resolution, the end of
+    #: the subscription) before the survey goes (default: 14 for nps_survey, else 0)
+    days_after: int | None = Field(None, ge=0, le=365)
+    #: nps_survey: also ask every customer with an order once every this many months
+    #: (e.g. 6 — "relationship NPS"); None: only after the order
+    every_months: int | None = Field(None, ge=1, le=60)
+    #: exit_survey: only voluntary cancellations (a failed payment is not a decision to leave)
+    voluntary_only: bool = True
+    #: feedback_reply: reply to answers without a comment only (the default), or to all
+    empty_comment_only: bool = True
 
 
 class Audience(_Section):
@@ -176,6 +194,29 @@ class Holdout(_Section):
     percent: float = Field(..., ge=0, lt=100)
 
 
+class Survey(_Section):
+    """``[survey]`` of the survey kinds (``nps_survey``, ``csat_after_ticket``,
+    ``exit_survey``): the question, how long its link stays valid, how often a person may
+    be asked, and when the invitations go."""
+
+    #: the question: nps (0-10), csat (1-5) or ces (1-7); default by kind (nps, csat, nps)
+    question: Literal["nps", "csat", "ces"] | None = None
+    #: days the personal answer link is valid
+    valid_days: int = Field(30, ge=1, le=365)
+    #: nobody is asked again within this many days — by this playbook or any other survey
+    min_days_between: int = Field(90, ge=1, le=3650)
+    #: spread the invitations over weekday mornings (workspace time) instead of sending at once
+    weekday_mornings: bool = True
+    morning_start: int = Field(9, ge=0, le=23)
+    morning_end: int = Field(12, ge=1, le=24)
+
+    @model_validator(mode="after")
+    def _morning(self) -> Survey:
+        if self.morning_end <= self.morning_start:
+            raise ValueError("morning_end must be after morning_start")
+        return self
+
+
 class Playbook(_Section):
     """A parsed, validated playbook."""
 
@@ -190,6 +231,7 @@ class Playbook(_Section):
     channel: Channel = Channel()
     holdout: Holdout
     measure: Measure = Measure()
+    survey: Survey = Survey()
     #: whom to contact among the eligible: everyone, or the persuadable by an uplift model
     target: Literal["all", "uplift"] = "all"
     #: with target = "uplift": the share of eligible customers with the highest predicted uplift ...
@@ -220,6 +262,13 @@ class Playbook(_Section):
             raise ValueError("[message] subject is needed for email")
         if self.target == "uplift" and self.target_rule == "top" and self.top is None:
             raise ValueError("target = \"uplift\" needs top (e.g. top = 0.3) or target_rule = \"value\"")
+        if self.kind in SURVEY_PLAYBOOKS and "survey_url" not in self.message.text:
+            raise ValueError("[message] text must contain {{ survey_url }}: the personal answer link is the survey")
+        if self.kind in SURVEY_PLAYBOOKS | {"feedback_reply": ""} and self.offer.kind != "none":
+            raise ValueError("[offer] kind must be \"none\" for a survey or a reply to an answer: a reward for an "
+                             "answer biases the answers")
+        if self.target == "uplift" and (self.kind in SURVEY_PLAYBOOKS or self.kind == "feedback_reply"):
+            raise ValueError("target = \"uplift\" does not apply to surveys")
         if self.message.message_class == "service" and self.offer.kind != "none":
             raise ValueError("[message] message_class = \"service\" cannot carry an offer: a promotion is "
                              "marketing (it needs consent and counts under the frequency cap)")
@@ -227,6 +276,13 @@ class Playbook(_Section):
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    @property
+    def survey_kind(self) -> str | None:
+        """The question a survey playbook asks (nps, csat, ces); None for other kinds."""
+        if self.kind not in SURVEY_PLAYBOOKS:
+            return None
+        return self.survey.question or SURVEY_PLAYBOOKS[self.kind]
 
 
 def playbooks_dir(workspace: Path) -> Path:
@@ -307,5 +363,5 @@ def list_playbooks(workspace: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
 
 
-__all__ = ["BROWSE_EVENTS", "KINDS", "PLAYBOOKS_DIR", "Playbook", "PlaybookError", "StrictSection", "TomlFileError",
+__all__ = ["BROWSE_EVENTS", "KINDS", "PLAYBOOKS_DIR", "SURVEY_DELAY_DAYS", "SURVEY_PLAYBOOKS", "Playbook", "PlaybookError", "StrictSection", "TomlFileError",
            "list_playbooks", "parse_playbook", "parse_toml", "playbooks_dir", "read_playbook", "validation_message"]

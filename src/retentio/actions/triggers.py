@@ -12,7 +12,8 @@ before that instant only. Triggers that fire on a date (birthday, renewal, onboa
 replenishment, thank-you, follow-up) still fire for ``within_days`` after it, so a
 missed daily run catches up. Each returns one row per customer: ``customer_id``,
 ``occurrence`` and the facts its message can use (days_since_order, birthday, plan,
-renewal_date, due_item, due_date, step, order_id, score, items).
+renewal_date, due_item, due_date, step, order_id, score, items, and for
+feedback_reply the answer's comment).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from retentio.actions.playbooks import BROWSE_EVENTS, Playbook
+from retentio.actions.playbooks import BROWSE_EVENTS, SURVEY_DELAY_DAYS, Playbook
 from retentio.analytics.base import completed_orders, lit_ts
 from retentio.data.errors import NotLoaded, RetentioError
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 #: every column a trigger frame carries (missing facts are null)
 COLUMNS = ("customer_id", "occurrence", "days_since_order", "birthday", "plan", "renewal_date", "due_item",
-           "due_date", "step", "order_id", "score", "items")
+           "due_date", "step", "order_id", "score", "items", "comment")
 
 
 def _frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -270,6 +271,101 @@ def detractor_followup(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd
     return _frame(hit)
 
 
+# ------------------------------------------------------------------------------ surveys
+def _delay(pb: Playbook) -> pd.Timedelta:
+    return pd.Timedelta(days=pb.trigger.days_after if pb.trigger.days_after is not None
+                        else SURVEY_DELAY_DAYS.get(pb.kind, 0))
+
+
+def nps_survey(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd.DataFrame:
+    """The customer's ``after_order``-th completed order was ``days_after`` days ago (up
+    to ``within_days`` more: a missed run catches up) — asked once the product has been
+    used, not at checkout; one occurrence per that order. With ``every_months``, every
+    customer with a completed order is also due once per period of that many months
+    ("relationship NPS"; occurrence ``nps:period:YYYY-MM``, the period's first month).
+    How often one person is asked is the playbook's ``[survey] min_days_between``
+    (checked against every survey playbook when the run is planned), not the trigger's."""
+    _need(ws, "orders", "nps_survey")
+    t = pb.trigger
+    o = completed_orders(ws)
+    o = o.filter(o.ordered_at < lit_ts(instant))
+    rank = ibis.row_number().over(group_by=o.customer_id, order_by=[o.ordered_at, o.order_id])
+    nth = o.mutate(k=rank).filter(lambda x: x.k == t.after_order - 1)
+    lo, hi = instant - _delay(pb) - pd.Timedelta(days=t.within_days), instant - _delay(pb)
+    nth = nth.filter((nth.ordered_at >= lit_ts(lo)) & (nth.ordered_at < lit_ts(hi)))
+    hit = nth.select("customer_id", "order_id").to_pandas()
+    hit["occurrence"] = "nps:order:" + hit.order_id.astype(str)
+    parts = [hit]
+    if t.every_months:
+        buyers = o.select("customer_id").distinct().to_pandas()
+        month = (instant.year * 12 + instant.month - 1) // t.every_months * t.every_months
+        buyers["occurrence"] = f"nps:period:{month // 12:04d}-{month % 12 + 1:02d}"
+        parts.append(buyers[~buyers.customer_id.astype(str).isin(hit.customer_id.astype(str))])
+    return _frame(pd.concat(parts, ignore_index=True))
+
+
+def csat_after_ticket(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd.DataFrame:
+    """A support ticket was resolved ``days_after`` days ago (up to ``within_days``
+    more): the latest per customer; one occurrence per ticket (its opening time — the
+    tickets table has no id of its own)."""
+    _need(ws, "tickets", "csat_after_ticket")
+    t = ws.table("tickets")
+    lo = instant - _delay(pb) - pd.Timedelta(days=pb.trigger.within_days)
+    hi = instant - _delay(pb)
+    t = t.filter(t.resolved_at.notnull() & (t.resolved_at >= lit_ts(lo)) & (t.resolved_at < lit_ts(hi)))
+    rows = t.select("customer_id", "opened_at", "resolved_at").to_pandas()
+    hit = rows.sort_values("resolved_at").drop_duplicates("customer_id", keep="last")
+    hit["occurrence"] = "ticket:" + _keys(hit.opened_at, _iso)
+    return _frame(hit)
+
+
+def exit_survey(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd.DataFrame:
+    """A subscription ended ``days_after`` days ago (up to ``within_days`` more) — with
+    ``voluntary_only``, not an involuntary end (a failed payment): the latest per
+    customer; one occurrence per subscription. ``plan`` is the plan they left."""
+    _need(ws, "subscriptions", "exit_survey")
+    s = ws.table("subscriptions")
+    lo = instant - _delay(pb) - pd.Timedelta(days=pb.trigger.within_days)
+    hi = instant - _delay(pb)
+    s = s.filter(s.ended_at.notnull() & (s.ended_at >= lit_ts(lo)) & (s.ended_at < lit_ts(hi)))
+    if pb.trigger.voluntary_only:
+        s = s.filter(s.churn_type.isnull() | (s.churn_type != "involuntary"))
+    rows = s.select("subscription_id", "customer_id", "ended_at", "plan").to_pandas()
+    hit = rows.sort_values("ended_at").drop_duplicates("customer_id", keep="last")
+    hit["plan"] = hit.plan.fillna("")
+    hit["occurrence"] = "exit:" + hit.subscription_id.astype(str)
+    return _frame(hit)
+
+
+def feedback_reply(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd.DataFrame:
+    """Survey answers of named customers in the ``within_days`` days before ``as_of`` —
+    with ``empty_comment_only`` (the default) only those without a comment, so the reply
+    can thank and ask what lies behind the score: the latest per customer; one
+    occurrence per answer (kind and second of the answer). Answers are read from both
+    places they live: the store's answers given through survey links (also those not yet
+    appended to the canonical table) and the canonical ``surveys`` table (imported
+    answers) — the same answer in both has the same occurrence, so it is replied to
+    once. ``score`` is the answer's score."""
+    from retentio.actions.feedback.surveys import answers_between
+
+    since = instant - pd.Timedelta(days=pb.trigger.within_days)
+    parts = [answers_between(ws.store, since.to_pydatetime(), instant.to_pydatetime(), ws.settings.timezone)
+             [["customer_id", "kind", "score", "comment", "answered_at"]]]
+    if ws.is_loaded("surveys"):
+        s = ws.table("surveys")
+        s = s.filter(s.customer_id.notnull() & (s.answered_at < lit_ts(instant)) & (s.answered_at >= lit_ts(since)))
+        parts.append(s.select("customer_id", "kind", "score", "comment", "answered_at").to_pandas())
+    rows = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(not p.empty for p in parts) \
+        else parts[0]
+    rows["customer_id"] = rows.customer_id.astype(str)
+    if pb.trigger.empty_comment_only:
+        rows = rows[rows.comment.fillna("").astype(str).str.strip() == ""]
+    hit = rows.sort_values("answered_at").drop_duplicates("customer_id", keep="last").copy()
+    hit["occurrence"] = "answer:" + hit.kind.astype(str) + ":" + _keys(
+        hit.answered_at, lambda v: pd.Timestamp(v).floor("s").isoformat())
+    return _frame(hit)
+
+
 def _iso(value: object) -> str:
     return pd.Timestamp(value).isoformat()
 
@@ -337,6 +433,8 @@ def triggered(ws: Workspace, pb: Playbook, instant: pd.Timestamp, scores: pd.Dat
         "winback": winback, "birthday": birthday, "renewal": renewal, "replenishment": replenishment,
         "onboarding": onboarding, "thank_you": thank_you, "detractor_followup": detractor_followup,
         "abandoned_cart": browsing, "wishlist": browsing, "viewed_item": browsing, "early_access": everyone,
+        "nps_survey": nps_survey, "csat_after_ticket": csat_after_ticket, "exit_survey": exit_survey,
+        "feedback_reply": feedback_reply,
     }
     if pb.kind == "churn_risk":
         return churn_risk(ws, pb, instant, scores)

@@ -182,6 +182,9 @@ class CampaignSettings:
     soft_bounce_limit: int = 3
     #: where unsubscribe links point (the web app serves the page)
     unsubscribe_url: str = "http://127.0.0.1:8000/unsubscribe"
+    #: where personal survey answer links point: {survey_base_url}/s/{token} (the web app
+    #: serves the page)
+    survey_base_url: str = "http://localhost:8000"
     #: sending attempts of a message before a transient failure counts as failed
     max_attempts: int = 5
     #: first retry after this many seconds, doubling with each attempt
@@ -212,6 +215,9 @@ class CampaignSettings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 what = "an amount" if name == "point_value" else "a number of seconds"
                 raise RetentioError(f"{path}: [campaigns] {name} must be {what} ≥ 0, got {value!r}")
+        if not isinstance(self.survey_base_url, str) or not self.survey_base_url.startswith(("http://", "https://")):
+            raise RetentioError(f"{path}: [campaigns] survey_base_url must be an http(s) address such as "
+                                f"\"https://shop.example.com\", got {self.survey_base_url!r}")
         if isinstance(self.global_control_pct, bool) or not isinstance(self.global_control_pct, (int, float)) \
                 or not 0 <= self.global_control_pct < 100:
             raise RetentioError(f"{path}: [campaigns] global_control_pct must be in [0, 100), "

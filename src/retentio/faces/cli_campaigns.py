@@ -24,7 +24,8 @@ app.add_typer(suppress_app, name="suppress")
 
 KindArg = Annotated[Literal["winback", "churn_risk", "birthday", "abandoned_cart", "wishlist", "viewed_item",
                             "renewal", "replenishment", "onboarding", "early_access", "thank_you",
-                            "detractor_followup"], typer.Argument(help="The kind of playbook")]
+                            "detractor_followup", "nps_survey", "csat_after_ticket", "exit_survey",
+                            "feedback_reply"], typer.Argument(help="The kind of playbook")]
 NameArg = Annotated[str, typer.Argument(help="The playbook's name (playbooks/NAME.toml)")]
 AsOfOpt = Annotated[datetime.date | None, DayOpt("--as-of", "Decide as of this day [default: the end of the data]")]
 

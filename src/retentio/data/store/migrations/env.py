@@ -5,6 +5,8 @@ from alembic import context
 
 import retentio.data.store.campaign_tables  # noqa: F401 - registers the campaign tables on Base.metadata
 import retentio.data.store.loyalty_tables  # noqa: F401 - and the loyalty tables
+import retentio.data.store.survey_tables  # noqa: F401 - and the survey tables
+import retentio.data.store.task_tables  # noqa: F401 - and the follow-up task tables
 from retentio.data.store.tables import Base
 
 connection = context.config.attributes["connection"]

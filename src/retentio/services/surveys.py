@@ -1,0 +1,96 @@
+"""Survey use cases: answer a survey by its signed token, report response rates and
+scores per survey playbook and channel, and hand the answers to the analytics.
+
+Sending is the campaign machinery's (a survey playbook runs with ``retentio campaign
+run``); this module is what happens after: the answer, and where it goes.
+
+**How link answers reach the metrics.** Answers live in the store (``survey_answers``,
+linked to their invitation) and are *appended* to the workspace's canonical ``surveys``
+table by :func:`sync_answers` — run by ``retentio feedback answer`` right after each
+answer and by ``retentio feedback sync`` for answers the web app took. So NPS, CSAT
+and CES in ``retentio metrics`` and the report count them with no change to the
+analytics. Re-running never duplicates: an answer is appended once (its
+``exported_at`` is set afterwards), and should a crash fall between the append and that
+mark, the next sync recognises the rows already in the table by their natural key
+(customer, kind, score, answered_at to the second) and only marks them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from retentio.data.workspace import Workspace
+
+
+def answer_survey(ws: Workspace, token: str, score: float, comment: str | None = None, *,
+                  now: dt.datetime | None = None, source: str = "cli", env: Mapping[str, str] | None = None,
+                  sync: bool = True) -> dict[str, Any]:
+    """Record the answer ``token`` stands for (one transaction; refused naming the field,
+    nothing written: tampered or expired token, score off the scale, a second answer)
+    and, with ``sync``, append it to the canonical surveys table. The answer as stored,
+    plus ``synced`` (rows appended)."""
+    from retentio.actions.feedback.surveys import answer, survey_secret
+
+    done = answer(ws.store, survey_secret(ws.path, env), token, score, comment, now=now, source=source)
+    synced = sync_answers(ws, now=now)["appended"] if sync else 0
+    return done.as_dict() | {"synced": synced}
+
+
+def survey_report(ws: Workspace) -> list[dict[str, Any]]:
+    """Per survey playbook, channel and question: invited (sent), answered, response
+    rate and the answers' NPS / CSAT / CES (see
+    :func:`retentio.actions.feedback.surveys.survey_stats`)."""
+    from retentio.actions.feedback.surveys import survey_stats
+
+    return survey_stats(ws.store)
+
+
+def _key_frame(frame: Any) -> Any:
+    out = frame[["customer_id", "kind", "score", "answered_at"]].copy()
+    out["customer_id"] = out.customer_id.astype(str)
+    out["score"] = out.score.astype("float64")
+    out["answered_at"] = out.answered_at.map(lambda v: v.floor("s") if hasattr(v, "floor") else v).astype(str)
+    return out
+
+
+def sync_answers(ws: Workspace, *, now: dt.datetime | None = None) -> dict[str, int]:
+    """Append the store's answers not yet in the canonical ``surveys`` table to it
+    (answered_at in the workspace's time), then mark them; ``{"appended", "already"}``
+    (``already``: found in the table by their natural key, only marked)."""
+    from zoneinfo import ZoneInfo
+
+    import pandas as pd
+
+    from retentio.actions.feedback.surveys import mark_exported, unexported_answers
+
+    rows = unexported_answers(ws.store)
+    if not rows:
+        return {"appended": 0, "already": 0}
+    tz = ZoneInfo(ws.settings.timezone)
+    frame = pd.DataFrame({
+        "answered_at": [pd.Timestamp(r["answered_at"].astimezone(tz).replace(tzinfo=None)) for r in rows],
+        "kind": [r["kind"] for r in rows], "score": [float(r["score"]) for r in rows],
+        "customer_id": [str(r["customer_id"]) for r in rows], "comment": [r["comment"] for r in rows]})
+    ids = [int(r["id"]) for r in rows]
+    present = pd.Series(False, index=frame.index)
+    if ws.is_loaded("surveys"):
+        s = ws.table("surveys")
+        lo = frame.answered_at.min().floor("s")
+        # only the answers' time span is compared: the table may hold millions of imported answers
+        held = s.filter(s.answered_at >= lo.to_pydatetime()).select("customer_id", "kind", "score",
+                                                                     "answered_at").to_pandas()
+        if not held.empty:
+            keys = set(map(tuple, _key_frame(held).itertuples(index=False)))
+            present = pd.Series([tuple(k) in keys for k in _key_frame(frame).itertuples(index=False)],
+                                index=frame.index)
+    new = frame[~present.to_numpy()]
+    if not new.empty:
+        ws.load("surveys", new, mode="append")
+    mark_exported(ws.store, ids, now or dt.datetime.now(dt.UTC))
+    return {"appended": int(len(new)), "already": int(present.sum())}
+
+
+__all__ = ["answer_survey", "survey_report", "sync_answers"]
