@@ -60,7 +60,7 @@ def register(store: Store, n: int = 1) -> list[int]:
 
 
 #: the newest revision of the real migrations
-HEAD = "0004"
+HEAD = "0006"
 
 
 def test_upgrade_from_empty_creates_the_schema(store_url):
@@ -69,7 +69,8 @@ def test_upgrade_from_empty_creates_the_schema(store_url):
         names = set(sa.inspect(store.engine).get_table_names())
         assert {"model_versions", "score_snapshots", "customer_scores", "alembic_version", "campaigns",
                 "campaign_runs", "assignments", "outbox", "promo_codes", "suppressions", "uplift_models",
-                "loyalty_operations", "loyalty_entries", "loyalty_lots", "loyalty_accounts", "loyalty_events"} <= names
+                "loyalty_operations", "loyalty_entries", "loyalty_lots", "loyalty_accounts", "loyalty_events",
+                "survey_invitations", "survey_answers"} <= names
         Store.open(store_url).close()  # opening again changes nothing
         assert store.revision() == HEAD
 
