@@ -73,7 +73,7 @@ def run_playbooks(ws: Workspace, names: list[str], as_of: dt.date | None = None,
     books = [read_playbook(ws.path, n) for n in names]
     channels = [_channel(ws, pb.name, pb.channel.kind, env) for pb in books]
     for pb, channel in zip(books, channels):
-        _check_unsubscribe_url(ws, pb)
+        _check_links(ws, pb)
         if pb.channel.kind == "email":
             channel.open()  # ChannelError (refused login, no server) before anything is written
             channel.close()
@@ -111,20 +111,28 @@ def _loopback(host: str | None) -> bool:
     return (host or "").lower() in ("localhost", "::1", "[::1]") or (host or "").startswith("127.")
 
 
-def _check_unsubscribe_url(ws: Workspace, pb: Any) -> None:
-    """Marketing email to the outside world must carry an unsubscribe link the
-    recipients can reach: refuse a loopback ``unsubscribe_url`` unless the SMTP server is
-    loopback too (a local test)."""
+def _check_links(ws: Workspace, pb: Any) -> None:
+    """Email to the outside world must carry links the recipients can reach — the
+    unsubscribe link of marketing mail, the answer link of a survey: refuse a loopback
+    ``unsubscribe_url`` / ``survey_base_url`` (the defaults) unless the SMTP server is
+    loopback too (a local test) — else every such link would be dead."""
     from urllib.parse import urlsplit
 
     from retentio.actions.channels.base import ChannelError
 
-    if pb.channel.kind != "email" or pb.message.message_class != "marketing":
+    if pb.channel.kind != "email" or _loopback(ws.settings.channels.email.host):
         return
-    url = ws.settings.campaigns.unsubscribe_url
-    if _loopback(urlsplit(url).hostname) and not _loopback(ws.settings.channels.email.host):
-        raise ChannelError(f"{url!r} points at this machine, so recipients of {pb.name} could not unsubscribe; set "
-                           "it to the address where `retentio serve` is reachable", "[campaigns] unsubscribe_url")
+    links = []
+    if pb.message.message_class == "marketing":
+        links.append((ws.settings.campaigns.unsubscribe_url, "unsubscribe", "unsubscribe_url",
+                      "the address where `retentio serve` is reachable"))
+    if pb.survey_kind is not None:
+        links.append((ws.settings.campaigns.survey_base_url, "answer", "survey_base_url",
+                      "the address where the survey page is served"))
+    for url, verb, setting, where in links:
+        if _loopback(urlsplit(url).hostname):
+            raise ChannelError(f"{url!r} points at this machine, so recipients of {pb.name} could not {verb}; set "
+                               f"it to {where}", f"[campaigns] {setting}")
 
 
 def _quiet_hours(ws: Workspace) -> Callable[[dt.datetime], dt.datetime | None]:
