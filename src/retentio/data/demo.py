@@ -73,6 +73,10 @@ class DemoData:
     order_items: pd.DataFrame | None = None
     #: the latent truth, never loaded: when each customer left (NaT if still a customer)
     truth: pd.DataFrame | None = None
+    #: the truth of the survey comments, never loaded: one row per commented answer —
+    #: ``survey_row`` (index into ``surveys``), ``theme`` it was written from (one of
+    #: :data:`COMMENT_THEMES`), ``language`` (ru/en), ``churn_driver`` and ``leaving``
+    comment_truth: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """In load order: customers first, so every other table can be checked against it."""
@@ -213,6 +217,13 @@ def generate(n_customers: int = 20_000, seed: int = 7) -> DemoData:
     # ---- surveys: lower scores among those about to leave
     surveys = _surveys(rng, n, ids, signup_day, leave_day, horizon, ts, near_leave)
 
+    # comments around planted themes, from their own stream (see _comments): the other
+    # columns of surveys and every other table stay what they were for a seed
+    hidden = surveys[["_leaving", "_commented"]].to_numpy()
+    surveys = surveys.drop(columns=["_leaving", "_commented"])
+    comment_truth = _comments(np.random.default_rng([seed, 2]), surveys, hidden[:, 0].astype(bool),
+                              hidden[:, 1].astype(bool))
+
     truth = pd.DataFrame({
         "customer_id": ids,
         "left_at": pd.Series(ts(np.where(left, leave_day, 0)), dtype="datetime64[s]").where(left),
@@ -222,7 +233,7 @@ def generate(n_customers: int = 20_000, seed: int = 7) -> DemoData:
     customers.insert(1, "first_name", extra.choice(FIRST_NAMES, size=n))
     items = _order_items(extra, orders, ids)
     return DemoData(customers, orders, subs, events.sort_values("occurred_at", kind="stable").reset_index(drop=True),
-                    surveys, tickets, items, truth)
+                    surveys, tickets, items, truth, comment_truth)
 
 
 #: the catalogue: SKU1000–SKU1399 (the items events refer to); the first 60 are consumables
@@ -418,6 +429,8 @@ def _surveys(rng, n, ids, signup_day, leave_day, horizon, ts, near_leave):
                     np.where(kind == "csat", np.where(score <= 2, "low", np.where(score <= 3, "mid", "high")),
                              np.where(score >= 5, "low", np.where(score >= 3, "mid", "high"))))
     has_comment = rng.random(m) < 0.4
+    # the first demo's one-line comments: still drawn so that the stream (and with it who is
+    # anonymous) stays as it was; generate() replaces them with the planted-theme comments
     comment = np.array([rng.choice(COMMENTS[md]) if hc else None for md, hc in zip(mood, has_comment)],
                        dtype=object)
     customer = ids[cust].astype(object)
@@ -425,5 +438,107 @@ def _surveys(rng, n, ids, signup_day, leave_day, horizon, ts, near_leave):
     customer[anonymous] = None
     return pd.DataFrame({
         "answered_at": ts(day), "kind": kind, "score": score,
-        "customer_id": customer, "comment": comment,
+        "customer_id": customer, "comment": comment, "_leaving": leaving, "_commented": has_comment,
     }).sort_values("answered_at", kind="stable").reset_index(drop=True)
+
+
+#: the planted themes of the comments; the first five are complaints
+COMMENT_THEMES = ("delivery", "price", "app", "support", "quality", "praise")
+#: the complaints that drive churn: twice as frequent among customers about to leave
+CHURN_DRIVERS = ("delivery", "price")
+#: share of each complaint theme among the complaints of customers staying / about to leave
+_COMPLAINTS = {"delivery": (0.15, 0.32), "price": (0.15, 0.32), "app": (0.25, 0.10), "support": (0.25, 0.10),
+               "quality": (0.20, 0.16)}
+PHRASES = {
+    "en": {
+        "delivery": ["Delivery was late again", "My order arrived three days late", "The courier was late and did "
+                     "not call", "Still waiting for my parcel", "Shipping takes forever", "Delivery dates are "
+                     "never kept", "The package came a week after the promised date", "Slow delivery, waited two "
+                     "weeks"],
+        "price": ["Too expensive for what you get", "Prices went up again", "The subscription price is too high",
+                  "Much cheaper at other shops, your prices are too high", "Overpriced, found the same for less "
+                  "elsewhere", "Your prices are higher than competitors", "Not worth the price",
+                  "Prices are too expensive now"],
+        "app": ["The app keeps crashing", "The app logs me out all the time", "Cannot pay in the app, it freezes "
+                "at checkout", "The new app update is buggy", "Search in the app does not work",
+                "App is slow and crashes on my phone", "Login error in the app every time"],
+        "support": ["Support never answered my ticket", "Waited an hour in the support chat",
+                    "The support operator was rude", "Nobody from support called me back",
+                    "Support agents just copy-paste answers", "Support closed my request without solving it"],
+        "quality": ["Product quality has dropped", "The item broke after a week", "Received a damaged product",
+                    "The goods are of poor quality", "Products look cheap and fall apart",
+                    "The fabric is thin and the stitching came apart", "Got a defective item again"],
+        "praise": ["Great shop, I recommend it to everyone", "Love this shop, thank you!", "Everything is great, "
+                   "keep it up", "Very happy with my purchases", "Best shop in town", "Excellent shop, always "
+                   "satisfied", "Wonderful shop, will buy again"],
+    },
+    "ru": {
+        "delivery": ["Доставка опять опоздала", "Заказ привезли на три дня позже", "Курьер опоздал и не "
+                     "позвонил", "Посылку ждала две недели", "Доставка идёт слишком долго", "Сроки доставки "
+                     "постоянно срываются", "Курьер привёз заказ не в тот день", "Очень долгая доставка"],
+        "price": ["Слишком дорого", "Цены опять выросли", "Подписка стоит слишком дорого",
+                  "В других магазинах дешевле", "Цены выше, чем у конкурентов", "Не стоит своих денег",
+                  "Цены кусаются", "Дорого, нашла то же самое дешевле"],
+        "app": ["Приложение постоянно вылетает", "Приложение выкидывает из аккаунта", "Не могу оплатить в "
+                "приложении, всё зависает", "После обновления приложение глючит", "Поиск в приложении не "
+                "работает", "Приложение тормозит и вылетает на телефоне", "Ошибка входа в приложении"],
+        "support": ["Поддержка так и не ответила на обращение", "Час ждала ответа в чате поддержки",
+                    "Оператор поддержки был груб", "Никто из службы поддержки не перезвонил",
+                    "Поддержка отвечает шаблонными отписками", "Поддержка закрыла обращение, не решив проблему"],
+        "quality": ["Качество товаров упало", "Вещь сломалась через неделю", "Пришёл бракованный товар",
+                    "Товары низкого качества", "Товар выглядит дёшево и разваливается", "Ткань тонкая, швы "
+                    "разошлись", "Опять прислали брак"],
+        "praise": ["Отличный магазин, всем рекомендую", "Всё нравится, спасибо!", "Всё отлично, так держать",
+                   "Очень довольна покупками", "Лучший магазин в городе", "Прекрасно, всегда довольна",
+                   "Замечательно, буду заказывать ещё"],
+    },
+}
+_CLOSERS = {"en": ["Please fix it.", "Disappointed.", "What a shame."],
+            "ru": ["Исправьте, пожалуйста.", "Разочарована.", "Обидно."]}
+
+
+def _comments(rng, surveys: pd.DataFrame, leaving: np.ndarray, commented: np.ndarray) -> pd.DataFrame:
+    """Write the comment of every commented answer (in place) around the planted themes and
+    return their truth. Complaints come with low and middling scores, praise with high
+    ones; among customers about to leave (the 120 days before) the churn drivers
+    (:data:`CHURN_DRIVERS`) are twice as frequent. 55 % are in Russian; one complaint in
+    eight also mentions a second complaint (a mixed comment: its truth is the first)."""
+    rows = np.flatnonzero(commented)
+    m = rows.size
+    kind = surveys["kind"].to_numpy()[rows]
+    score = surveys["score"].to_numpy()[rows]
+    # the share of praise by how good the score is on its own scale
+    good = np.where(kind == "nps", score / 10, np.where(kind == "csat", (score - 1) / 4, (7 - score) / 6))
+    praise = rng.random(m) < np.clip((good - 0.55) / 0.4, 0, 0.9)
+    names = list(_COMPLAINTS)
+    stay_p = np.array([_COMPLAINTS[c][0] for c in names])
+    leave_p = np.array([_COMPLAINTS[c][1] for c in names])
+    lv = leaving[rows]
+    u = rng.random(m)
+    cum_stay, cum_leave = np.cumsum(stay_p / stay_p.sum()), np.cumsum(leave_p / leave_p.sum())
+    pick = np.where(lv, np.searchsorted(cum_leave, u, side="right"), np.searchsorted(cum_stay, u, side="right"))
+    theme = np.where(praise, "praise", np.array(names)[np.minimum(pick, len(names) - 1)])
+    lang = np.where(rng.random(m) < 0.55, "ru", "en")
+    second = rng.random(m) < 0.125
+    closer = rng.random(m) < 0.3
+    texts = []
+    for th, lg, sec, cl in zip(theme, lang, second, closer):
+        phrases = PHRASES[lg][th]
+        parts = [phrases[rng.integers(len(phrases))]]
+        if sec and th != "praise":
+            other = names[rng.integers(len(names))]
+            if other != th:
+                ph = PHRASES[lg][other]
+                parts.append(ph[rng.integers(len(ph))].lower())
+        elif rng.random() < 0.4:
+            more = phrases[rng.integers(len(phrases))]
+            if more != parts[0]:
+                parts.append(more.lower())
+        text = ", ".join(parts)
+        if cl and th != "praise":
+            text += ". " + _CLOSERS[lg][rng.integers(3)]
+        texts.append(text)
+    surveys["comment"] = surveys["comment"].astype(object)
+    surveys.loc[rows, "comment"] = texts
+    return pd.DataFrame({"survey_row": rows, "theme": theme, "language": lang,
+                         "churn_driver": np.isin(theme, CHURN_DRIVERS), "leaving": lv})

@@ -31,5 +31,13 @@ look back at runs, explain a customer       :func:`retentio.services.campaigns.l
 suppression lists                           :func:`retentio.services.campaigns.suppress`, ``import_suppressions``
 measure campaigns against control groups    :func:`retentio.services.measurement.measure_campaigns`
 train an uplift model (file or campaign)    :func:`retentio.services.uplift.train_on_table`, ``train_on_campaign``
+answer a survey by its signed link          :func:`retentio.services.surveys.answer_survey`
+survey response rates and scores            :func:`retentio.services.surveys.survey_report`
+copy link answers into the surveys table    :func:`retentio.services.surveys.sync_answers`
+open follow-up tasks from the data          :func:`retentio.services.feedback_tasks.sync_tasks`
+list / show / change follow-up tasks        :func:`retentio.services.feedback_tasks.tasks`, ``task``, ``change_task``
+follow-up SLA and its effect                :func:`retentio.services.feedback_tasks.sla_report`
+themes of comments (ru and en)              :func:`retentio.services.feedback_insights.feedback_themes`
+exit reasons                                :func:`retentio.services.feedback_insights.exit_reasons`
 ==========================================  ===============================================
 """

@@ -13,6 +13,8 @@ two baselines it must beat.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -113,7 +115,8 @@ class ChurnModel(BaseEstimator):
         train = lgb.Dataset(self._frame(X), y, weight=None if sample_weight is None else np.asarray(sample_weight, float),
                             categorical_feature=list(self.categories_) or "auto",
                             free_raw_data=False)
-        callbacks, valid = [], []
+        callbacks: list[Any] = []
+        valid = []
         if X_cal is not None and len(np.unique(y_cal)) == 2:
             valid = [lgb.Dataset(self._frame(X_cal), np.asarray(y_cal, int), reference=train)]
             callbacks = [lgb.early_stopping(40, verbose=False, min_delta=self.min_delta)]
@@ -128,7 +131,7 @@ class ChurnModel(BaseEstimator):
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         self._check_fitted()
-        return self.booster_.predict(self._frame(X), num_iteration=self.booster_.best_iteration or None)
+        return np.asarray(self.booster_.predict(self._frame(X), num_iteration=self.booster_.best_iteration or None))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated P(churn) per row (isotonic map of the raw score)."""
@@ -138,8 +141,8 @@ class ChurnModel(BaseEstimator):
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row, per-feature contributions to the raw log-odds (SHAP values)."""
         self._check_fitted()
-        c = self.booster_.predict(self._frame(X), pred_contrib=True,
-                                  num_iteration=self.booster_.best_iteration or None)
+        c = np.asarray(self.booster_.predict(self._frame(X), pred_contrib=True,
+                                             num_iteration=self.booster_.best_iteration or None))
         return pd.DataFrame(c[:, :-1], columns=self.features_, index=X.index)
 
     def importance(self) -> dict[str, float]:
@@ -451,7 +454,11 @@ AnyChurnModel = ChurnModel | LinearChurnModel | AverageChurnModel
 def model_from_dict(d: dict) -> AnyChurnModel:
     """A saved churn model of any kind (models saved before there were kinds are trees)."""
     kind = d.get("kind", "lightgbm")
-    return {"lightgbm": ChurnModel, "logistic": LinearChurnModel, "average": AverageChurnModel}[kind].from_dict(d)
+    if kind == "logistic":
+        return LinearChurnModel.from_dict(d)
+    if kind == "average":
+        return AverageChurnModel.from_dict(d)
+    return ChurnModel.from_dict(d)
 
 
 def model_kind(model: AnyChurnModel) -> str:

@@ -339,32 +339,113 @@ def _churn(d: ReportData, f: Fmt) -> Section:
     return s
 
 
-def _feedback(d: ReportData, f: Fmt) -> Section:
+@dataclass
+class FeedbackInsights:
+    """What the feedback section shows beyond the NPS figures: themes of the comments and
+    exit reasons (:mod:`retentio.services.feedback_insights`), or why each is missing.
+    (Room for the follow-up tasks' SLA figures, added later by their owner.)"""
+
+    themes: object = None
+    exits: object = None
+    #: the key of the report's own sentence saying why (missing data), else None
+    themes_error: str | None = None
+    exits_error: str | None = None
+
+
+def _feedback_insights(ws: Workspace) -> FeedbackInsights:
+    """Gather the themes and exit reasons; a missing table or too few comments is said in
+    the section, never an error of the whole report."""
+    from retentio.data.errors import RetentioError
+    from retentio.services.feedback_insights import SURVEY_KINDS, ThemesParams, exit_reasons, feedback_themes
+
+    out = FeedbackInsights()
+    try:
+        out.themes = feedback_themes(ws, ThemesParams(include=SURVEY_KINDS))
+    except RetentioError:  # no survey comments (the one error the data can give)
+        out.themes_error = "fb_no_comments"
+    try:
+        out.exits = exit_reasons(ws)
+    except RetentioError:  # no subscriptions
+        out.exits_error = "fb_no_subs"
+    return out
+
+
+def _feedback(d: ReportData, f: Fmt, extra: FeedbackInsights | None = None) -> Section:
     t = f.t
     s = Section("feedback", t["s9"])
     m = _need(d, "metrics", d.metrics)
+    takeaways: list[str] = []
     if "nps" not in m.frame or d.nps_groups is None:
-        if "feedback" in d.unavailable:
+        if "feedback" in d.unavailable and extra is None:
             raise Unavailable(str(d.unavailable["feedback"]))
-        s.takeaway = t["no_surveys"]
-        return s
-    done = _complete(d, f)
-    long = done.melt(id_vars=["period_start"], value_vars=["nps", "csat_pct"], var_name="metric",
-                     value_name="score").dropna()
-    long["metric"] = long.metric.map({"nps": "NPS", "csat_pct": t["csat"]})
-    s.charts.append(("feedback_over_time", alt.Chart(long).mark_line(point=True).encode(
-        x=alt.X("period_start:T", title=None), y=alt.Y("score:Q", title=None),
-        color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="top"))).properties(width=WIDTH, height=240)))
-    groups = d.nps_groups.copy()
-    groups["group"] = groups.group.map(t)
-    s.charts.append(("nps_groups", alt.Chart(groups).mark_arc(innerRadius=50).encode(
-        theta="answers:Q", color=alt.Color("group:N", title=None, scale=alt.Scale(
-            domain=[t["promoters"], t["passives"], t["detractors"]], range=["#3a7d44", "#edae49", "#d1495b"])),
-        tooltip=["group:N", "answers:Q"]).properties(width=260, height=260)))
-    last = done.iloc[-1]
-    s.takeaway = t["fb_take"].format(nps=f.num(last.nps, 1), resp=f.num(last.nps_responses),
-                                     answers=f.count(last.nps_responses, "answer"))
+        takeaways.append(t["no_surveys"])
+    else:
+        done = _complete(d, f)
+        long = done.melt(id_vars=["period_start"], value_vars=["nps", "csat_pct"], var_name="metric",
+                         value_name="score").dropna()
+        long["metric"] = long.metric.map({"nps": "NPS", "csat_pct": t["csat"]})
+        s.charts.append(("feedback_over_time", alt.Chart(long).mark_line(point=True).encode(
+            x=alt.X("period_start:T", title=None), y=alt.Y("score:Q", title=None),
+            color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="top"))).properties(width=WIDTH,
+                                                                                                height=240)))
+        groups = d.nps_groups.copy()
+        groups["group"] = groups.group.map(t)
+        s.charts.append(("nps_groups", alt.Chart(groups).mark_arc(innerRadius=50).encode(
+            theta="answers:Q", color=alt.Color("group:N", title=None, scale=alt.Scale(
+                domain=[t["promoters"], t["passives"], t["detractors"]], range=["#3a7d44", "#edae49", "#d1495b"])),
+            tooltip=["group:N", "answers:Q"]).properties(width=260, height=260)))
+        last = done.iloc[-1]
+        takeaways.append(t["fb_take"].format(nps=f.num(last.nps, 1), resp=f.num(last.nps_responses),
+                                             answers=f.count(last.nps_responses, "answer")))
+    if extra is not None:
+        takeaways += _themes_part(s, f, extra)
+        takeaways += _exits_part(s, f, extra)
+    s.takeaway = " ".join(takeaways)
     return s
+
+
+def _themes_part(s: Section, f: Fmt, extra: FeedbackInsights) -> list[str]:
+    """The themes table (customers' words are text: the template escapes them)."""
+    t = f.t
+    th = extra.themes
+    if th is None or th.themes.empty:  # type: ignore[attr-defined]
+        return [t["fb_themes_none"].format(reason=t[extra.themes_error or "fb_few_comments"])]
+    frame = th.themes  # type: ignore[attr-defined]
+    rows = []
+    for r in frame.sort_values(["count", "theme"], ascending=[False, True]).head(12).itertuples():
+        rows.append([r.label, r.language, f.num(r.count), f.pct(100 * r.share, 1),
+                     f.num(r.nps, 0) if r.nps == r.nps else "—", t[f"fb_{r.sentiment}"],
+                     f"{t['fb_' + r.trend]} ({f.signed(r.trend_pp)} {t['fb_pp']})", r.examples[0] if r.examples else ""])
+    s.tables.append(([t["fb_theme"], t["fb_lang"], t["fb_comments"], t["fb_share"], "NPS", t["fb_sentiment"],
+                      t["fb_trend"], t["fb_example"]], rows))
+    s.note = (s.note + " " if s.note else "") + t["fb_themes_note"].format(
+        n=f.count(th.n_comments, "comment"), num=f.num(th.n_comments))  # type: ignore[attr-defined]
+    top = frame.sort_values(["count", "theme"], ascending=[False, True]).iloc[0]
+    scored = frame[frame.nps.notna()]
+    if scored.empty:
+        return []
+    worst = scored.sort_values(["nps", "theme"]).iloc[0]
+    return [t["fb_themes_take"].format(top=top.label, top_n=f.count(top["count"], "comment"),
+                                       worst=worst.label, nps=f.num(worst.nps, 0),
+                                       worst_n=f.count(worst["count"], "comment"))]
+
+
+def _exits_part(s: Section, f: Fmt, extra: FeedbackInsights) -> list[str]:
+    t = f.t
+    ex = extra.exits
+    if ex is None or ex.totals.empty:  # type: ignore[attr-defined]
+        return [t["fb_exits_none"].format(reason=t[extra.exits_error or "fb_no_exits"])]
+    totals = ex.totals  # type: ignore[attr-defined]
+    s.tables.append(([t["fb_reason"], t["fb_churn_type"], t["fb_exits"], t["fb_share"]],
+                     [[str(r.reason).replace("_", " "), t[f"fb_{r.churn_type}"], f.num(r.exits), f.pct(r.share, 1)]
+                      for r in totals.head(15).itertuples()]))
+    vol = totals[totals.churn_type == "voluntary"]
+    if vol.empty:
+        return []
+    top = vol.iloc[0]
+    return [t["fb_exits_take"].format(vol=f.count(ex.voluntary, "customer"),  # type: ignore[attr-defined]
+                                      invol=f.count(ex.involuntary, "customer"),  # type: ignore[attr-defined]
+                                      reason=str(top.reason).replace("_", " "), share=f.pct(top.share, 0))]
 
 
 def _actions(d: ReportData, f: Fmt) -> Section:
@@ -518,11 +599,13 @@ def build(ws: Workspace, out: Path, period: str = "month", lang: str = "en", png
     f = Fmt(lang, ws.settings.currency)
     step = progress or (lambda _m: None)
     data = report_data(ws, ReportParams(period=period, phrases=reason_phrases(f)), progress=step)  # type: ignore[arg-type]
+    step("feedback themes and exit reasons")
+    insights = _feedback_insights(ws)
     sections = []
     for i, key in enumerate(SECTIONS, 1):
         step(f"section {i}: {key}")
         try:
-            sec = MAKERS[key](data, f)
+            sec = _feedback(data, f, insights) if key == "feedback" else MAKERS[key](data, f)
         except Unavailable as exc:  # the data do not support this section: say so, keep the rest
             takeaway, note = (exc.reason, "") if exc.worded else why_unavailable(f, exc.reason)
             sec = Section(key, f.t[f"s{i}"], takeaway=takeaway, note=note)
@@ -553,8 +636,10 @@ def render(sections: list[Section], f: Fmt, ws) -> str:
     for sec in sections:
         for name, chart in sec.charts:
             specs[name] = _theme(chart).to_dict()
+    # autoescape every template: the templates are named *.html.j2, which
+    # select_autoescape(["html"]) does not match — customers' comments are shown as text
     env = jinja2.Environment(loader=jinja2.PackageLoader("retentio.faces.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html"]))
+                             autoescape=jinja2.select_autoescape(["html", "html.j2"]))
     # axis numbers and month names in the report's language (d3 locales shipped with vl-convert)
     tag = {"en": "en-US", "ru": "ru-RU"}[f.lang]
     embed = {"actions": False, "renderer": "svg", "formatLocale": vlc.get_format_locale(tag),

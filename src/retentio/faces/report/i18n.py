@@ -28,6 +28,8 @@ NOUNS: dict[str, dict[str, dict[str, str]]] = {
         "member": {"one": "member", "other": "members"},
         "horizon": {"one": "horizon", "other": "horizons"},
         "parameter": {"one": "parameter", "other": "parameters"},
+        "comment": {"one": "comment", "other": "comments"},
+        "exit": {"one": "exit", "other": "exits"},
     },
     "ru": {
         "customer": {"one": "клиент", "few": "клиента", "other": "клиентов"},
@@ -40,6 +42,8 @@ NOUNS: dict[str, dict[str, dict[str, str]]] = {
         "member": {"one": "участник", "few": "участника", "other": "участников"},
         "horizon": {"one": "горизонт", "few": "горизонта", "other": "горизонтов"},
         "parameter": {"one": "параметр", "few": "параметра", "other": "параметров"},
+        "comment": {"one": "комментарий", "few": "комментария", "other": "комментариев"},
+        "exit": {"one": "уход", "few": "ухода", "other": "уходов"},
     },
 }
 
@@ -110,6 +114,24 @@ TEXT = {
                       "customers (out-of-time ROC-AUC {auc}; trained on {n}).",
         "chosen": "chosen", "model_avg": "average of both",
         "fb_take": "NPS was {nps} in the last complete period ({answers}).",
+        # the feedback section's themes and exit reasons (faces/report/build.py, _feedback)
+        "fb_themes_take": "Customers write most about “{top}” ({top_n}); the theme with the lowest NPS is "
+                          "“{worst}” (NPS {nps}, {worst_n}).",
+        "fb_themes_none": "Themes of comments: {reason}",
+        "fb_theme": "Theme (key words)", "fb_lang": "Language", "fb_comments": "Comments", "fb_share": "Share",
+        "fb_sentiment": "Sentiment", "fb_trend": "Trend", "fb_example": "Example",
+        "fb_negative": "negative", "fb_neutral": "neutral", "fb_positive": "positive",
+        "fb_rising": "rising", "fb_falling": "falling", "fb_steady": "steady", "fb_pp": "pp",
+        "fb_themes_note": "Themes of {n} to surveys, in Russian and English: "
+                          "Snowball stems, TF-IDF and NMF, computed offline; a comment may have several themes, "
+                          "so shares may add up to more than 100 %. Sentiment from a small ru/en word lexicon.",
+        "fb_exits_take": "{vol} left voluntarily (top reason: “{reason}”, {share}); {invol} lost their "
+                         "subscription to a failed payment — a dunning problem, not a product one.",
+        "fb_exits_none": "Exit reasons: {reason}",
+        "fb_no_subs": "no subscriptions are loaded.", "fb_no_comments": "no survey comments are loaded.", "fb_few_comments": "too few comments with words to "
+        "find themes in.", "fb_no_exits": "no subscription has ended with a reason yet.",
+        "fb_reason": "Exit reason", "fb_churn_type": "Churn", "fb_exits": "Exits",
+        "fb_voluntary": "voluntary", "fb_involuntary": "involuntary (payment)", "fb_unknown": "unknown",
         "data_take": "{tables} loaded; rows rejected at load: {rejected}.",
         "segment": "Segment", "customers": "Customers", "share": "Share", "action": "What to do",
         "customer": "Customer", "probability": "Churn probability", "at_risk": "Value at risk", "reasons": "Reasons",
@@ -202,6 +224,24 @@ TEXT = {
                       "слишком малом числе клиентов (ROC-AUC вне периода обучения {auc}; клиентов в обучении — {num}).",
         "chosen": "выбрана", "model_avg": "среднее двух моделей",
         "fb_take": "NPS в последнем полном периоде — {nps} ({answers}).",
+        "fb_themes_take": "Чаще всего клиенты пишут о теме «{top}» ({top_n}); тема с самым низким NPS — "
+                          "«{worst}» (NPS {nps}, {worst_n}).",
+        "fb_themes_none": "Темы комментариев: {reason}",
+        "fb_theme": "Тема (ключевые слова)", "fb_lang": "Язык", "fb_comments": "Комментарии", "fb_share": "Доля",
+        "fb_sentiment": "Тональность", "fb_trend": "Тренд", "fb_example": "Пример",
+        "fb_negative": "негативная", "fb_neutral": "нейтральная", "fb_positive": "позитивная",
+        "fb_rising": "растёт", "fb_falling": "снижается", "fb_steady": "стабильна", "fb_pp": "п. п.",
+        "fb_themes_note": "Темы комментариев к опросам (всего {num}) на русском и "
+                          "английском: основы слов Snowball, TF-IDF и NMF, без загрузок из сети; у комментария "
+                          "может быть несколько тем, поэтому доли в сумме могут превышать 100 %. Тональность — "
+                          "по небольшому словарю русских и английских слов.",
+        "fb_exits_take": "Ушли добровольно: {vol} (главная причина: «{reason}», {share}); потеряли подписку из-за "
+                         "неудачного платежа: {invol} — это задача работы с платежами, а не продукта.",
+        "fb_exits_none": "Причины ухода: {reason}",
+        "fb_no_subs": "подписки не загружены.", "fb_no_comments": "комментарии к опросам не загружены.", "fb_few_comments": "комментариев со словами "
+        "слишком мало, чтобы выделить темы.", "fb_no_exits": "ни одна подписка пока не завершилась с причиной.",
+        "fb_reason": "Причина ухода", "fb_churn_type": "Отток", "fb_exits": "Уходы",
+        "fb_voluntary": "добровольный", "fb_involuntary": "вынужденный (платёж)", "fb_unknown": "неизвестно",
         "data_take": "Загружено таблиц: {tables}; отклонено строк при загрузке: {rejected}.",
         "segment": "Сегмент", "customers": "Клиенты", "share": "Доля", "action": "Что делать",
         "customer": "Клиент", "probability": "Вероятность оттока", "at_risk": "Ценность под угрозой",
