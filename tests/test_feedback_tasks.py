@@ -495,3 +495,23 @@ def test_cli_rules_init_and_errors(fws):
 def test_cli_help(args):
     code, out, _ = run_cli(*args, "--help")
     assert code == 0 and "--json" in out
+
+
+def test_the_report_shows_the_sla_figures_in_both_languages(tmp_path):
+    path = tmp_path / "ws"
+    with Workspace.init(path, timezone="UTC", currency="EUR") as ws:
+        for name, frame in _frames().items():
+            ws.load(name, frame)
+    w = ["-w", str(path)]
+    assert run_cli("feedback", "tasks", "sync", "--as-of", "2026-03-10", *w)[0] == 0
+    rows = json.loads(run_cli("feedback", "tasks", "--json", *w)[1])
+    tid = next(r["id"] for r in rows if r["customer_id"] == "C1")  # due 2026-03-04 10:00 (48 h)
+    assert run_cli("feedback", "task", str(tid), "--done", "--at", "2026-03-03T10:00", *w)[0] == 0  # 24 h, in time
+    for lang, says in (("en", "Follow-up: 6 tasks opened, 1 closed, 100 % of them within the SLA, median 24"),
+                       ("ru", "Работа с отзывами: открыто — 6 задач, закрыто — 1, из них в срок — 100 %, медиана "
+                              "до закрытия — 24")):
+        out = tmp_path / f"{lang}.html"
+        code, _, err = run_cli("report", "--lang", lang, "--out", str(out), *w)
+        assert code == 0, err
+        text = " ".join(out.read_text(encoding="utf-8").split()).replace("\u00a0", " ").replace("\u202f", " ")
+        assert says in text, lang

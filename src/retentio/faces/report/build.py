@@ -342,11 +342,13 @@ def _churn(d: ReportData, f: Fmt) -> Section:
 @dataclass
 class FeedbackInsights:
     """What the feedback section shows beyond the NPS figures: themes of the comments and
-    exit reasons (:mod:`retentio.services.feedback_insights`), or why each is missing.
-    (Room for the follow-up tasks' SLA figures, added later by their owner.)"""
+    exit reasons (:mod:`retentio.services.feedback_insights`), the follow-up tasks' SLA
+    figures (:func:`retentio.services.feedback_tasks.sla_report`), or why each is missing."""
 
     themes: object = None
     exits: object = None
+    #: the SLA report, None when no follow-up task has been opened
+    sla: dict | None = None
     #: the key of the report's own sentence saying why (missing data), else None
     themes_error: str | None = None
     exits_error: str | None = None
@@ -367,6 +369,13 @@ def _feedback_insights(ws: Workspace) -> FeedbackInsights:
         out.exits = exit_reasons(ws)
     except RetentioError:  # no subscriptions
         out.exits_error = "fb_no_subs"
+    from retentio.services.feedback_tasks import sla_report
+
+    try:
+        sla = sla_report(ws)
+    except RetentioError:  # a store that cannot be read: the section says nothing of tasks
+        sla = None
+    out.sla = sla if sla and sla["totals"]["opened"] else None
     return out
 
 
@@ -400,6 +409,7 @@ def _feedback(d: ReportData, f: Fmt, extra: FeedbackInsights | None = None) -> S
     if extra is not None:
         takeaways += _themes_part(s, f, extra)
         takeaways += _exits_part(s, f, extra)
+        takeaways += _sla_part(s, f, extra)
     s.takeaway = " ".join(takeaways)
     return s
 
@@ -428,6 +438,35 @@ def _themes_part(s: Section, f: Fmt, extra: FeedbackInsights) -> list[str]:
     return [t["fb_themes_take"].format(top=top.label, top_n=f.count(top["count"], "comment"),
                                        worst=worst.label, nps=f.num(worst.nps, 0),
                                        worst_n=f.count(worst["count"], "comment"))]
+
+
+def _sla_part(s: Section, f: Fmt, extra: FeedbackInsights) -> list[str]:
+    """Follow-up tasks: opened, closed, share closed within SLA, median time to close,
+    overdue — in total and per period — and the observational follow-up comparison."""
+    t = f.t
+    if extra.sla is None:
+        return [t["fb_sla_none"]]
+    tot = extra.sla["totals"]
+
+    def share(x: float) -> str:
+        return f.pct(100 * x, 0) if x == x else "—"
+
+    def hours(x: float) -> str:
+        return f.num(x, 1) if x == x else "—"
+
+    s.tables.append(([t["fb_sla_period"], t["fb_sla_opened"], t["fb_sla_closed"], t["fb_sla_within"], t["fb_sla_median"],
+                      t["fb_sla_overdue"]],
+                     [[r["period_start"], f.num(r["opened"]), f.num(r["closed"]), share(r["within_sla"]),
+                       hours(r["median_hours_to_close"]), f.num(r["overdue_open"])]
+                      for r in extra.sla["periods"][-6:]]))
+    out = [t["fb_sla_take"].format(opened=f.count(tot["opened"], "task"), closed=f.num(tot["closed"]),
+                                   within=share(tot["within_sla"]), median=hours(tot["median_hours_to_close"]),
+                                   overdue=f.num(tot["overdue_open"]))]
+    diff = extra.sla["followup"]["retention_difference"]
+    if diff and diff.get("difference") == diff.get("difference") and diff.get("difference") is not None:
+        out.append(t["fb_sla_followup"].format(d=f.signed(100 * diff["difference"]), low=f.num(100 * diff["low"], 0),
+                                               high=f.num(100 * diff["high"], 0)))
+    return out
 
 
 def _exits_part(s: Section, f: Fmt, extra: FeedbackInsights) -> list[str]:

@@ -29,6 +29,7 @@ NOUNS: dict[str, dict[str, dict[str, str]]] = {
         "horizon": {"one": "horizon", "other": "horizons"},
         "parameter": {"one": "parameter", "other": "parameters"},
         "comment": {"one": "comment", "other": "comments"},
+        "task": {"one": "task", "other": "tasks"},
         "exit": {"one": "exit", "other": "exits"},
     },
     "ru": {
@@ -43,6 +44,7 @@ NOUNS: dict[str, dict[str, dict[str, str]]] = {
         "horizon": {"one": "горизонт", "few": "горизонта", "other": "горизонтов"},
         "parameter": {"one": "параметр", "few": "параметра", "other": "параметров"},
         "comment": {"one": "комментарий", "few": "комментария", "other": "комментариев"},
+        "task": {"one": "задача", "few": "задачи", "other": "задач"},
         "exit": {"one": "уход", "few": "ухода", "other": "уходов"},
     },
 }
@@ -113,6 +115,13 @@ TEXT = {
         "churn_weak": "Do not target with this model: it ranks customers no better than chance or stands on too few "
                       "customers (out-of-time ROC-AUC {auc}; trained on {n}).",
         "chosen": "chosen", "model_avg": "average of both",
+        "fb_sla_none": "No follow-up task has been opened yet (retentio feedback tasks sync).",
+        "fb_sla_take": "Follow-up: {opened} opened, {closed} closed, {within} of them within the SLA, median "
+                       "{median} h to close; {overdue} overdue now.",
+        "fb_sla_followup": "Detractors followed up in time kept buying {d} pp more often (95 % CI {low} to {high} pp) "
+                           "— an observational comparison, not proof that following up caused it.",
+        "fb_sla_period": "Period", "fb_sla_opened": "Opened", "fb_sla_closed": "Closed", "fb_sla_within": "Within SLA",
+        "fb_sla_median": "Median hours to close", "fb_sla_overdue": "Overdue open",
         "fb_take": "NPS was {nps} in the last complete period ({answers}).",
         # the feedback section's themes and exit reasons (faces/report/build.py, _feedback)
         "fb_themes_take": "Customers write most about “{top}” ({top_n}); the theme with the lowest NPS is "
@@ -223,6 +232,13 @@ TEXT = {
         "churn_weak": "Не выбирайте клиентов по этой модели: она ранжирует не лучше случайного или обучена на "
                       "слишком малом числе клиентов (ROC-AUC вне периода обучения {auc}; клиентов в обучении — {num}).",
         "chosen": "выбрана", "model_avg": "среднее двух моделей",
+        "fb_sla_none": "Задач по работе с отзывами пока нет (retentio feedback tasks sync).",
+        "fb_sla_take": "Работа с отзывами: открыто — {opened}, закрыто — {closed}, из них в срок — {within}, "
+                       "медиана до закрытия — {median} ч; просрочено сейчас — {overdue}.",
+        "fb_sla_followup": "Критики, с которыми связались вовремя, покупали снова на {d} п. п. чаще (95 % ДИ от {low} "
+                           "до {high} п. п.) — это наблюдение, а не доказательство того, что помог звонок.",
+        "fb_sla_period": "Период", "fb_sla_opened": "Открыто", "fb_sla_closed": "Закрыто", "fb_sla_within": "В срок",
+        "fb_sla_median": "Медиана, ч до закрытия", "fb_sla_overdue": "Просрочено",
         "fb_take": "NPS в последнем полном периоде — {nps} ({answers}).",
         "fb_themes_take": "Чаще всего клиенты пишут о теме «{top}» ({top_n}); тема с самым низким NPS — "
                           "«{worst}» (NPS {nps}, {worst_n}).",
