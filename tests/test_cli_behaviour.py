@@ -275,3 +275,13 @@ def test_data_errors_name_options_as_each_face_spells_them(tmp_path):
     code, _, _ = run_cli("-w", ws_cli, "load", "orders", str(bad_date), "--skip-invalid", str(tmp_path / "r.csv"),
                          "--mode", "replace", "--force")
     assert code == 0 and "date format %d/%m/%Y" in (tmp_path / "r.csv").read_text()
+
+
+def test_table_cells_are_shown_as_typed_never_as_markup(capsys):
+    """Cells hold customers' words: Rich markup in them must neither break the table
+    (a stray ``[/]`` raised MarkupError) nor turn into a terminal link."""
+    from retentio.faces.output import print_table
+
+    words = "promised [/] refund [link=http://evil.example]click[/link] [bold]now"
+    print_table([{"comment": words, "n": 3}], title="t")
+    assert words in capsys.readouterr().out

@@ -70,9 +70,9 @@ def make_ws(path, store_url=None, settings: str = ""):
 
 def survey_playbook(kind: str, *, trigger: str = "", channel: str = "csv", min_days: int = 90,
                     html: str | None = None, text: str = "Hello {{ first_name }}: {{ survey_url }}",
-                    question: str = "") -> str:
+                    question: str = "", mornings: bool = False) -> str:
     html_line = f"html = {json.dumps(html)}\n" if html is not None else ""
-    survey = (f"\n[survey]\nmin_days_between = {min_days}\nweekday_mornings = false\n{question}"
+    survey = (f"\n[survey]\nmin_days_between = {min_days}\nweekday_mornings = {str(mornings).lower()}\n{question}"
               if kind != "feedback_reply" else "")
     return f'''kind = "{kind}"
 
@@ -210,6 +210,122 @@ def test_nobody_is_asked_twice_within_the_window_across_survey_playbooks(shop):
     assert set(inv.customer_id) == {"A", "B", "E", "G", "J", "M"}
 
 
+def test_a_failed_or_cancelled_invitation_does_not_throttle(shop):
+    from retentio.actions.campaigns import SURVEYED_RECENTLY
+    from retentio.data.store.campaign_tables import Campaign, OutboxMessage
+
+    write_playbook(shop.path, "nps", survey_playbook("nps_survey"))
+    write_playbook(shop.path, "csat", survey_playbook("csat_after_ticket"))
+    assert run(shop, "nps").treatment == 1  # B
+
+    def b_is(status: str) -> str | None:
+        nps = select(Campaign.id).where(Campaign.name == "nps").scalar_subquery()
+        with shop.store.session() as s:
+            s.execute(OutboxMessage.__table__.update().where(OutboxMessage.campaign_id == nps)
+                      .values(status=status))
+        p = plan_campaign(shop, "csat", AS_OF, now=NOON + dt.timedelta(hours=1))
+        return p.frame.set_index("customer_id").loc["B", "reason"]
+
+    for status in ("failed", "cancelled", "withheld"):  # never asked B: B may be asked
+        assert b_is(status) is None, status
+    for status in ("sent", "pending", "retry", "sending"):  # asked, or about to be
+        assert b_is(status) == SURVEYED_RECENTLY, status
+
+
+def next_friday_evening() -> dt.datetime:
+    """19:00 in Moscow on a Friday at least a week ahead (so the morning after is in the future)."""
+    day = dt.date.today() + dt.timedelta(days=7)
+    day += dt.timedelta(days=(4 - day.weekday()) % 7)
+    return dt.datetime.combine(day, dt.time(16, 0), tzinfo=dt.UTC)
+
+
+def test_weekday_mornings_defer_the_run_and_the_link_counts_from_the_morning(shop):
+    from retentio.actions.feedback.surveys import _aware
+    from retentio.data.store.campaign_tables import OutboxMessage
+    from retentio.data.store.survey_tables import SurveyInvitation
+
+    write_playbook(shop.path, "csat", survey_playbook("csat_after_ticket", mornings=True))
+    friday = next_friday_evening()
+    result = run(shop, "csat", now=friday)
+    # E and B: queued for Monday morning, not sent — and the run says so
+    assert (result.treatment, result.sent, result.deferred) == (2, 0, 2)
+    assert result.as_dict()["deferred"] == 2
+    with shop.store.session() as s:
+        rows = s.execute(select(SurveyInvitation.invited_at, SurveyInvitation.expires_at, OutboxMessage.not_before,
+                                OutboxMessage.status)
+                         .join(OutboxMessage, OutboxMessage.assignment_id == SurveyInvitation.assignment_id)).all()
+    assert len(rows) == 2
+    moscow = dt.timezone(dt.timedelta(hours=3))
+    monday = (friday + dt.timedelta(days=3)).date()
+    for invited, expires, not_before, status in rows:
+        at = _aware(not_before)
+        local = at.astimezone(moscow)
+        assert status == "pending" and local.date() == monday and 9 <= local.hour < 12
+        # the link is valid 30 days from when its message may go out, not from Friday's run
+        assert _aware(invited) == at and _aware(expires) == at + dt.timedelta(days=30)
+
+
+def test_the_run_command_says_how_weekday_morning_invitations_go_out(tmp_path, monkeypatch):
+    from retentio.actions import runs
+
+    ws = make_ws(tmp_path / "ws")
+    write_playbook(ws.path, "exit", survey_playbook("exit_survey", mornings=True))
+    path = str(ws.path)
+    ws.close()
+    monkeypatch.setattr(runs, "utcnow", next_friday_evening)
+    code, out, err = run_cli("campaign", "run", "exit", "--as-of", AS_OF.isoformat(), "-w", path, "--json")
+    assert code == 0, err
+    assert (json.loads(out)["sent"], json.loads(out)["deferred"]) == (0, 1)
+    code, out, err = run_cli("campaign", "run", "exit", "--as-of", AS_OF.isoformat(), "-w", path)
+    assert code == 0, err  # nothing new to ask (Q was asked): no hint
+    assert "retentio campaign send" not in err
+    write_playbook(tmp_path / "ws", "exit2", survey_playbook("exit_survey", trigger="voluntary_only = false",
+                                                             mornings=True, min_days=1))
+    code, out, err = run_cli("campaign", "run", "exit2", "--as-of", AS_OF.isoformat(), "-w", path)
+    assert code == 0, err
+    assert "go out with: retentio campaign send" in " ".join(err.split())
+
+
+def test_a_customers_comment_attribute_stays_the_customers(tmp_path):
+    from retentio.actions.campaigns import plan
+    from retentio.actions.playbooks import read_playbook
+    from retentio.data.workspace import Workspace
+
+    ws = make_ws(tmp_path / "ws")
+    customers = ws.table("customers").to_pandas()
+    customers["comment"] = "note on " + customers.customer_id.astype(str)
+    ws.load("customers", customers, mode="replace")
+    ws.close()
+    ws = Workspace.open(tmp_path / "ws")
+    try:
+        write_playbook(ws.path, "reply", survey_playbook(
+            "feedback_reply", trigger="empty_comment_only = false",
+            text="{{ customer.comment }} | {{ answer_comment or '-' }} | {{ score | int }}"))
+        write_playbook(ws.path, "nps", survey_playbook(
+            "nps_survey", text="{{ customer.comment }}: {{ survey_url }}"))
+        for name in ("reply", "nps"):
+            p = plan(ws, read_playbook(ws.path, name), AS_OF, now=NOON, samples=10)
+            assert "comment_x" not in p.frame and "comment_y" not in p.frame
+            texts = {x["customer_id"]: x["text"] for x in p.samples}
+            if name == "reply":
+                assert set(texts) == {"K", "L", "N"}
+                assert texts["L"] == "note on L | Great coffee | 9" and texts["K"] == "note on K | - | 4"
+            else:
+                assert texts["B"].startswith("note on B: https://example.com/s/")
+    finally:
+        ws.close()
+
+
+def test_loopback_covers_the_unspecified_addresses():
+    from retentio.actions.runs import _loopback
+
+    for host in ("localhost", "LOCALHOST", "127.0.0.1", "127.1.2.3", "::1", "[::1]", "0.0.0.0", "::", "[::]",
+                 "0:0:0:0:0:0:0:1", "app.localhost"):
+        assert _loopback(host), host
+    for host in ("smtp.example.com", "10.0.0.1", "192.168.1.1", "::2", "", None, "0.0.0.1.example.com"):
+        assert not _loopback(host), host
+
+
 def test_weekday_mornings_spread_the_invitations():
     from retentio.actions.feedback.surveys import morning_slots
 
@@ -280,11 +396,62 @@ def test_the_schema_refuses_a_second_answer_and_a_score_off_the_scale(shop):
 
 
 def test_the_scales_in_the_schema_match_the_canonical_ones():
+    """The model's check and the copy frozen in migration 0005 both follow SURVEY_SCALES."""
+    import importlib.util
+    from pathlib import Path
+
+    import retentio.data.store.migrations.versions as versions
     from retentio.data.schema import SURVEY_SCALES
     from retentio.data.store.survey_tables import SCORE_CHECK
 
-    for kind, (low, high) in SURVEY_SCALES.items():
-        assert f"kind = '{kind}' AND score BETWEEN {low} AND {high}" in SCORE_CHECK
+    path = Path(versions.__file__).parent / "0005_surveys.py"
+    spec = importlib.util.spec_from_file_location("retentio_migration_0005", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    expected = " OR ".join(f"(kind = '{kind}' AND score BETWEEN {low} AND {high})"
+                           for kind, (low, high) in SURVEY_SCALES.items())
+    for check in (SCORE_CHECK, migration.SCORES):
+        assert check == expected
+    assert migration.KINDS == "kind IN (" + ", ".join(f"'{k}'" for k in SURVEY_SCALES) + ")"
+
+
+def test_only_a_clash_on_the_invitation_reads_as_already_answered(shop, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+
+    from retentio.actions.feedback import surveys
+    from retentio.actions.feedback.surveys import AlreadyAnswered, answer, survey_secret
+
+    write_playbook(shop.path, "csat", survey_playbook("csat_after_ticket"))
+    run(shop, "csat")
+    secret = survey_secret(shop.path, env={})
+    token = token_of(shop, "E")
+    # another violation (the schema's score check) is a real error, not "already answered"
+    monkeypatch.setattr(surveys, "check_score", lambda kind, score: 99)
+    with pytest.raises(IntegrityError) as caught:
+        answer(shop.store, secret, token, 5, now=NOON)
+    assert not isinstance(caught.value, AlreadyAnswered)
+    monkeypatch.undo()
+    assert answers_count(shop) == 0
+    answer(shop.store, secret, token, 5, now=NOON)
+    # a racing answer that slipped past the check: the unique key refuses it as already answered
+    from sqlalchemy.orm import Session
+
+    from retentio.data.store.survey_tables import SurveyAnswer
+
+    scalars = Session.scalars
+
+    def blind(self, statement, *args, **kwargs):  # the "already answered?" look-up misses the first answer
+        result = scalars(self, statement, *args, **kwargs)
+        if statement.column_descriptions[0]["entity"] is SurveyAnswer:
+            return scalars(self, statement.where(SurveyAnswer.id < 0), *args, **kwargs)
+        return result
+
+    monkeypatch.setattr(Session, "scalars", blind)
+    with pytest.raises(AlreadyAnswered, match="already answered; the first answer stands"):
+        answer(shop.store, secret, token, 1, now=NOON + dt.timedelta(hours=1))
+    monkeypatch.undo()
+    assert answers_count(shop) == 1
 
 
 # ---------------------------------------------------------------------- e-mail on loopback
@@ -371,7 +538,7 @@ def test_the_answer_command_end_to_end_and_the_metrics_count_the_answer(tmp_path
                                    "failed": 0, "answered": 1, "response_rate": 1.0, "nps": 100.0}]
     # sync again: nothing new, never a duplicate
     code, out, _ = run_cli("feedback", "sync", "-w", path, "--json")
-    assert code == 0 and json.loads(out) == {"appended": 0, "already": 0}
+    assert code == 0 and json.loads(out) == {"appended": 0, "already": 0, "failed": []}
     from retentio.data.workspace import Workspace
 
     with Workspace.open(tmp_path / "ws") as again:
@@ -429,8 +596,8 @@ def test_a_comment_is_never_rendered_as_html_and_the_reply_goes_through_the_outb
     answer(shop.store, secret, token_of(shop, "B"), 5, None, now=dt.datetime(2026, 6, 14, 15, 0, tzinfo=dt.UTC))
     write_playbook(shop.path, "reply", survey_playbook(
         "feedback_reply", trigger="empty_comment_only = false",
-        text="Thank you for {{ score | int }}. You wrote: {{ comment }}",
-        html="<p>Thank you for {{ score | int }}.</p><p>You wrote: {{ comment }}</p>"))
+        text="Thank you for {{ score | int }}. You wrote: {{ answer_comment }}",
+        html="<p>Thank you for {{ score | int }}.</p><p>You wrote: {{ answer_comment }}</p>"))
     run(shop, "reply")
     with shop.store.session() as s:
         rows = s.execute(select(OutboxMessage.customer_id, OutboxMessage.body_text, OutboxMessage.body_html,
@@ -503,8 +670,8 @@ def test_a_link_answer_is_replied_to_once_before_and_after_it_reaches_the_survey
     write_playbook(shop.path, "ask", survey_playbook("feedback_reply", text="Thank you! Why {{ score | int }}?"))
     first = run(shop, "ask")
     assert first.treatment == 3  # E (from the store), K and N (imported)
-    assert sync_answers(shop) == {"appended": 1, "already": 0}
-    assert sync_answers(shop) == {"appended": 0, "already": 0}
+    assert sync_answers(shop) == {"appended": 1, "already": 0, "failed": []}
+    assert sync_answers(shop) == {"appended": 0, "already": 0, "failed": []}
     again = run(shop, "ask")
     assert again.treatment == 0  # the same answers, now also in the surveys table: no second reply
     # a crash between the append and its mark: the next sync recognises the row, appends nothing
@@ -514,6 +681,31 @@ def test_a_link_answer_is_replied_to_once_before_and_after_it_reaches_the_survey
 
     with shop.store.session() as session:
         session.execute(update(SurveyAnswer).values(exported_at=None))
-    assert sync_answers(shop) == {"appended": 0, "already": 1}
+    assert sync_answers(shop) == {"appended": 0, "already": 1, "failed": []}
     s = shop.table("surveys").to_pandas()
     assert len(s) == 4 and int((s.customer_id == "E").sum()) == 1
+
+
+def test_an_answer_the_surveys_table_refuses_is_kept_and_blocks_no_other(tmp_path):
+    """The answer is committed first; if the surveys table then refuses it (here: its
+    customer was removed from customers), the command says so without calling the answer
+    refused, and the other answers still reach the table."""
+    ws = make_ws(tmp_path / "ws")
+    write_playbook(ws.path, "csat", survey_playbook("csat_after_ticket"))
+    run(ws, "csat", now=dt.datetime.now(dt.UTC))
+    tokens = {c: token_of(ws, c) for c in ("E", "B")}
+    customers = ws.table("customers").to_pandas()
+    ws.load("customers", customers[customers.customer_id != "E"], mode="replace")
+    path = str(ws.path)
+    ws.close()
+    code, out, err = run_cli("feedback", "answer", tokens["E"], "2", "-w", path, "--json")
+    assert code == 0, err
+    done = json.loads(out)
+    assert done["synced"] == 0 and "E" in done["sync_error"] and "not yet in the surveys table" in err
+    code, _, err = run_cli("feedback", "answer", tokens["E"], "5", "-w", path)
+    assert code == 2 and "already answered" in err  # it was stored: the first answer stands
+    code, out, err = run_cli("feedback", "answer", tokens["B"], "5", "-w", path, "--json")
+    assert code == 0 and json.loads(out)["synced"] == 1 and json.loads(out)["sync_error"] is None
+    code, out, _ = run_cli("feedback", "sync", "-w", path, "--json")
+    again = json.loads(out)
+    assert code == 0 and again["appended"] == 0 and [f["id"] for f in again["failed"]] == [done["answer_id"]]

@@ -125,6 +125,8 @@ def test_default_rules_parse_and_cover_every_trigger():
     ('[rules.x]\ntrigger = "nps"\nmax_score = 6\nsla_hours = 0\n', "[rules] x.sla_hours", "greater than 0"),
     ('[business_hours]\nstart = "18:00"\nend = "09:00"\n[rules.x]\ntrigger = "nps"\nmax_score = 6\nsla_hours = 1\n',
      "business_hours", "end must be after start"),
+    ('[business_hours]\ndays = []\n[rules.x]\ntrigger = "nps"\nmax_score = 6\nsla_hours = 1\n',
+     "[business_hours] days", "never open"),
     ("[rules.x\n", None, "not valid TOML"),
 ])
 def test_rules_errors_name_the_file_and_field(text, field, words):
@@ -160,6 +162,40 @@ def test_business_hours_sla(start, hours, due):
 def test_business_hours_without_holidays():
     # 8 business hours from Friday 15:00: 3 on Friday, 5 on Monday → Monday 14:00
     assert add_hours(T(2026, 3, 6, 15), 8, BusinessHours()) == T(2026, 3, 9, 14)
+
+
+SPARSE = ('[business_hours]\ndays = ["mon"]\nstart = "09:00"\nend = "10:00"\nholidays = [{holidays}]\n'
+          '[rules.x]\ntrigger = "nps"\nmax_score = 6\nsla_hours = 600\nbusiness_hours = true\n')
+
+
+def test_a_sparse_calendar_with_a_long_sla_is_due_years_later():
+    from retentio.actions.feedback.task_rules import due_time
+
+    # one open hour a week (Monday 09:00–10:00) and 600 business hours: the 1st hour is
+    # Monday 2 March 2026 09:00–10:00, the 600th the Monday 599 weeks later — 4193 days on,
+    # Monday 24 August 2037 — due at its 10:00 (more than 3,660 days: the old bound crashed)
+    rules = parse_rules(SPARSE.format(holidays=""), "feedback/task_rules.toml")
+    assert due_time(rules.rules["x"], rules, T(2026, 3, 2, 8)) == T(2037, 8, 24, 10)
+    assert dt.date(2026, 3, 2) + dt.timedelta(weeks=599) == dt.date(2037, 8, 24)
+    # started during the open hour: 30 minutes that Monday, then 599 more Mondays and 30 minutes of the 600th after
+    assert add_hours(T(2026, 3, 2, 9, 30), 600, rules.business_hours) == T(2037, 8, 31, 9, 30)
+    # two Monday holidays inside the span (one more on a Sunday changes nothing) each push it a week later
+    rules = parse_rules(SPARSE.format(holidays='"2026-03-09", "2030-01-07", "2030-01-06"'), "f.toml")
+    assert due_time(rules.rules["x"], rules, T(2026, 3, 2, 8)) == T(2037, 9, 7, 10)
+    # a holiday on the week the SLA runs out, after the weeks skipped at once: a week later too
+    rules = parse_rules(SPARSE.format(holidays='"2037-08-24"'), "f.toml")
+    assert due_time(rules.rules["x"], rules, T(2026, 3, 2, 8)) == T(2037, 8, 31, 10)
+
+
+def test_skipping_whole_weeks_matches_counting_day_by_day():
+    # Mon–Fri 09:00–18:00 is 45 h a week: 90 h from Monday 00:00 are exactly two weeks → due
+    # at the second Friday's closing, not the Monday after
+    assert add_hours(T(2026, 3, 2), 90, BusinessHours()) == T(2026, 3, 13, 18)
+    # 91 h: one more hour on the third Monday; with that week's Tuesday off too it is unchanged,
+    # with the first Monday off it moves to the third Tuesday 10:00
+    assert add_hours(T(2026, 3, 2), 91, BusinessHours()) == T(2026, 3, 16, 10)
+    assert add_hours(T(2026, 3, 2), 91, BusinessHours(holidays=(dt.date(2026, 3, 17),))) == T(2026, 3, 16, 10)
+    assert add_hours(T(2026, 3, 2), 91, BusinessHours(holidays=(dt.date(2026, 3, 2),))) == T(2026, 3, 17, 10)
 
 
 # ---------------------------------------------------------------------- each rule on the fixture
@@ -263,17 +299,19 @@ def test_churn_rule_with_minimum_value_and_no_previous_snapshot():
 
 # ---------------------------------------------------------------------- task changes
 def test_assign_note_start_done_and_history(fws):
-    from retentio.services.feedback_tasks import change_task, sync_tasks, task, tasks
+    from retentio.services.feedback_tasks import change_task, sync_tasks, task
 
+    synced = T(2026, 3, 2, 10, 30)  # half an hour after C1's answer
     with Workspace.open(fws) as ws:
-        sync_tasks(ws, AS_OF, now=NOW)
-        tid = next(r["id"] for r in tasks(ws, now=NOW) if r["customer_id"] == "C1")
-        change_task(ws, tid, author="lead", at=T(2026, 3, 2, 11), assign="anna")
-        change_task(ws, tid, author="anna", at=T(2026, 3, 2, 12), status="in_progress", note="called, no answer")
-        done = change_task(ws, tid, author="anna", at=T(2026, 3, 3, 9), status="done")
+        sync_tasks(ws, dt.date(2026, 3, 2), now=synced)
+        tid = _task_id(ws, "nps@2026-03-02T10:00:00", now=synced)
+        change_task(ws, tid, author="lead", at=T(2026, 3, 2, 11), assign="anna", now=T(2026, 3, 2, 11))
+        change_task(ws, tid, author="anna", at=T(2026, 3, 2, 12), status="in_progress", note="called, no answer",
+                    now=T(2026, 3, 2, 12, 5))
+        done = change_task(ws, tid, author="anna", at=T(2026, 3, 3, 9), status="done", now=T(2026, 3, 3, 9))
         with pytest.raises(TaskRefused, match="done"):
-            change_task(ws, tid, author="anna", at=T(2026, 3, 3, 10), status="in_progress")
-        change_task(ws, tid, author="anna", at=T(2026, 3, 3, 10), note="customer happy now")
+            change_task(ws, tid, author="anna", at=T(2026, 3, 3, 10), status="in_progress", now=T(2026, 3, 3, 10))
+        change_task(ws, tid, author="anna", at=T(2026, 3, 3, 10), note="customer happy now", now=T(2026, 3, 3, 10))
         with pytest.raises(TaskNotFound, match="no follow-up task 999"):
             task(ws, 999)
         shown = task(ws, tid)
@@ -288,7 +326,83 @@ def test_assign_note_start_done_and_history(fws):
         ("note", "anna", None, None, "customer happy now"),
     ]
     # the sync's "created" entry is at the sync's time
-    assert shown["history"][0]["at"] == NOW
+    assert shown["history"][0]["at"] == synced
+
+
+def _task_id(ws, occurrence: str, now: dt.datetime) -> int:
+    from retentio.services.feedback_tasks import tasks
+
+    return next(r["id"] for r in tasks(ws, now=now) if r["occurrence"] == occurrence)
+
+
+def test_a_change_cannot_be_backdated_past_the_history_or_the_window(fws):
+    """A late close cannot be dated back into the SLA: ``at`` is at most MAX_BACKDATE
+    (24 h) before the recording time and never before the latest history entry."""
+    from retentio.data.errors import InvalidParameter
+    from retentio.services.feedback_tasks import MAX_BACKDATE, change_task, sla_report, sync_tasks, task
+
+    assert MAX_BACKDATE == dt.timedelta(hours=24)
+    synced = T(2026, 3, 2, 10, 30)
+    with Workspace.open(fws) as ws:
+        sync_tasks(ws, dt.date(2026, 3, 2), now=synced)
+        tid = _task_id(ws, "nps@2026-03-02T10:00:00", now=synced)  # C1: due Wednesday 4 March 10:00
+        # before the sync's "created" entry: refused naming the field and that entry's time
+        with pytest.raises(TaskRefused, match=r"at: 2026-03-02 10:15 is before the task's latest history entry "
+                                              r"\(created at 2026-03-02 10:30\)"):
+            change_task(ws, tid, author="anna", at=T(2026, 3, 2, 10, 15), note="x", now=T(2026, 3, 2, 11))
+        change_task(ws, tid, author="anna", at=T(2026, 3, 3, 12), status="in_progress", now=T(2026, 3, 3, 12))
+        # done dated before the in-progress entry
+        with pytest.raises(TaskRefused, match=r"latest history entry \(status at 2026-03-03 12:00\)"):
+            change_task(ws, tid, author="anna", at=T(2026, 3, 3, 11), status="done", now=T(2026, 3, 3, 13))
+        # closed a week late (recorded 11 March) but dated before the due time: beyond the 24-hour window
+        with pytest.raises(InvalidParameter) as e:
+            change_task(ws, tid, author="anna", at=T(2026, 3, 4, 9), status="done", now=T(2026, 3, 11, 9))
+        assert e.value.name == "at" and "at most 24 hours before now" in str(e.value)
+        assert "2026-03-10T09:00" in str(e.value)
+        # exactly 24 hours back is still fine; it is late (due 4 March 10:00) and counts as such
+        closed = change_task(ws, tid, author="anna", at=T(2026, 3, 10, 9), status="done", now=T(2026, 3, 11, 9))
+        assert closed["closed_late"] and task(ws, tid)["history"][-1]["at"] == T(2026, 3, 10, 9)
+        report = sla_report(ws, as_of=dt.date(2026, 3, 31))
+    assert report["totals"]["closed"] == 1 and report["totals"]["within_sla"] == 0.0
+
+
+def test_sync_first_copies_link_answers_into_the_surveys_table(tmp_path):
+    """A detractor who answered through a survey link (in the store, not yet in the
+    canonical surveys table) gets a task: the sync appends the link answers first."""
+    from retentio.actions.feedback.surveys import answer, survey_secret
+    from retentio.services.feedback_tasks import sync_tasks, tasks
+    from tests.campaign_data import write_playbook
+    from tests.test_feedback_surveys import make_ws, run, survey_playbook, token_of
+
+    ws = make_ws(tmp_path / "ws")
+    try:
+        write_playbook(ws.path, "csat", survey_playbook("csat_after_ticket"))
+        run(ws, "csat")
+        # CSAT 1 by link at 15:00 UTC = 18:00 Moscow (the workspace's time)
+        answer(ws.store, survey_secret(ws.path, env={}), token_of(ws, "E"), 1,
+               now=dt.datetime(2026, 6, 14, 15, tzinfo=dt.UTC))
+        result = sync_tasks(ws, dt.date(2026, 6, 14), now=T(2026, 6, 14, 20))
+        rows = tasks(ws, now=T(2026, 6, 14, 20))
+    finally:
+        ws.close()
+    assert result["survey_answers"]["appended"] == 1 and not result["survey_answers"].get("failed")
+    assert ("E", "low_csat", "csat@2026-06-14T18:00:00") in {(r["customer_id"], r["rule"], r["occurrence"])
+                                                             for r in rows}
+
+
+def test_a_failing_answer_sync_is_reported_and_the_task_sync_goes_on(fws, monkeypatch):
+    import retentio.services.surveys as surveys
+    from retentio.services.feedback_tasks import sync_tasks
+
+    def broken(ws, **_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(surveys, "sync_answers", broken)
+    with Workspace.open(fws) as ws:
+        result = sync_tasks(ws, AS_OF, now=NOW)
+    assert result["opened"] == 7 and result["survey_answers"] == {"error": "OSError: disk full"}
+    code, _, err = run_cli("feedback", "tasks", "sync", "--as-of", "2026-03-10", "-w", str(fws))
+    assert code == 0 and "disk full" in err and "could not be copied" in err
 
 
 # ---------------------------------------------------------------------- SLA metrics by hand
@@ -421,7 +535,11 @@ def test_task_tables_on_both_stores(store_url):
 
 
 # ---------------------------------------------------------------------- the commands end to end
-def test_cli_end_to_end(fws):
+def test_cli_end_to_end(fws, monkeypatch):
+    import retentio.services.feedback_tasks as service
+
+    clock = [NOW]  # the wall clock, in workspace time (UTC here)
+    monkeypatch.setattr(service, "local_now", lambda ws: clock[0])
     w = ["-w", str(fws)]
     code, out, err = run_cli("feedback", "tasks", "sync", "--as-of", "2026-03-10", "--json", *w)
     assert code == 0, err
@@ -433,23 +551,26 @@ def test_cli_end_to_end(fws):
     assert code == 0 and len(rows) == 7 and rows[0]["customer_id"] == "C2"
     tid = next(r["id"] for r in rows if r["customer_id"] == "C1")
 
+    clock[0] = T(2026, 3, 10, 15)
     code, out, err = run_cli("feedback", "task", str(tid), "--assign", "anna", "--as", "lead", "--at",
-                             "2026-03-02T14:00+03:00", "--json", *w)
+                             "2026-03-10T16:00+03:00", "--json", *w)
     assert code == 0, err
     shown = json.loads(out)
     # an offset is converted to workspace time (UTC here)
-    assert shown["assignee"] == "anna" and shown["history"][-1]["at"] == "2026-03-02T11:00:00"
+    assert shown["assignee"] == "anna" and shown["history"][-1]["at"] == "2026-03-10T13:00:00"
     assert shown["history"][-1]["author"] == "lead"
     code, _, err = run_cli("feedback", "task", str(tid), "--note", "x", "--at", "yesterday", *w)
     assert code == 2 and "yesterday" in err
     code, _, err = run_cli("feedback", "task", str(tid), "--note", "x", "--at", "2026-01-01T00:00", *w)
-    assert code == 2 and "before the task's trigger" in err
+    assert code == 2 and "24 hours" in err
+    code, _, err = run_cli("feedback", "task", str(tid), "--note", "x", "--at", "2026-03-10T12:45", *w)
+    assert code == 2 and "latest history entry" in err and "2026-03-10 13:00" in err
     code, _, err = run_cli("feedback", "task", str(tid), "--note", "x", "--at", "2099-01-01T00:00", *w)
     assert code == 2 and "up to now" in err
-    code, out, _ = run_cli("feedback", "task", str(tid), "--note", "called", "--start", "--at", "2026-03-02T12:00",
+    code, out, _ = run_cli("feedback", "task", str(tid), "--note", "called", "--start", "--at", "2026-03-10T13:30",
                            *w)
     assert code == 0 and "in_progress" in out
-    code, out, _ = run_cli("feedback", "task", str(tid), "--done", "--at", "2026-03-03T09:00", "--json", *w)
+    code, out, _ = run_cli("feedback", "task", str(tid), "--done", "--at", "2026-03-10T14:00", "--json", *w)
     assert code == 0 and json.loads(out)["status"] == "done"
     code, _, err = run_cli("feedback", "task", str(tid), "--start", *w)
     assert code == 2 and "done" in err
@@ -459,17 +580,18 @@ def test_cli_end_to_end(fws):
     code, _, err = run_cli("feedback", "task", "9999", *w)
     assert code == 2 and "no follow-up task 9999" in err
 
+    # not done and due before 10 March 15:00: C2 nps, C4, C5, C6, C7 (C2's churn task is due 11 March; C1's is done)
     code, out, _ = run_cli("feedback", "tasks", "--overdue", "--json", *w)
-    assert code == 0 and len(json.loads(out)) == 6  # all of March is past; C1's task is done
+    assert code == 0 and len(json.loads(out)) == 5
     code, out, _ = run_cli("feedback", "tasks", *w)
     assert code == 0 and "Follow-up tasks" in out
 
     code, out, err = run_cli("feedback", "sla", "--as-of", "2026-03-31", "--json", *w)
     assert code == 0, err
     r = json.loads(out)
-    # C1: triggered 2 March 10:00, closed 3 March 09:00 (23 h, due 4 March): on time
-    assert r["totals"]["closed"] == 1 and r["totals"]["within_sla"] == 1.0
-    assert r["totals"]["median_hours_to_close"] == 23.0 and r["totals"]["opened"] == 7
+    # C1: triggered 2 March 10:00, closed 10 March 14:00 (8 days 4 h = 196 h, due 4 March): late
+    assert r["totals"]["closed"] == 1 and r["totals"]["within_sla"] == 0.0
+    assert r["totals"]["median_hours_to_close"] == 196.0 and r["totals"]["opened"] == 7
     assert "Observational" in r["followup"]["caveat"]
     code, out, err = run_cli("feedback", "sla", "--as-of", "2026-03-31", *w)
     assert code == 0 and "SLA" in out and "Observational" in err
@@ -479,6 +601,8 @@ def test_cli_rules_init_and_errors(fws):
     w = ["-w", str(fws)]
     code, out, _ = run_cli("feedback", "tasks", "rules", "--json", *w)
     assert code == 0 and json.loads(out)["default"] is True
+    code, out, err = run_cli("feedback", "tasks", "rules", *w)
+    assert code == 0 and "default rules apply" in err and "high_value_at_risk" in out
     code, out, err = run_cli("feedback", "tasks", "rules", "--init", *w)
     assert code == 0 and rules_path(fws).exists()
     code, _, err = run_cli("feedback", "tasks", "rules", "--init", *w)
@@ -497,16 +621,46 @@ def test_cli_help(args):
     assert code == 0 and "--json" in out
 
 
-def test_the_report_shows_the_sla_figures_in_both_languages(tmp_path):
+def test_the_rules_listing_writes_each_threshold_out(fws):
+    from retentio.services.feedback_tasks import rules_overview
+
+    with Workspace.open(fws) as ws:
+        data, rows = rules_overview(ws)
+    assert data["default"] is True and data["written"] is None and set(data["rules"]) == {r["rule"] for r in rows}
+    thresholds = {r["rule"]: r["threshold"] for r in rows}
+    # only the keys the trigger reads, unset ones left out (churn_risk: no min_value)
+    assert thresholds["detractor"] == "max_score=6.0" and thresholds["high_effort"] == "min_score=5.0"
+    assert thresholds["high_value_at_risk"] == "top_share=0.2"
+    assert thresholds["cancellation"] == "churn_types=['voluntary']"
+
+
+def test_the_task_help_states_the_backdating_window():
+    import re
+
+    from retentio.services.feedback_tasks import MAX_BACKDATE
+
+    code, out, _ = run_cli("feedback", "task", "--help")
+    text = re.sub(r"[\s│]+", " ", out)
+    assert code == 0 and f"At most {MAX_BACKDATE.total_seconds() / 3600:g} hours back" in text
+
+
+def test_the_report_shows_the_sla_figures_in_both_languages(tmp_path, monkeypatch):
+    import retentio.services.feedback_tasks as service
+
     path = tmp_path / "ws"
     with Workspace.init(path, timezone="UTC", currency="EUR") as ws:
         for name, frame in _frames().items():
             ws.load(name, frame)
     w = ["-w", str(path)]
-    assert run_cli("feedback", "tasks", "sync", "--as-of", "2026-03-10", *w)[0] == 0
+    clock = [T(2026, 3, 2, 10, 30)]  # the wall clock: C1's task is synced half an hour after the answer
+    monkeypatch.setattr(service, "local_now", lambda ws: clock[0])
+    assert run_cli("feedback", "tasks", "sync", "--as-of", "2026-03-02", *w)[0] == 0
     rows = json.loads(run_cli("feedback", "tasks", "--json", *w)[1])
     tid = next(r["id"] for r in rows if r["customer_id"] == "C1")  # due 2026-03-04 10:00 (48 h)
+    clock[0] = T(2026, 3, 3, 10, 5)
     assert run_cli("feedback", "task", str(tid), "--done", "--at", "2026-03-03T10:00", *w)[0] == 0  # 24 h, in time
+    clock[0] = NOW
+    assert run_cli("feedback", "tasks", "sync", "--as-of", "2026-03-10", *w)[0] == 0  # the other five
     for lang, says in (("en", "Follow-up: 6 tasks opened, 1 closed, 100 % of them within the SLA, median 24"),
                        ("ru", "Работа с отзывами: открыто — 6 задач, закрыто — 1, из них в срок — 100 %, медиана "
                               "до закрытия — 24")):

@@ -70,7 +70,7 @@ def test_upgrade_from_empty_creates_the_schema(store_url):
         assert {"model_versions", "score_snapshots", "customer_scores", "alembic_version", "campaigns",
                 "campaign_runs", "assignments", "outbox", "promo_codes", "suppressions", "uplift_models",
                 "loyalty_operations", "loyalty_entries", "loyalty_lots", "loyalty_accounts", "loyalty_events",
-                "survey_invitations", "survey_answers"} <= names
+                "survey_invitations", "survey_answers", "feedback_tasks", "feedback_task_notes"} <= names
         Store.open(store_url).close()  # opening again changes nothing
         assert store.revision() == HEAD
 

@@ -459,7 +459,7 @@ def record(ws: Workspace, p: Plan, progress: Progress = lambda _m: None) -> Reco
         if chunk:
             s.execute(insert(_table(OutboxMessage)), chunk)
         if survey_ids:
-            _record_invitations(s, pb, cid, sending, ids, survey_ids, now)
+            _record_invitations(s, pb, cid, sending, ids, survey_ids, send_at, p.not_before)
         run.status = "sending"
         counts = p.counts() | {"recorded": len(ids), "queued": queued}
         run.counts = counts
@@ -495,19 +495,26 @@ def _send_times(ws: Workspace, p: Plan, speaking: pd.DataFrame) -> dict[str, dt.
 
 
 def _record_invitations(session: Any, pb: Playbook, campaign_id: int, sending: pd.DataFrame,
-                        ids: dict[tuple[str, str], int], token_ids: dict[str, str], now: dt.datetime) -> int:
+                        ids: dict[tuple[str, str], int], token_ids: dict[str, str],
+                        send_at: dict[str, dt.datetime], not_before: dt.datetime) -> int:
     """One invitation per treatment message of a survey playbook, in the run's
-    transaction (a control customer's withheld message asked nobody)."""
+    transaction (a control customer's withheld message asked nobody). The invitation
+    counts from when its message may go out (its ``not_before``: the weekday morning,
+    the end of quiet hours), not from the run: a run on a Friday evening whose message
+    waits for Monday keeps the link's full ``[survey] valid_days``."""
     from sqlalchemy import insert
 
     from retentio.data.store.survey_tables import SurveyInvitation
 
-    expires = now + dt.timedelta(days=pb.survey.valid_days)
-    rows = [{"token_id": token_ids[c], "assignment_id": ids[(c, o)], "campaign_id": campaign_id, "customer_id": c,
-             "kind": pb.survey_kind, "channel": pb.channel.kind, "occurrence": o, "invited_at": now,
-             "expires_at": expires}
-            for c, o, a in zip(sending.customer_id, sending.occurrence, sending.arm)
-            if a == "treatment" and (c, o) in ids and c in token_ids]
+    days = dt.timedelta(days=pb.survey.valid_days)
+    rows = []
+    for c, o, a in zip(sending.customer_id, sending.occurrence, sending.arm):
+        if a != "treatment" or (c, o) not in ids or c not in token_ids:
+            continue
+        at = send_at.get(c, not_before)
+        rows.append({"token_id": token_ids[c], "assignment_id": ids[(c, o)], "campaign_id": campaign_id,
+                     "customer_id": c, "kind": pb.survey_kind, "channel": pb.channel.kind, "occurrence": o,
+                     "invited_at": at, "expires_at": at + days})
     if rows:
         session.execute(insert(_table(SurveyInvitation)), rows)
     return len(rows)
@@ -536,6 +543,20 @@ def _recheck_cap(ws: Workspace, p: Plan, session: Any) -> int:
     return int(over.sum())
 
 
+def waiting(store: Store, run_id: int, now: dt.datetime | None = None) -> int:
+    """The run's messages still ``pending`` whose time has not come (``not_before``
+    after ``now``): quiet hours, a survey's weekday morning. They go out with
+    ``retentio campaign send`` — the run's *deferred* count."""
+    from sqlalchemy import func, select
+
+    from retentio.data.store.campaign_tables import OutboxMessage as M
+
+    now = now or ledger.utcnow()
+    with store.session() as s:
+        return int(s.scalar(select(func.count()).select_from(M).where(
+            M.run_id == run_id, M.status == "pending", M.not_before > now)) or 0)
+
+
 def finish(ws: Workspace, run_id: int, delivery: dict[str, int]) -> dict[str, Any]:
     """Mark a run done with what its delivery achieved; returns its counts."""
     from retentio.data.store.campaign_tables import CampaignRun
@@ -556,4 +577,4 @@ def worker_name() -> str:
 
 
 __all__ = ["STAGES", "Plan", "Recorded", "finish", "latest_scores", "plan", "record", "render_samples", "share_cap",
-           "worker_name"]
+           "waiting", "worker_name"]

@@ -26,13 +26,14 @@ if TYPE_CHECKING:
 #: the variables every message context has (None when the trigger has no such fact)
 VARIABLES = ("first_name", "customer", "segment", "churn_band", "clv", "offer", "promo_code", "valid_until",
              "picks", "items", "days_since_order", "birthday", "plan", "renewal_date", "due_item", "due_date",
-             "step", "order_id", "score", "unsubscribe_url", "survey_url", "comment")
+             "step", "order_id", "score", "unsubscribe_url", "survey_url", "answer_comment")
 
 _INTERNAL = {"expected_value", "value", "arm", "reason", "occurrence", "address", "_offer", "stage", "deferred",
              "last_order_at", "r_score", "f_score", "m_score", "aov", "revenue", "recency_days"}
-#: ``comment`` is a survey answer's text (feedback_reply): plain text, escaped in HTML like every variable
+#: ``answer_comment`` is a survey answer's text (feedback_reply): plain text, escaped in HTML like every
+#: variable; not ``comment``, so a customers table's own ``comment`` attribute stays ``customer.comment``
 _TRIGGER_FACTS = ("days_since_order", "birthday", "plan", "renewal_date", "due_item", "due_date", "step", "order_id",
-                  "score", "comment")
+                  "score", "answer_comment")
 
 
 def picks(ws: Workspace, customers: pd.DataFrame, pb: Playbook, instant: pd.Timestamp) -> dict[str, list[dict]]:
@@ -128,7 +129,8 @@ def sample_context(pb: Playbook) -> dict[str, Any]:
         {"customer_id": "C1", "first_name": "Anna", "email": "anna@example.com", "segment": "at risk",
          "churn_band": "high", "clv": 120.0, "days_since_order": 60, "birthday": today, "plan": "basic",
          "renewal_date": today, "due_item": "Coffee beans", "due_date": today, "step": 1, "order_id": "O1",
-         "score": 3, "comment": "Delivery was late", "items": [{"item_id": "SKU1", "name": "Coffee beans"}]},
+         "score": 3, "answer_comment": "Delivery was late",
+         "items": [{"item_id": "SKU1", "name": "Coffee beans"}]},
         {"kind": pb.offer.kind, "value": pb.offer.value, "gift": pb.offer.gift, "text": "10 % off", "code": True},
         "ABCDE-12345", today, [{"item_id": "SKU1", "name": "Coffee beans"}], "https://example.com/u?token=x",
         "https://example.com/s/TOKEN")

@@ -65,7 +65,7 @@ def run_playbooks(ws: Workspace, names: list[str], as_of: dt.date | None = None,
     expected value goes (:func:`retentio.actions.campaigns.share_cap`); then each is
     recorded in one transaction and its messages delivered exactly once. Promo codes that
     orders carry are marked redeemed first. ``env`` holds the channels' secrets."""
-    from retentio.actions.campaigns import finish, plan, record, share_cap, worker_name
+    from retentio.actions.campaigns import finish, plan, record, share_cap, waiting, worker_name
     from retentio.actions.outbox import deliver
     from retentio.actions.playbooks import read_playbook
     from retentio.actions.promo import redeem
@@ -90,10 +90,11 @@ def run_playbooks(ws: Workspace, names: list[str], as_of: dt.date | None = None,
                          wait_s=c.retry_wait_s if wait_s is None else wait_s,
                          record_every=_record_every(pb.channel.kind), batch=_batch(pb.channel.kind),
                          quiet=_quiet_hours(ws), progress=progress)
-        final = finish(ws, rec.run_id, counts.as_dict())
+        # each message's own not_before counts (a survey's weekday morning), not only the plan's quiet hours
+        later = waiting(ws.store, rec.run_id)
+        final = finish(ws, rec.run_id, counts.as_dict() | {"waiting": later})
         results.append(RunResult(rec.run_id, pb.name, p.as_of, rec.counts["treatment"], rec.counts["control"],
-                                         counts.sent, counts.failed, counts.retry, rec.queued if p.deferred else 0,
-                                         rec.counts["suppressed"], final))
+                                 counts.sent, counts.failed, counts.retry, later, rec.counts["suppressed"], final))
     credit_points(ws)
     return results
 
@@ -107,8 +108,23 @@ def credit_points(ws: Workspace) -> int:
     return credit_sent_points(book) if book is not None else 0
 
 
+#: hosts that reach this machine only: loopback, and the unspecified addresses (0.0.0.0, ::), which
+#: a client connects to as this machine too
+_LOCAL_HOSTS = ("localhost", "::1", "[::1]", "0.0.0.0", "::", "[::]", "0", "0:0:0:0:0:0:0:0", "0:0:0:0:0:0:0:1")
+
+
 def _loopback(host: str | None) -> bool:
-    return (host or "").lower() in ("localhost", "::1", "[::1]") or (host or "").startswith("127.")
+    """Whether ``host`` names this machine (loopback or unspecified, IPv4 or IPv6)."""
+    name = (host or "").strip().lower().rstrip(".")
+    if name in _LOCAL_HOSTS or name.startswith("127.") or name.endswith(".localhost"):
+        return True
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
 
 
 def _check_links(ws: Workspace, pb: Any) -> None:

@@ -13,7 +13,8 @@ replenishment, thank-you, follow-up) still fire for ``within_days`` after it, so
 missed daily run catches up. Each returns one row per customer: ``customer_id``,
 ``occurrence`` and the facts its message can use (days_since_order, birthday, plan,
 renewal_date, due_item, due_date, step, order_id, score, items, and for
-feedback_reply the answer's comment).
+feedback_reply the answer's comment as ``answer_comment`` — named apart from any
+``comment`` attribute of the customers table, which stays ``customer.comment``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 #: every column a trigger frame carries (missing facts are null)
 COLUMNS = ("customer_id", "occurrence", "days_since_order", "birthday", "plan", "renewal_date", "due_item",
-           "due_date", "step", "order_id", "score", "items", "comment")
+           "due_date", "step", "order_id", "score", "items", "answer_comment")
 
 
 def _frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -345,7 +346,7 @@ def feedback_reply(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd.Dat
     places they live: the store's answers given through survey links (also those not yet
     appended to the canonical table) and the canonical ``surveys`` table (imported
     answers) — the same answer in both has the same occurrence, so it is replied to
-    once. ``score`` is the answer's score."""
+    once. ``score`` is the answer's score, ``answer_comment`` its comment."""
     from retentio.actions.feedback.surveys import answers_between
 
     since = instant - pd.Timedelta(days=pb.trigger.within_days)
@@ -361,6 +362,7 @@ def feedback_reply(ws: Workspace, pb: Playbook, instant: pd.Timestamp) -> pd.Dat
     if pb.trigger.empty_comment_only:
         rows = rows[rows.comment.fillna("").astype(str).str.strip() == ""]
     hit = rows.sort_values("answered_at").drop_duplicates("customer_id", keep="last").copy()
+    hit = hit.rename(columns={"comment": "answer_comment"})
     hit["occurrence"] = "answer:" + hit.kind.astype(str) + ":" + _keys(
         hit.answered_at, lambda v: pd.Timestamp(v).floor("s").isoformat())
     return _frame(hit)

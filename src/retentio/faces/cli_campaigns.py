@@ -182,7 +182,8 @@ def campaign_run(ctx: typer.Context,
                 columns=["run_id", "campaign", "treatment", "control", "sent", "failed", "retry", "deferred",
                          "suppressed"])
     if any(r.retry or r.deferred for r in results):
-        err.print("messages waiting (retries, quiet hours) go out with: retentio campaign send")
+        err.print("messages waiting (retries, quiet hours, a survey's weekday morning) go out with: "
+                  "retentio campaign send — run it when they come due (e.g. hourly from cron)")
 
 
 @campaign_app.command("send")

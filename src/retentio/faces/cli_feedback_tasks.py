@@ -107,6 +107,16 @@ def tasks_sync(ctx: typer.Context, as_of: AsOfOpt = None, workspace: WorkspaceOp
                 title=f"Task sync as of {result['as_of']} (rules: {escape(str(result['rules']))})",
                 columns=["rule", "found"])
     out.print(f"opened {result['opened']} new tasks; {result['already_open']} were already there")
+    answers = result["survey_answers"]
+    if "error" in answers:
+        err.print(f"[yellow]warning:[/] survey answers taken by link could not be copied into the surveys table "
+                  f"({escape(str(answers['error']))}); tasks were opened from the table as it is")
+    else:
+        if answers.get("appended"):
+            err.print(f"{answers['appended']} survey answers taken by link were copied into the surveys table first")
+        if answers.get("failed"):
+            err.print(f"[yellow]warning:[/] {len(answers['failed'])} survey answers taken by link were refused by "
+                      "the surveys table (see `retentio feedback sync`); they open no task yet")
 
 
 @tasks_app.command("rules")
@@ -118,25 +128,18 @@ def tasks_rules(
     json: JsonOpt = False,
 ) -> None:
     """The task rules in effect (validated), or --init to write the defaults to edit."""
-    from retentio.actions.feedback.task_rules import TRIGGER_KEYS
-    from retentio.services.feedback_tasks import init_rules, task_rules
+    from retentio.services.feedback_tasks import rules_overview
 
     with _workspace(ctx, workspace) as ws:
-        path = init_rules(ws, force=force) if init else None
-        rules, default = task_rules(ws)
-    data = {"default": default, "written": str(path) if path else None, **rules.as_dict()}
+        data, rows = rules_overview(ws, init=init, force=force)
     if json:
         print_json(data)
         return
-    if path:
-        err.print(f"[green]written:[/] {path} — edit it, then `retentio feedback tasks sync`")
-    elif default:
+    if data["written"]:
+        err.print(f"[green]written:[/] {escape(data['written'])} — edit it, then `retentio feedback tasks sync`")
+    elif data["default"]:
         err.print("no feedback/task_rules.toml: the default rules apply (write them with --init)")
-    print_table([{"rule": name, "trigger": r["trigger"], "enabled": r["enabled"],
-                  "threshold": ", ".join(f"{k}={v}" for k, v in r.items()
-                                         if k in TRIGGER_KEYS[r["trigger"]] and v not in (None, [], ())),
-                  "owner": r["owner"], "sla_hours": r["sla_hours"], "business_hours": r["business_hours"]}
-                 for name, r in data["rules"].items()], title="Follow-up task rules",
+    print_table(rows, title="Follow-up task rules",
                 columns=["rule", "trigger", "enabled", "threshold", "owner", "sla_hours", "business_hours"])
 
 
@@ -151,7 +154,9 @@ def task_command(
     author: Annotated[str | None, typer.Option("--as", help="Who does it [default: the system user]",
                                                show_default=False)] = None,
     at: Annotated[str | None, typer.Option("--at", help="When it happened, workspace time, e.g. 2026-03-01T14:30 "
-                                                        "[default: now]", show_default=False)] = None,
+                                                        "[default: now]. At most 24 hours back, and not before the "
+                                                        "task's latest history entry (the SLA is measured on it)",
+                                           show_default=False)] = None,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:

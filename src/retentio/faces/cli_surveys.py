@@ -33,6 +33,9 @@ def feedback_answer(
 
     with _workspace(ctx, workspace, read_only=False) as ws:
         done = answer_survey(ws, token, score, comment)
+    if done["sync_error"]:
+        err.print(f"[yellow]the answer is recorded, but not yet in the surveys table:[/] {escape(done['sync_error'])}"
+                  " — fix that and run retentio feedback sync", highlight=False)
     if json:
         print_json(done)
         return
@@ -75,3 +78,6 @@ def feedback_sync(ctx: typer.Context, workspace: WorkspaceOpt = None, json: Json
         return
     err.print(f"appended {done['appended']} answer(s) to the surveys table"
               + (f" ({done['already']} were there already)" if done["already"] else ""))
+    for f in done["failed"]:
+        err.print(f"[yellow]answer {f['id']} not appended (kept in the store, tried again next time):[/] "
+                  f"{escape(f['reason'])}", highlight=False)

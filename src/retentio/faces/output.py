@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape  # noqa: F401 - re-exported for the commands
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 #: human output; stdout stays clean for --json
 err = Console(stderr=True)
@@ -63,7 +64,9 @@ def fmt(value: Any) -> str:
 
 def print_table(rows: Sequence[dict], title: str | None = None, columns: Sequence[str] | None = None,
                 caption: str | None = None) -> None:
-    """Print dict rows as a Rich table on stdout."""
+    """Print dict rows as a Rich table on stdout. Cells are literal text, never Rich
+    markup: they hold customers' words (comments, ticket topics, notes), and a ``[/]`` or
+    ``[link=…]`` in them must show as typed, not break the table or become a link."""
     columns = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=title, caption=caption, header_style="bold")
     for i, c in enumerate(columns):
@@ -71,7 +74,7 @@ def print_table(rows: Sequence[dict], title: str | None = None, columns: Sequenc
                       for r in rows)
         table.add_column(c.replace("_", " "), justify="right" if numeric else "left", no_wrap=i == 0)
     for r in rows:
-        table.add_row(*(fmt(r.get(c)) for c in columns))
+        table.add_row(*(Text(fmt(r.get(c))) for c in columns))
     out.print(table)
 
 

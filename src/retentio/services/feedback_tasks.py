@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from retentio.actions.feedback.task_rules import TaskRules, read_rules, write_default_rules
+from retentio.actions.feedback.task_rules import TRIGGER_KEYS, TaskRules, read_rules, write_default_rules
 from retentio.actions.feedback.tasks import TaskInputs, find_candidates, get_task, list_tasks, open_tasks, price
 from retentio.data.errors import InvalidParameter
 
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
 
 STATUSES = ("open", "in_progress", "done")
+#: how far before the wall clock a task change may be dated (``--at``): the SLA and the
+#: follow-up metrics are measured on that time, so it cannot be rewritten at will
+MAX_BACKDATE = dt.timedelta(hours=24)
 
 
 def local_now(ws: Workspace) -> dt.datetime:
@@ -46,6 +49,23 @@ def task_rules(ws: Workspace) -> tuple[TaskRules, bool]:
 def init_rules(ws: Workspace, *, force: bool = False) -> Path:
     """Write the default rules to ``feedback/task_rules.toml`` to be edited."""
     return write_default_rules(ws.path, force=force)
+
+
+def rules_overview(ws: Workspace, *, init: bool = False, force: bool = False
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The rules in effect (validated), after writing the defaults with ``init``: the
+    whole as plain data (``default``, ``written``: the file written or None, the rules
+    and the business hours), and one display row per rule with its threshold written
+    out (only the keys its trigger reads, e.g. ``max_score=6``)."""
+    path = init_rules(ws, force=force) if init else None
+    rules, default = task_rules(ws)
+    data = {"default": default, "written": str(path) if path else None, **rules.as_dict()}
+    rows = [{"rule": name, "trigger": r["trigger"], "enabled": r["enabled"],
+             "threshold": ", ".join(f"{k}={v}" for k, v in r.items()
+                                    if k in TRIGGER_KEYS[r["trigger"]] and v not in (None, [], ())),
+             "owner": r["owner"], "sla_hours": r["sla_hours"], "business_hours": r["business_hours"]}
+            for name, r in data["rules"].items()]
+    return data, rows
 
 
 # ------------------------------------------------------------------------------ sync
@@ -116,11 +136,18 @@ def customer_values(ws: Workspace, customers: list[str], day: dt.date) -> dict[s
 def sync_tasks(ws: Workspace, as_of: dt.date | None = None, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """Open a task for every trigger occurrence the rules find as of the end of
     ``as_of`` (default: today, workspace time) that has none yet. Re-running over the
-    same data opens nothing new. Returns the counts per rule and in total."""
+    same data opens nothing new. Returns the counts per rule and in total.
+
+    Survey answers taken through links live in the store until
+    :func:`retentio.services.surveys.sync_answers` appends them to the canonical
+    ``surveys`` table, which is what the rules read; so that is run first, and a
+    detractor answering by link gets a task. Should it fail, the task sync still runs on
+    the table as it is, and ``survey_answers`` says what went wrong (``error``)."""
     now = now or local_now(ws)
     day = as_of or now.date()
     if day > now.date():
         raise InvalidParameter("as_of", day.isoformat(), f"a day up to today ({now.date().isoformat()})")
+    answers = _sync_survey_answers(ws)
     rules, default = task_rules(ws)
     enabled = rules.enabled()
     end = _end_of(day)
@@ -144,7 +171,18 @@ def sync_tasks(ws: Workspace, as_of: dt.date | None = None, *, now: dt.datetime 
     counts = open_tasks(ws.store, candidates, at=min(now, end))
     per_rule = {name: sum(c.rule == name for c in candidates) for name in enabled}
     return {"as_of": day.isoformat(), "rules": "default" if default else rules.path, **counts,
-            "found_per_rule": per_rule}
+            "found_per_rule": per_rule, "survey_answers": answers}
+
+
+def _sync_survey_answers(ws: Workspace) -> dict[str, Any]:
+    """Link answers into the surveys table before the rules read it: the counts, or
+    ``{"error": ...}`` when that failed (the task sync goes on without them)."""
+    from retentio.services.surveys import sync_answers
+
+    try:
+        return dict(sync_answers(ws))
+    except Exception as exc:  # reported, not raised: the tasks of the data already there still open
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 # ------------------------------------------------------------------------------ tasks
@@ -162,14 +200,28 @@ def task(ws: Workspace, task_id: int, *, now: dt.datetime | None = None) -> dict
 
 
 def change_task(ws: Workspace, task_id: int, *, author: str, at: dt.datetime | None = None,
-                assign: str | None = None, note: str | None = None, status: str | None = None) -> dict[str, Any]:
-    """Assign, note, start or close a task; each change is appended to its history."""
+                assign: str | None = None, note: str | None = None, status: str | None = None,
+                now: dt.datetime | None = None) -> dict[str, Any]:
+    """Assign, note, start or close a task; each change is appended to its history.
+
+    ``at`` (default: ``now``, the wall clock in workspace time) is when it happened; the
+    SLA and the follow-up metrics are measured on it, so it is bounded: not in the future
+    (a few minutes of clock skew aside), at most :data:`MAX_BACKDATE` before ``now``
+    (a change is recorded soon after it happened, not reconstructed weeks later), and
+    not before the task's latest history entry (see
+    :func:`retentio.actions.feedback.tasks.update_task`)."""
     from retentio.actions.feedback.tasks import update_task
 
-    now = local_now(ws)
+    now = now or local_now(ws)
     if at is not None and at > now + dt.timedelta(minutes=5):  # a few minutes of clock skew are fine
         raise InvalidParameter("at", at.isoformat(), f"a time up to now ({now.isoformat(timespec='minutes')}): "
                                                      "a change is recorded when it happened, not planned")
+    if at is not None and at < now - MAX_BACKDATE:
+        hours = MAX_BACKDATE.total_seconds() / 3600
+        raise InvalidParameter("at", at.isoformat(),
+                               f"a time at most {hours:g} hours before now (from "
+                               f"{(now - MAX_BACKDATE).isoformat(timespec='minutes')}): the SLA is measured on it, "
+                               "so a change is recorded within a day of happening")
     return update_task(ws.store, task_id, author=author, at=at or now, assign=assign, note=note, status=status)
 
 
@@ -219,5 +271,5 @@ def sla_report(ws: Workspace, *, period: str = "month", as_of: dt.date | None = 
             "followup": followup_effect(all_tasks, notes, facts, end, window_days)}
 
 
-__all__ = ["change_task", "customer_values", "init_rules", "local_now", "sla_report", "sync_tasks", "task",
-           "task_rules", "tasks"]
+__all__ = ["MAX_BACKDATE", "change_task", "customer_values", "init_rules", "local_now", "rules_overview",
+           "sla_report", "sync_tasks", "task", "task_rules", "tasks"]

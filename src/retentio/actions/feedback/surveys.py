@@ -18,7 +18,8 @@ link change someone else's answer. The score must lie on the kind's scale
 (:data:`retentio.data.schema.SURVEY_SCALES`: NPS 0–10, CSAT 1–5, CES 1–7).
 
 **Throttling.** Nobody is asked twice within a playbook's ``[survey] min_days_between``
-days, counting the invitations of *every* survey playbook (:func:`recently_invited`).
+days, counting the invitations of *every* survey playbook whose message was sent or is
+on its way — not those that failed or were cancelled (:func:`recently_invited`).
 
 **Response rate** per playbook and channel = answered ÷ invited, where invited counts
 the invitations whose message was sent (a message still queued or failed was never a
@@ -178,11 +179,13 @@ def answer(store: Any, secret: bytes, token: str, score: float, comment: str | N
     now = now or dt.datetime.now(dt.UTC)
     token_id = read_token(secret, token)
     text = check_comment(comment)
+    invitation_id: int | None = None
     try:
         with store.session() as s:
             inv = s.scalars(select(SurveyInvitation).where(SurveyInvitation.token_id == token_id)).first()
             if inv is None:
                 raise SurveyRefused("token", "no such invitation in this workspace's store; nothing was written")
+            invitation_id = int(inv.id)
             if _aware(inv.expires_at) <= now:
                 raise SurveyRefused("token", f"the link expired on {_aware(inv.expires_at):%Y-%m-%d %H:%M} UTC; "
                                              "nothing was written")
@@ -198,18 +201,42 @@ def answer(store: Any, secret: bytes, token: str, score: float, comment: str | N
             s.flush()
             name = s.scalar(select(Campaign.name).where(Campaign.id == inv.campaign_id)) or ""
             return Answered(int(row.id), int(inv.id), inv.customer_id, name, inv.kind, value, text, now)
-    except IntegrityError:  # a racing answer to the same invitation won between our check and insert
+    except IntegrityError:
+        # only the unique key on the invitation means a racing answer won between our check
+        # and insert; any other violation (a check, a foreign key) is a real error
+        if invitation_id is None or not _has_answer(store, invitation_id):
+            raise
         raise AlreadyAnswered("token", "this survey was already answered; the first answer stands and nothing "
                                        "was written") from None
 
 
-def recently_invited(store: Any, since: dt.datetime, session: Any = None) -> set[str]:
-    """Customers invited to any survey at or after ``since`` (UTC): the throttle."""
+def _has_answer(store: Any, invitation_id: int) -> bool:
+    """Whether the invitation has an answer stored (read afresh, after a failed insert)."""
     from sqlalchemy import select
 
+    from retentio.data.store.survey_tables import SurveyAnswer
+
+    with store.session() as s:
+        return s.scalar(select(SurveyAnswer.id).where(SurveyAnswer.invitation_id == invitation_id).limit(1)) \
+            is not None
+
+
+#: the outbox states of an invitation that asked (or is about to ask) its customer: sent, or on its way
+ASKING = ("sent", "pending", "sending", "retry")
+
+
+def recently_invited(store: Any, since: dt.datetime, session: Any = None) -> set[str]:
+    """Customers invited to any survey at or after ``since`` (UTC): the throttle. Only
+    invitations whose message was sent or is on its way (:data:`ASKING`) count — one
+    that failed, was cancelled or withheld asked nobody."""
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import OutboxMessage
     from retentio.data.store.survey_tables import SurveyInvitation
 
-    query = select(SurveyInvitation.customer_id).where(SurveyInvitation.invited_at >= since).distinct()
+    query = (select(SurveyInvitation.customer_id)
+             .join(OutboxMessage, OutboxMessage.assignment_id == SurveyInvitation.assignment_id)
+             .where(SurveyInvitation.invited_at >= since, OutboxMessage.status.in_(ASKING)).distinct())
     if session is not None:
         return set(session.scalars(query))
     with store.session() as s:
@@ -356,7 +383,7 @@ def mark_exported(store: Any, ids: list[int], when: dt.datetime) -> None:
                       .values(exported_at=when))
 
 
-__all__ = ["LINK_PATH", "SALT", "SECRET_ENV", "AlreadyAnswered", "Answered", "SurveyRefused", "answer",
+__all__ = ["ASKING", "LINK_PATH", "SALT", "SECRET_ENV", "AlreadyAnswered", "Answered", "SurveyRefused", "answer",
            "answers_between", "ces_of", "check_comment", "check_score", "csat_of", "make_token", "mark_exported",
            "morning_slots", "new_token_id", "nps_of", "read_token", "recently_invited", "survey_link",
            "survey_secret", "survey_stats", "unexported_answers"]

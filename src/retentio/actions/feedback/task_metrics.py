@@ -7,7 +7,10 @@ detractor goes with keeping them.
   trigger, so a task "exists" from then, whenever the sync found it);
 * ``closed``: tasks closed (done) in the period;
 * ``within_sla``: of those closed in the period, the share closed at or before the due
-  time;
+  time. The closing time is the ``at`` of the "done" entry (when it happened), which the
+  service bounds to at most a day before it was recorded and never before the task's
+  earlier history, so a late close cannot be dated back into the SLA (see
+  :func:`retentio.services.feedback_tasks.change_task`);
 * ``median_hours_to_close``: the median of closed − triggered, in calendar hours, of
   the tasks closed in the period (calendar, not business, hours: what the customer
   waited);

@@ -138,13 +138,27 @@ class BusinessHours(StrictSection):
                 raise ValueError(f"{value!r} is not a time of day; write \"09:00\"") from None
         return value
 
+    @field_validator("days")
+    @classmethod
+    def _some_day(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # a calendar with no open hours would never let a business-hours SLA run out
+        if not value:
+            raise ValueError("at least one working day (the business hours would never open)")
+        return value
+
     @model_validator(mode="after")
     def _open(self) -> BusinessHours:
-        if not self.days:
-            raise ValueError("days: at least one working day")
         if self.end <= self.start:
             raise ValueError("end must be after start (a working day within one calendar day)")
         return self
+
+    def daily(self) -> dt.timedelta:
+        """The open hours of one working day."""
+        return dt.datetime.combine(dt.date.min, self.end) - dt.datetime.combine(dt.date.min, self.start)
+
+    def weekly(self) -> dt.timedelta:
+        """The open hours of a week without holidays."""
+        return len(set(self.days)) * self.daily()
 
 
 class TaskRules(StrictSection):
@@ -278,11 +292,23 @@ def add_hours(start: dt.datetime, hours: float, hours_of: BusinessHours | None =
     remaining = dt.timedelta(hours=hours)
     days = {WEEKDAYS.index(d) for d in hours_of.days}
     holidays = set(hours_of.holidays)
+    daily, weekly = hours_of.daily(), hours_of.weekly()
     cursor = start
-    # at most one pass per calendar day; the SLA is capped at 90 days of hours, so a year
-    # of days (weekends and holidays included) always suffices
-    for _ in range(3660):
+    # No bound on the loop: validation guarantees a working day each week and holidays
+    # are finitely many, so the clock always runs out. A sparse calendar (one hour a
+    # week) with a long SLA spans years, so whole weeks are skipped at once.
+    while True:
         day = cursor.date()
+        if cursor == dt.datetime.combine(day, dt.time()) and remaining > weekly:
+            # skip whole weeks, leaving a remainder > 0 to be counted day by day (an SLA that
+            # runs out at a closing time is due then, not at the next midnight); a holiday
+            # on a working day inside the skipped weeks gives its hours back
+            weeks = (remaining - dt.timedelta(microseconds=1)) // weekly
+            stop = day + dt.timedelta(weeks=weeks)
+            off = sum(1 for h in holidays if day <= h < stop and h.weekday() in days)
+            remaining -= weeks * weekly - off * daily
+            cursor = dt.datetime.combine(stop, dt.time())
+            continue
         opens = dt.datetime.combine(day, hours_of.start)
         closes = dt.datetime.combine(day, hours_of.end)
         if day.weekday() in days and day not in holidays and cursor < closes:
@@ -292,7 +318,6 @@ def add_hours(start: dt.datetime, hours: float, hours_of: BusinessHours | None =
                 return cursor + remaining
             remaining -= available
         cursor = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-    raise ValueError("business hours never open")  # unreachable with at least one working day
 
 
 def due_time(rule: Rule, rules: TaskRules, triggered_at: dt.datetime) -> dt.datetime:

@@ -375,7 +375,13 @@ def update_task(store: Store, task_id: int, *, author: str, at: dt.datetime, ass
                 note: str | None = None, status: str | None = None) -> dict[str, Any]:
     """Assign, add a note and/or change the status of a task, in one transaction, each
     change appended to its history with ``author`` and ``at``. A done task takes notes
-    but no other change (it was measured as closed); a status it already has is refused."""
+    but no other change (it was measured as closed); a status it already has is refused.
+
+    The history is in time order: ``at`` may not be before the trigger nor before the
+    task's latest history entry (the sync's "created" entry included), so a task cannot
+    be closed before it was started, nor a late close be dated back before an earlier
+    entry. (How far back from the wall clock ``at`` may go is the service's window,
+    :data:`retentio.services.feedback_tasks.MAX_BACKDATE`.)"""
     from sqlalchemy import select
 
     from retentio.data.store.task_tables import TASK_STATUSES, FeedbackTask, FeedbackTaskNote
@@ -404,6 +410,11 @@ def update_task(store: Store, task_id: int, *, author: str, at: dt.datetime, ass
             raise TaskRefused("a task goes open → in progress → done; it cannot go back to open")
         if at < t.triggered_at:
             raise TaskRefused(f"at: {at:%Y-%m-%d %H:%M} is before the task's trigger ({t.triggered_at:%Y-%m-%d %H:%M})")
+        latest = s.scalars(select(FeedbackTaskNote).where(FeedbackTaskNote.task_id == t.id)
+                           .order_by(FeedbackTaskNote.at.desc(), FeedbackTaskNote.id.desc()).limit(1)).first()
+        if latest is not None and at < latest.at:
+            raise TaskRefused(f"at: {at:%Y-%m-%d %H:%M} is before the task's latest history entry ({latest.kind} at "
+                              f"{latest.at:%Y-%m-%d %H:%M}); changes are recorded in time order")
         if assign is not None:
             t.assignee = assign.strip()
             s.add(FeedbackTaskNote(task_id=t.id, kind="assigned", at=at, author=author, text="",
