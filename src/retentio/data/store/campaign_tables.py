@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from retentio.data.store.tables import Base
+from retentio.data.store.tables import Base, check_in
 
 #: the two arms of a campaign's randomised holdout
 ARMS = ("treatment", "control")
@@ -51,10 +51,6 @@ OUTBOX_STATUSES = ("pending", "sending", "sent", "retry", "failed", "withheld", 
 SUPPRESSION_KINDS = ("unsubscribe", "hard_bounce", "soft_bounce", "complaint", "manual")
 #: channels a message can go by (sms covers messengers and push: the webhook's receiver decides)
 CHANNELS = ("email", "sms", "webhook", "csv")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Campaign(Base):
@@ -74,7 +70,7 @@ class CampaignRun(Base):
     """One run of a campaign on one as-of day."""
 
     __tablename__ = "campaign_runs"
-    __table_args__ = (CheckConstraint(_in("status", ("assigning", "sending", "done")), name="ck_campaign_runs_status"),)
+    __table_args__ = (CheckConstraint(check_in("status", ("assigning", "sending", "done")), name="ck_campaign_runs_status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="RESTRICT"))
@@ -97,7 +93,7 @@ class Assignment(Base):
     __tablename__ = "assignments"
     __table_args__ = (
         UniqueConstraint("campaign_id", "customer_id", "occurrence", name="uq_assignments_once"),
-        CheckConstraint(_in("arm", ARMS), name="ck_assignments_arm"),
+        CheckConstraint(check_in("arm", ARMS), name="ck_assignments_arm"),
         Index("ix_assignments_customer", "customer_id"),
         Index("ix_assignments_run", "run_id"),
     )
@@ -124,8 +120,8 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint(_in("status", OUTBOX_STATUSES), name="ck_outbox_status"),
-        CheckConstraint(_in("channel", CHANNELS), name="ck_outbox_channel"),
+        CheckConstraint(check_in("status", OUTBOX_STATUSES), name="ck_outbox_status"),
+        CheckConstraint(check_in("channel", CHANNELS), name="ck_outbox_channel"),
         CheckConstraint("attempts >= 0", name="ck_outbox_attempts"),
         Index("ix_outbox_due", "status", "not_before"),
         Index("ix_outbox_customer_sent", "customer_id", "sent_at"),
@@ -180,8 +176,8 @@ class Suppression(Base):
 
     __tablename__ = "suppressions"
     __table_args__ = (
-        CheckConstraint(_in("kind", SUPPRESSION_KINDS), name="ck_suppressions_kind"),
-        CheckConstraint(_in("channel", ("email", "sms")), name="ck_suppressions_channel"),
+        CheckConstraint(check_in("kind", SUPPRESSION_KINDS), name="ck_suppressions_kind"),
+        CheckConstraint(check_in("channel", ("email", "sms")), name="ck_suppressions_channel"),
         CheckConstraint("address IS NOT NULL OR customer_id IS NOT NULL", name="ck_suppressions_target"),
         Index("ix_suppressions_address", "channel", "address"),
         Index("ix_suppressions_customer", "channel", "customer_id"),

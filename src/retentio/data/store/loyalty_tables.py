@@ -51,7 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from retentio.data.store.tables import Base
+from retentio.data.store.tables import Base, check_in
 
 #: the customer's accounts and the program's accounts of the double entry
 CUSTOMER_ACCOUNTS = ("available", "pending")
@@ -62,17 +62,13 @@ OPERATION_KINDS = ("earn", "redeem", "release", "expire", "reverse", "adjust", "
 RETURN_POLICIES = ("negative", "other_lots", "write_off")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class LoyaltyOperation(Base):
     """One request to the ledger, once per (program, key)."""
 
     __tablename__ = "loyalty_operations"
     __table_args__ = (
         UniqueConstraint("program", "key", name="uq_loyalty_operations_key"),
-        CheckConstraint(_in("kind", OPERATION_KINDS), name="ck_loyalty_operations_kind"),
+        CheckConstraint(check_in("kind", OPERATION_KINDS), name="ck_loyalty_operations_kind"),
         Index("ix_loyalty_operations_customer", "customer_id", "program"),
     )
 
@@ -165,10 +161,10 @@ class LoyaltyEntry(Base):
     __tablename__ = "loyalty_entries"
     __table_args__ = (
         CheckConstraint("amount <> 0", name="ck_loyalty_entries_amount"),
-        CheckConstraint(_in("account", ("available", "pending", "issued", "redeemed", "expired", "written_off")),
+        CheckConstraint(check_in("account", ("available", "pending", "issued", "redeemed", "expired", "written_off")),
                         name="ck_loyalty_entries_account"),
-        CheckConstraint(_in("kind", OPERATION_KINDS), name="ck_loyalty_entries_kind"),
-        CheckConstraint(f"policy IS NULL OR {_in('policy', RETURN_POLICIES)}", name="ck_loyalty_entries_policy"),
+        CheckConstraint(check_in("kind", OPERATION_KINDS), name="ck_loyalty_entries_kind"),
+        CheckConstraint(f"policy IS NULL OR {check_in('policy', RETURN_POLICIES)}", name="ck_loyalty_entries_policy"),
         Index("ix_loyalty_entries_customer", "customer_id", "program"),
         Index("ix_loyalty_entries_operation", "program", "key"),
         # the operation's key names it (no id to read back: entries are written in bulk)

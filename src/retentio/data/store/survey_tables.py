@@ -23,7 +23,7 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from retentio.data.store.tables import Base
+from retentio.data.store.tables import Base, check_in
 
 #: survey kinds a playbook can ask
 SURVEY_KINDS = ("nps", "csat", "ces")
@@ -34,16 +34,12 @@ SCORE_CHECK = ("(kind = 'nps' AND score BETWEEN 0 AND 10) OR (kind = 'csat' AND 
                "OR (kind = 'ces' AND score BETWEEN 1 AND 7)")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class SurveyInvitation(Base):
     """A survey sent (or withheld for a control customer) to one customer."""
 
     __tablename__ = "survey_invitations"
     __table_args__ = (
-        CheckConstraint(_in("kind", SURVEY_KINDS), name="ck_survey_invitations_kind"),
+        CheckConstraint(check_in("kind", SURVEY_KINDS), name="ck_survey_invitations_kind"),
         Index("ix_survey_invitations_customer", "customer_id", "invited_at"),
         Index("ix_survey_invitations_campaign", "campaign_id"),
     )
@@ -67,9 +63,9 @@ class SurveyAnswer(Base):
 
     __tablename__ = "survey_answers"
     __table_args__ = (
-        CheckConstraint(_in("kind", SURVEY_KINDS), name="ck_survey_answers_kind"),
+        CheckConstraint(check_in("kind", SURVEY_KINDS), name="ck_survey_answers_kind"),
         CheckConstraint(SCORE_CHECK, name="ck_survey_answers_score"),
-        CheckConstraint(_in("source", ANSWER_SOURCES), name="ck_survey_answers_source"),
+        CheckConstraint(check_in("source", ANSWER_SOURCES), name="ck_survey_answers_source"),
         Index("ix_survey_answers_customer", "customer_id", "answered_at"),
         Index("ix_survey_answers_exported", "exported_at"),
     )

@@ -30,6 +30,11 @@ class Base(DeclarativeBase):
     pass
 
 
+def check_in(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK constraint: ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 class ModelVersion(Base):
     """One trained model: ``kind`` and a version counting up per kind from 1."""
 

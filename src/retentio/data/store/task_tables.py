@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from retentio.data.store.tables import Base
+from retentio.data.store.tables import Base, check_in
 
 #: what can open a task
 TASK_TRIGGERS = ("nps", "csat", "ces", "ticket", "cancellation", "churn_risk")
@@ -48,18 +48,14 @@ TASK_STATUSES = ("open", "in_progress", "done")
 NOTE_KINDS = ("created", "assigned", "note", "status")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class FeedbackTask(Base):
     """One follow-up of one customer for one trigger occurrence."""
 
     __tablename__ = "feedback_tasks"
     __table_args__ = (
         UniqueConstraint("customer_id", "occurrence", name="uq_feedback_tasks_once"),
-        CheckConstraint(_in("trigger", TASK_TRIGGERS), name="ck_feedback_tasks_trigger"),
-        CheckConstraint(_in("status", TASK_STATUSES), name="ck_feedback_tasks_status"),
+        CheckConstraint(check_in("trigger", TASK_TRIGGERS), name="ck_feedback_tasks_trigger"),
+        CheckConstraint(check_in("status", TASK_STATUSES), name="ck_feedback_tasks_status"),
         CheckConstraint("due_at >= triggered_at", name="ck_feedback_tasks_due"),
         CheckConstraint("value >= 0", name="ck_feedback_tasks_value"),
         # closed exactly when done: a done task without a closing time could not be measured
@@ -95,8 +91,8 @@ class FeedbackTaskNote(Base):
 
     __tablename__ = "feedback_task_notes"
     __table_args__ = (
-        CheckConstraint(_in("kind", NOTE_KINDS), name="ck_feedback_task_notes_kind"),
-        CheckConstraint(f"status IS NULL OR {_in('status', TASK_STATUSES)}", name="ck_feedback_task_notes_status"),
+        CheckConstraint(check_in("kind", NOTE_KINDS), name="ck_feedback_task_notes_kind"),
+        CheckConstraint(f"status IS NULL OR {check_in('status', TASK_STATUSES)}", name="ck_feedback_task_notes_status"),
         Index("ix_feedback_task_notes_task", "task_id", "id"),
     )
 
