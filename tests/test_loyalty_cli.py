@@ -111,21 +111,23 @@ def test_the_demo_program_has_a_history_that_stats_and_the_report_show(tmp_path)
 def test_a_campaigns_bonus_points_are_credited_once_when_sent(tmp_path):
     from retentio.services.campaigns import deliver_due, run_campaign
     from retentio.services.loyalty import ledger
-    from tests.campaign_data import AS_OF, make_workspace, playbook, write_playbook
+    from tests.campaign_data import AS_OF, NOON, make_workspace, playbook, write_playbook
 
-    ws = make_workspace(tmp_path / "shop")
+    # no quiet hours: the message goes out whatever the time of day the test runs
+    ws = make_workspace(tmp_path / "shop", settings='[campaigns]\nquiet_start = "00:00"\nquiet_end = "00:00"\n')
     try:
         (ws.path / "loyalty").mkdir()
         (ws.path / "loyalty" / "club.toml").write_text('kind = "points"\n[expiry]\ndays = 90\n', encoding="utf-8")
         write_playbook(ws.path, "thanks", playbook("thanks", "thank_you", offer='kind = "points"\nvalue = 150'))
-        result = run_campaign(ws, "thanks", AS_OF)
+        # at noon in the shop's time: outside quiet hours whenever the test runs
+        result = run_campaign(ws, "thanks", AS_OF, now=NOON)
         assert result.sent == 1                                   # G ordered in the last 3 days
         book = ledger(ws)
         history = book.history("G")
         credited = [h for h in history if h["kind"] == "earn" and h["account"] == "available"]
         assert [(h["points"], h["reason"]) for h in credited] == [(150, "campaign thanks")]
         deliver_due(ws)                                           # nothing due, and nothing credited twice
-        run_campaign(ws, "thanks", AS_OF)
+        run_campaign(ws, "thanks", AS_OF, now=NOON)
         assert book.balance("G")["available"] == 150 and book.check()["ok"]
     finally:
         ws.close()

@@ -209,7 +209,8 @@ def test_russian_report_has_no_english_actions_and_right_plurals(reports):
     # no English word of the report's own (identifiers, acronyms and the data's names aside)
     allowed = {"RFM", "CLV", "CRR", "NPS", "MRR", "LTV", "CAC", "ROI", "ROMI", "ROC", "AUC", "CSAT", "CUPED", "RUB",
                "BG", "NBD", "Gamma", "Europe", "Moscow", "duckdb", "retentio", "ibis", "lightgbm", "altair",
-               "alive", "loyalty", "program", "add", "apply", "orders", "load", "FILE", "LightGBM"}
+               "alive", "loyalty", "program", "add", "apply", "orders", "load", "FILE", "LightGBM",
+               "feedback", "tasks", "sync"}
     # (the sections only: the header names the workspace's folder; an analytics message the
     # report cannot word yet is shown as a marked detail, by design)
     body = ru[ru.index("\n## 1. "):]
