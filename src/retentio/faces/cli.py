@@ -746,6 +746,7 @@ from retentio.faces import (  # noqa: E402,F401
     cli_feedback_tasks,
     cli_feedback_themes,
     cli_loyalty,
+    cli_serve,
     cli_surveys,
     cli_uplift,
 )

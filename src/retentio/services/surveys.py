@@ -50,6 +50,19 @@ def answer_survey(ws: Workspace, token: str, score: float, comment: str | None =
     return done.as_dict() | {"synced": synced, "sync_error": error}
 
 
+def survey_invitation(ws: Workspace, token: str, *, now: dt.datetime | None = None,
+                      env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What the answer page of ``token`` shows, read only: ``kind`` (nps, csat, ces),
+    its scale ``low``–``high``, ``playbook``, ``expires_at`` and ``answered``. Refused
+    like :func:`answer_survey` (a tampered or unknown token; an expired link as
+    :class:`retentio.actions.feedback.surveys.LinkExpired`)."""
+    from retentio.actions.feedback.surveys import look_up, survey_secret
+
+    inv = look_up(ws.store, survey_secret(ws.path, env), token, now=now)
+    return {"kind": inv.kind, "low": inv.low, "high": inv.high, "playbook": inv.campaign,
+            "expires_at": inv.expires_at, "answered": inv.answered}
+
+
 def _why(exc: Exception) -> str:
     """The table's reason, on one line, without the loader's "nothing was stored" (the
     answer *is* stored — in the store)."""
@@ -132,4 +145,4 @@ def sync_answers(ws: Workspace, *, now: dt.datetime | None = None) -> dict[str, 
     return {"appended": len(stored) - int(present.sum()), "already": int(present.sum()), "failed": failed}
 
 
-__all__ = ["answer_survey", "survey_report", "sync_answers"]
+__all__ = ["answer_survey", "survey_invitation", "survey_report", "sync_answers"]

@@ -63,6 +63,10 @@ class AlreadyAnswered(SurveyRefused):
     """The invitation has its answer already; the first answer stands."""
 
 
+class LinkExpired(SurveyRefused):
+    """The invitation's link is past its ``expires_at`` (field ``token``; nothing was written)."""
+
+
 def survey_secret(workspace: Path, env: Mapping[str, str] | None = None) -> bytes:
     """The key survey links are signed with: ``RETENTIO_SECRET_KEY`` if set (at least
     16 characters), else the workspace's key file (created on first use, mode 0600)."""
@@ -187,8 +191,8 @@ def answer(store: Any, secret: bytes, token: str, score: float, comment: str | N
                 raise SurveyRefused("token", "no such invitation in this workspace's store; nothing was written")
             invitation_id = int(inv.id)
             if _aware(inv.expires_at) <= now:
-                raise SurveyRefused("token", f"the link expired on {_aware(inv.expires_at):%Y-%m-%d %H:%M} UTC; "
-                                             "nothing was written")
+                raise LinkExpired("token", f"the link expired on {_aware(inv.expires_at):%Y-%m-%d %H:%M} UTC; "
+                                           "nothing was written")
             value = check_score(inv.kind, score)
             done = s.scalars(select(SurveyAnswer).where(SurveyAnswer.invitation_id == inv.id)).first()
             if done is not None:
@@ -208,6 +212,44 @@ def answer(store: Any, secret: bytes, token: str, score: float, comment: str | N
             raise
         raise AlreadyAnswered("token", "this survey was already answered; the first answer stands and nothing "
                                        "was written") from None
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """What an answer page shows about the invitation a token stands for."""
+
+    kind: str
+    low: int
+    high: int
+    campaign: str
+    expires_at: dt.datetime
+    answered: bool
+
+
+def look_up(store: Any, secret: bytes, token: str, *, now: dt.datetime | None = None) -> Invitation:
+    """The invitation ``token`` stands for, read only (nothing is written): its kind and
+    scale, its playbook, and whether it has its answer. Refused like :func:`answer`:
+    :class:`SurveyRefused` (``token``) for a signature that does not match or an unknown
+    invitation, :class:`LinkExpired` once ``expires_at`` has passed."""
+    from sqlalchemy import select
+
+    from retentio.data.schema import SURVEY_SCALES
+    from retentio.data.store.campaign_tables import Campaign
+    from retentio.data.store.survey_tables import SurveyAnswer, SurveyInvitation
+
+    now = now or dt.datetime.now(dt.UTC)
+    token_id = read_token(secret, token)
+    with store.session() as s:
+        inv = s.scalars(select(SurveyInvitation).where(SurveyInvitation.token_id == token_id)).first()
+        if inv is None:
+            raise SurveyRefused("token", "no such invitation in this workspace's store; nothing was written")
+        expires = _aware(inv.expires_at)
+        if expires <= now:
+            raise LinkExpired("token", f"the link expired on {expires:%Y-%m-%d %H:%M} UTC; nothing was written")
+        answered = s.scalar(select(SurveyAnswer.id).where(SurveyAnswer.invitation_id == inv.id).limit(1)) is not None
+        name = s.scalar(select(Campaign.name).where(Campaign.id == inv.campaign_id)) or ""
+        low, high = SURVEY_SCALES[inv.kind]
+        return Invitation(inv.kind, low, high, name, expires, answered)
 
 
 def _has_answer(store: Any, invitation_id: int) -> bool:
@@ -383,7 +425,7 @@ def mark_exported(store: Any, ids: list[int], when: dt.datetime) -> None:
                       .values(exported_at=when))
 
 
-__all__ = ["ASKING", "LINK_PATH", "SALT", "SECRET_ENV", "AlreadyAnswered", "Answered", "SurveyRefused", "answer",
-           "answers_between", "ces_of", "check_comment", "check_score", "csat_of", "make_token", "mark_exported",
-           "morning_slots", "new_token_id", "nps_of", "read_token", "recently_invited", "survey_link",
-           "survey_secret", "survey_stats", "unexported_answers"]
+__all__ = ["ASKING", "LINK_PATH", "SALT", "SECRET_ENV", "AlreadyAnswered", "Answered", "Invitation", "LinkExpired",
+           "SurveyRefused", "answer", "answers_between", "ces_of", "check_comment", "check_score", "csat_of", "look_up",
+           "make_token", "mark_exported", "morning_slots", "new_token_id", "nps_of", "read_token", "recently_invited",
+           "survey_link", "survey_secret", "survey_stats", "unexported_answers"]

@@ -1,0 +1,37 @@
+"""The ``serve`` command: the web app (:mod:`retentio.faces.web`) under uvicorn — the
+pages a survey's answer link and an unsubscribe link open, and ``/health``. FastAPI and
+uvicorn are imported when the command runs, so ``--help`` answers at once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from retentio.faces.cli import WorkspaceOpt, _workspace, app
+from retentio.faces.output import err, escape
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = None,
+    host: Annotated[str, typer.Option("--host", help="The address to listen on (0.0.0.0: every interface; "
+                                                     "put a TLS-terminating proxy in front)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The TCP port to listen on")] = 8000,
+) -> None:
+    """Serve the web app: survey answer pages (/s/TOKEN), unsubscribe pages (/u/TOKEN and
+    /unsubscribe?token=...) and /health, on HOST:PORT until Ctrl-C. Point the
+    workspace's [campaigns] survey_base_url and unsubscribe_url at it."""
+    import uvicorn
+
+    from retentio.faces.web.app import create_app
+
+    with _workspace(ctx, workspace) as ws:  # the same workspace resolution as every command
+        path = ws.path
+    web = create_app(path)
+    err.print(f"serving {escape(str(path))} on http://{escape(host)}:{port} (Ctrl-C stops)", highlight=False)
+    uvicorn.run(web, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
+
+
+__all__ = ["serve"]
