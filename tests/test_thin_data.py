@@ -9,6 +9,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -287,3 +288,33 @@ def test_an_event_type_that_is_loaded_passes_the_check(tmp_path):
     with Workspace.open(ws, read_only=True) as w:
         spec = LabelSpec.for_workspace(w, None, "login")
     assert spec.kind == "event" and spec.event_type == "login"
+
+
+def _simulate_bgnbd(n: int, weeks: float, seed: int, r=0.24, alpha=4.41, a=0.79, b=2.43):
+    """Purchase histories drawn from BG/NBD itself (Fader, Hardie & Lee 2005): λ ~ Gamma(r, α),
+    p ~ Beta(a, b), Poisson purchases at rate λ, leaving with probability p after each."""
+    rng = np.random.default_rng(seed)
+    lam, p = rng.gamma(r, 1 / alpha, n), rng.beta(a, b, n)
+    x, t_x = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        t = 0.0
+        while (t := t + rng.exponential(1 / lam[i])) <= weeks:
+            x[i], t_x[i] = x[i] + 1, t
+            if rng.random() < p[i]:
+                break
+    return x, t_x, np.full(n, float(weeks))
+
+
+@pytest.mark.parametrize(("n", "seed", "a", "b"), [(300, 0, 0.79, 2.43), (300, 4, 0.79, 2.43),
+                                                   (2000, 1, 1e-9, 1.0)])  # the last: nobody leaves
+def test_the_point_mass_limit_of_a_mixing_distribution_is_a_fit(n, seed, a, b):
+    """Healthy data drawn from the model itself can send a and b off together (every
+    customer shares one dropout probability): flagged in the summary, not refused."""
+    x, t_x, T = _simulate_bgnbd(n, 12, seed, a=a, b=b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = BetaGeoModel().fit(x, t_x, T)
+    assert estimate_problem(m) is not None  # a and b ran off: the case this test is about
+    assert require_identified(m) is m
+    assert np.isfinite(m.probability_alive(x, t_x, T)).all()
+    assert 0.15 < m.params_["r"] < 0.35  # the purchase rates are well estimated all the same

@@ -26,6 +26,17 @@ customer drives r and α towards 10⁸. Such estimates must not be reported as a
 
 The checks are deliberately coarse: a warning sign that is only statistical (a standard
 error of 50 %) is the reader's to weigh; these mark estimates that mean nothing.
+
+**The limit of a mixing distribution is a fit.** The two parameters of one mixing
+distribution — (r, α) of the Gamma purchase rates, (a, b) of the Beta dropout
+probabilities, (s, β) of the Gamma dropout rates, BG/BB's (α, β) and (γ, δ), sBG's (α, β),
+Gamma-Gamma's (q, v) — may run off *together* while their ratio stays put: all customers
+then share one rate or probability (a point mass), which the data determine well even
+though each parameter alone is not. Simulated from BG/NBD with CDNOW-like parameters,
+3,000 customers over 12 weeks end there in 2 of 5 samples. So when every flagged parameter
+belongs to such a pair and both of the pair are flagged, the estimates stand (the summary
+still says so), provided the fit rests on at least :data:`MIN_FOR_LIMIT` customers —
+below that, a few customers make any limit look determined.
 """
 
 from __future__ import annotations
@@ -43,6 +54,10 @@ if TYPE_CHECKING:
 AT_BOUND = 24.9
 #: largest standard error of ln θ (= SE / θ) an identified estimate may have
 MAX_LOG_SE = 10.0
+#: the parameter pairs of each model's mixing distributions (see the module docstring)
+MIXING_PAIRS = (("r", "alpha"), ("a", "b"), ("s", "beta"), ("alpha", "beta"), ("gamma", "delta"), ("q", "v"))
+#: fewest customers for which a joint run-off of a mixing pair counts as its point-mass limit
+MIN_FOR_LIMIT = 50
 #: the models' published names, for messages
 NAMES = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD", "bgbb": "BG/BB",
          "gamma_gamma": "Gamma-Gamma", "sbg": "sBG"}
@@ -104,10 +119,34 @@ def estimate_problem(model: MLEModel) -> str | None:
     return None
 
 
+def _flagged(model: MLEModel) -> set[str]:
+    """The parameters that fail a check of :func:`estimate_problem`."""
+    errors = model.std_errors_
+    out = set()
+    for name, value in model.params_.items():
+        se = errors.get(name, np.nan)
+        if (not np.isfinite(value) or value <= 0 or abs(np.log(value)) >= AT_BOUND or not np.isfinite(se)
+                or se / value > MAX_LOG_SE):
+            out.add(name)
+    return out
+
+
+def at_mixing_limit(model: MLEModel) -> bool:
+    """Whether every flagged parameter is one of a mixing pair whose two parameters are
+    both flagged, on at least :data:`MIN_FOR_LIMIT` customers (the point-mass limit)."""
+    flagged = _flagged(model)
+    if not flagged or float(getattr(model, "n_customers_", 0) or 0) < MIN_FOR_LIMIT:
+        return False
+    names = set(model.params_)
+    pairs = [set(p) for p in MIXING_PAIRS if set(p) <= names]
+    return all(any(name in p and p <= flagged for p in pairs) for name in flagged)
+
+
 def require_identified(model: MLEModel, needs: str | None = None) -> MLEModel:
-    """The fitted ``model``, or :class:`NotIdentifiable` when :func:`estimate_problem` finds one."""
+    """The fitted ``model``, or :class:`NotIdentifiable` when :func:`estimate_problem` finds a
+    problem that is not the point-mass limit of a mixing distribution."""
     why = estimate_problem(model)
-    if why is not None:
+    if why is not None and not at_mixing_limit(model):
         raise NotIdentifiable(model.model_name, why, needs or _needs(model.model_name))
     return model
 
@@ -122,5 +161,5 @@ def _needs(model_name: str) -> str:
     return MORE_DATA
 
 
-__all__ = ["MAX_LOG_SE", "NotIdentifiable", "estimate_problem", "purchase_data_problem", "require_identified",
+__all__ = ["MAX_LOG_SE", "MIN_FOR_LIMIT", "at_mixing_limit", "NotIdentifiable", "estimate_problem", "purchase_data_problem", "require_identified",
            "require_purchase_data"]

@@ -239,10 +239,21 @@ def find_themes(comments: pd.DataFrame, params: ThemeParams = ThemeParams()) -> 
         if rows.size > params.fit_rows:
             rng = np.random.default_rng(params.seed)
             rows = np.sort(rng.choice(rows, size=params.fit_rows, replace=False))
+        # NMF's start (nndsvda) needs k ≤ min(rows, terms) of what it is fitted on — the
+        # distinct texts with a kept word, which may be few (category codes, stock answers)
+        fit_x = x[rows]
+        texts = int((fit_x.getnnz(axis=1) > 0).sum()) if hasattr(fit_x, "getnnz") else int((fit_x != 0).any(1).sum())
+        k = min(k, texts, fit_x.shape[1])
+        if k < 1:
+            notes[lang] = "no comment has a word that occurs in two comments or more"
+            continue
         model = NMF(n_components=k, init="nndsvda", solver="cd", beta_loss="frobenius",
                     random_state=params.seed, max_iter=params.max_iter, tol=1e-4)
-        model.fit(x[rows])
-        w = model.transform(x)
+        # with as many themes as distinct texts the fit is exact, and sklearn's error norm
+        # takes the square root of a rounding residue just below 0: not a problem of ours
+        with np.errstate(invalid="ignore"):
+            model.fit(fit_x)
+            w = model.transform(x)
         found.append((lang, sel_u, w, terms, model.components_))
 
     # the most frequent surface word of each stem (ties: alphabetical), for the labels
