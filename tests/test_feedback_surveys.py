@@ -709,3 +709,54 @@ def test_an_answer_the_surveys_table_refuses_is_kept_and_blocks_no_other(tmp_pat
     code, out, _ = run_cli("feedback", "sync", "-w", path, "--json")
     again = json.loads(out)
     assert code == 0 and again["appended"] == 0 and [f["id"] for f in again["failed"]] == [done["answer_id"]]
+
+
+# ---------------------------------------------------------------------- exit surveys reach the exit reasons
+def test_an_exit_survey_answer_reaches_the_exit_reasons_once_and_the_exit_themes(tmp_path):
+    """An exit survey asks the NPS question (the canonical surveys table has no "exit" kind):
+    its answer is told apart by its playbook, and joins Q's cancellation (S3, voluntary, no
+    cancel reason) as its reason — one exit, not two — and the exit comments themes read."""
+    from retentio.actions.feedback.surveys import exit_answers
+    from retentio.data.workspace import Workspace
+    from retentio.services.feedback_insights import gather_comments
+
+    ws = make_ws(tmp_path / "ws")
+    write_playbook(ws.path, "exit", survey_playbook("exit_survey"))
+    write_playbook(ws.path, "nps", survey_playbook("nps_survey"))
+    run(ws, "exit", now=dt.datetime.now(dt.UTC))
+    run(ws, "nps", now=dt.datetime.now(dt.UTC))
+    tokens = {"Q": token_of_kind(ws, "Q", "nps"), "B": token_of_kind(ws, "B", "nps")}
+    path = str(ws.path)
+    ws.close()
+    comment = "Found a cheaper roaster nearby"
+    code, out, err = run_cli("feedback", "answer", tokens["Q"], "3", "--comment", comment, "-w", path, "--json")
+    assert code == 0, err
+    assert json.loads(out)["kind"] == "nps"  # the question an exit survey asks
+    code, out, err = run_cli("feedback", "answer", tokens["B"], "9", "--comment", "Lovely beans", "-w", path)
+    assert code == 0, err
+    code, out, err = run_cli("feedback", "exits", "-w", path, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    # Q (S3, voluntary, no reason) and R (S4, involuntary, no reason): two exits; Q's reason is the answer
+    assert (data["voluntary"], data["involuntary"], data["unknown"]) == (1, 1, 0)
+    voluntary = [r for r in data["totals"] if r["churn_type"] == "voluntary"]
+    assert voluntary == [{"churn_type": "voluntary", "reason": comment, "exits": 1, "share": 100.0}]
+    survey_rows = [r for r in data["periods"] if r["source"] == "exit_survey"]
+    assert [(r["reason"], r["exits"]) for r in survey_rows] == [(comment, 1)]
+    with Workspace.open(tmp_path / "ws") as again:
+        a = exit_answers(again.store, timezone=again.settings.timezone)
+        assert a[["customer_id", "subscription_id", "score", "comment"]].values.tolist() == [["Q", "S3", 3, comment]]
+        assert exit_answers(again.store, since=dt.date.today() + dt.timedelta(days=2)).empty
+        exits_in = gather_comments(again, "exit")
+        assert exits_in.text.tolist() == [comment] and set(exits_in.kind) == {"exit"}
+        # B's NPS answer is no exit
+        assert "Lovely beans" not in gather_comments(again, "exit").text.tolist()
+    code, out, err = run_cli("feedback", "themes", "-w", path, "--kind", "exit", "--json")
+    assert code == 0, err
+    themes = json.loads(out)
+    assert themes["sources"] == {"exit": 1} and themes["comments"] == 1
+    # all kinds together: Q's answer (synced to the surveys table as nps) is taken once, as an exit
+    code, out, err = run_cli("feedback", "themes", "-w", path, "--json")
+    assert code == 0, err
+    # nps: B's "Lovely beans" and the shop's "Great coffee"; the four ticket topics
+    assert json.loads(out)["sources"] == {"exit": 1, "nps": 2, "ticket": 4}

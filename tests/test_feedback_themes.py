@@ -158,6 +158,21 @@ def test_empty_and_thin_input():
     assert len(some.themes) == 2 and some.themes["count"].tolist() == [12, 12]
 
 
+@pytest.mark.parametrize("texts", [
+    ["Delivery was late again"] * 30,                                               # one distinct text
+    ["Delivery was late again"] * 15 + ["Prices are too high"] * 15,               # two
+    [r for r in ("too expensive", "payment failed", "switched to competitor", "not using it", "moved away")
+     for _ in range(20)],                                                           # cancel-reason codes
+    ["Отличный магазин, спасибо"] * 40 + ["Доставка долгая"] * 5,
+])
+def test_few_distinct_texts_give_at_most_one_theme_each(texts):
+    """Many comments but few distinct texts (category codes, stock answers): NMF's start
+    needs no more themes than distinct texts — this once raised ValueError."""
+    found = find_themes(pd.DataFrame({"text": texts}))
+    # here every distinct text is its own theme, with all its comments
+    assert sorted(found.themes["count"].tolist()) == sorted(pd.Series(texts).value_counts().tolist())
+
+
 # ----------------------------------------------------------------------------- exit reasons
 def test_exit_reasons_keep_involuntary_churn_apart():
     subs = pd.DataFrame({
@@ -172,20 +187,63 @@ def test_exit_reasons_keep_involuntary_churn_apart():
     answers = pd.DataFrame({"customer_id": ["a"], "answered_at": pd.to_datetime(["2026-01-11"]),
                             "reason": ["Too expensive for me"]})
     rows = exits(subs, answers)
-    # d ended without reason or type: a plan change; e still runs; g a trial (not counted by default)
-    assert sorted(rows.customer_id) == ["a", "a", "b", "c", "f"]
+    # d ended without reason or type: a plan change; e still runs; g a trial (not counted by default);
+    # a's answer explains a cancellation that has its reason already: not a second exit
+    assert sorted(rows.customer_id) == ["a", "b", "c", "f"]
     assert rows.set_index(["customer_id", "source"]).churn_type.to_dict() == {
-        ("a", "cancel_reason"): "voluntary", ("a", "exit_survey"): "voluntary", ("b", "cancel_reason"): "involuntary",
+        ("a", "cancel_reason"): "voluntary", ("b", "cancel_reason"): "involuntary",
         ("c", "cancel_reason"): "involuntary", ("f", "cancel_reason"): "voluntary"}
     assert len(exits(subs, include_trials=True)) == 5
     per = exit_reasons(rows, "month", by="plan")
     jan = per[per.period_start == pd.Timestamp("2026-01-01")]
     assert jan.set_index(["churn_type", "plan", "reason"]).exits.to_dict() == {
-        ("involuntary", "premium", "payment_failed"): 1, ("voluntary", "basic", "too_expensive"): 1,
-        ("voluntary", "(none)", "Too expensive for me"): 1}
+        ("involuntary", "premium", "payment_failed"): 1, ("voluntary", "basic", "too_expensive"): 1}
     assert (per.groupby(["period_start", "churn_type", "plan"]).share.sum().round(6) == 100).all()
     totals = reason_totals(rows)
     assert totals[totals.churn_type == "involuntary"].exits.sum() == 2
+
+
+def test_an_exit_survey_answer_is_one_exit_with_its_cancellation():
+    subs = pd.DataFrame({
+        "subscription_id": ["S1", "S2", "S3", "S4"],
+        "customer_id": ["a", "f", "h", "k"],
+        "ended_at": pd.to_datetime(["2026-01-10", "2026-02-10", "2026-01-31", "2026-03-05"]),
+        "plan": ["basic", "basic", "pro", "basic"],
+        "cancel_reason": ["too_expensive", None, None, None],
+        "churn_type": ["voluntary", "voluntary", "voluntary", "other"],
+    })
+    answers = pd.DataFrame({
+        "customer_id": ["a", "f", "f", "h", "k", "z", "a"],
+        # h answers in February about S3 (ended 31 January): the subscription names the match
+        "subscription_id": [None, None, None, "S3", None, None, None],
+        "answered_at": pd.to_datetime(["2026-01-11", "2026-02-11", "2026-02-20", "2026-02-02", "2026-03-06",
+                                       "2026-03-01", "2026-04-02"]),
+        "reason": ["Too expensive for me", "Delivery was late", "And slow", "Moved abroad", "  ", "No time", None],
+    })
+    rows = exits(subs, answers)
+    # a: has its reason, the January answer adds nothing; the April answer finds no April cancellation
+    #    of a: one exit of its own (no text: no reason given) → 2 exits of a
+    # f: no cancel reason: the first answer is its reason, the second adds nothing → 1 exit
+    # h: no reason, matched by subscription across the month's end → 1 exit, "Moved abroad"
+    # k: an empty answer gives no reason: the cancellation stays without one (its type "other": unknown)
+    # z: no cancellation at all → 1 exit of its own
+    got = sorted(zip(rows.customer_id, rows.reason, rows.source, rows.churn_type, rows.ended_at.dt.strftime("%m-%d")))
+    assert got == [
+        ("a", "(no reason given)", "exit_survey", "voluntary", "04-02"),
+        ("a", "too_expensive", "cancel_reason", "voluntary", "01-10"),
+        ("f", "Delivery was late", "exit_survey", "voluntary", "02-10"),
+        ("h", "Moved abroad", "exit_survey", "voluntary", "01-31"),
+        ("k", "(no reason given)", "cancel_reason", "unknown", "03-05"),
+        ("z", "No time", "exit_survey", "voluntary", "03-01")]
+    assert len(rows) == 6  # 4 cancellations + 2 answers without one (not 4 + 7)
+    # without subscription ids, h's February answer is in another month than the January end: its own exit
+    alone = exits(subs.drop(columns="subscription_id"), answers.drop(columns="subscription_id"))
+    assert len(alone) == 7 and (alone[alone.customer_id == "h"].reason.tolist() == ["(no reason given)", "Moved abroad"])
+    # by quarter both are in Q1: one exit again, and a's April answer still its own (Q2)
+    q = exits(subs.drop(columns="subscription_id"), answers.drop(columns="subscription_id"), period="quarter")
+    assert len(q) == 6 and q[q.customer_id == "h"].reason.tolist() == ["Moved abroad"]
+    per = exit_reasons(rows, "month")
+    assert per[per.churn_type == "voluntary"].exits.sum() == 5 and per.exits.sum() == 6
 
 
 # ----------------------------------------------------------------------------- commands and report

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 CommentKind = Literal["nps", "csat", "ces", "ticket", "exit"]
 KINDS: tuple[str, ...] = ("nps", "csat", "ces", "ticket", "exit")
-#: survey kinds whose comments are themed (an "exit" survey kind, where a workspace has one,
-#: joins the cancel reasons)
+#: survey kinds whose comments are themed ("exit" is not one: exit-survey answers are read from
+#: the store's answers to ``exit_survey`` playbooks and join the cancel reasons)
 SURVEY_KINDS = ("nps", "csat", "ces")
 
 
@@ -79,25 +79,51 @@ def _frame(ws: Workspace, name: str, columns: list[str], since: dt.date | None, 
 
 
 def _exit_answers(ws: Workspace, since: dt.date | None) -> pd.DataFrame:
-    """Exit-survey answers (surveys of kind ``exit``), where a workspace has them."""
-    a = _frame(ws, "surveys", ["customer_id", "answered_at", "kind", "comment"], since, "answered_at",
-               lambda t: t.kind == "exit")
-    return a.rename(columns={"comment": "reason"})
+    """Exit-survey answers: the store's answers to invitations of ``exit_survey`` playbooks
+    (:func:`retentio.actions.feedback.surveys.exit_answers`) — customer_id,
+    subscription_id, answered_at (workspace time), score, reason (the comment).
+
+    The canonical ``surveys`` table cannot say which answers were exit surveys: its kinds
+    are nps/csat/ces only, and an exit survey asks (and exports as) ``nps``. The former
+    reading of ``surveys.kind == "exit"`` matched nothing a workspace can hold, and is gone.
+    A workspace without a store has no exit-survey answers (none is created to find out)."""
+    from retentio.actions.feedback.surveys import exit_answers
+    from retentio.services.data import _store_in_use
+
+    columns = ["customer_id", "subscription_id", "answered_at", "score", "reason"]
+    if not _store_in_use(ws):
+        return pd.DataFrame(columns=columns)
+    a = exit_answers(ws.store, since, ws.settings.timezone)
+    return a.rename(columns={"comment": "reason"})[columns]
+
+
+def _answer_keys(frame: pd.DataFrame) -> pd.Series:
+    """An answer's natural key as the surveys sync matches it: customer, kind, score, second."""
+    at = pd.to_datetime(frame["answered_at"]).dt.floor("s").astype(str)
+    return (frame["customer_id"].astype(str) + "|" + frame["kind"].astype(str) + "|"
+            + frame["score"].astype("float64").astype(str) + "|" + at).reset_index(drop=True)
 
 
 def gather_comments(ws: Workspace, kind: str | None = None, since: dt.date | None = None,
                     include: tuple[str, ...] = KINDS) -> pd.DataFrame:
     """Every comment of the workspace as text, kind, score, at: survey comments, ticket
     topics (scored by their satisfaction), cancel reasons (codes written as words:
-    "too_expensive" → "too expensive") and exit-survey answers."""
+    "too_expensive" → "too expensive") and exit-survey answers with a comment (the store's
+    answers to ``exit_survey`` playbooks, see :func:`_exit_answers`). With survey kinds and
+    exits both wanted, an exit-survey answer already synced to the ``surveys`` table (as
+    ``nps``) is taken once, as an exit."""
     if kind is not None and kind not in KINDS:
         raise InvalidParameter("kind", kind, " | ".join(KINDS))
     wanted = {kind} if kind is not None else set(include)
     parts = []
+    answers = _exit_answers(ws, since) if "exit" in wanted else None
     if wanted & set(SURVEY_KINDS):
-        s = _frame(ws, "surveys", ["answered_at", "kind", "score", "comment"], since, "answered_at",
-                   lambda t: t.comment.notnull() & (t.kind != "exit"))
+        s = _frame(ws, "surveys", ["customer_id", "answered_at", "kind", "score", "comment"], since, "answered_at",
+                   lambda t: t.comment.notnull())
         s = s[s.kind.isin(wanted)]
+        if answers is not None and len(answers) and len(s):
+            # an exit-survey answer synced to the surveys table (as kind nps) is taken once: as an exit
+            s = s[~_answer_keys(s).isin(_answer_keys(answers.assign(kind="nps"))).to_numpy()]
         parts.append(pd.DataFrame({"text": s.comment, "kind": s.kind, "score": s.score, "at": s.answered_at}))
     if "ticket" in wanted:
         t = _frame(ws, "tickets", ["opened_at", "topic", "satisfaction"], since, "opened_at",
@@ -109,7 +135,8 @@ def gather_comments(ws: Workspace, kind: str | None = None, since: dt.date | Non
                    lambda t: t.cancel_reason.notnull() & t.ended_at.notnull())
         parts.append(pd.DataFrame({"text": c.cancel_reason.astype(str).str.replace("_", " "), "kind": "exit",
                                    "score": float("nan"), "at": c.ended_at}))
-        a = _exit_answers(ws, since)
+        a = answers if answers is not None else _exit_answers(ws, since)
+        a = a[a.reason.notna() & (a.reason.astype(str).str.strip() != "")]
         parts.append(pd.DataFrame({"text": a.reason, "kind": "exit", "score": float("nan"), "at": a.answered_at}))
     parts = [p for p in parts if len(p)]
     if not parts:
@@ -194,12 +221,12 @@ def exit_reasons(ws: Workspace, params: ExitParams = ExitParams()) -> ExitReason
         raise InvalidParameter("by", params.by, "plan | segment")
     if params.period not in er.FREQ:
         raise InvalidParameter("period", params.period, " | ".join(er.FREQ))
-    subs = _frame(ws, "subscriptions", ["customer_id", "ended_at", "plan", "cancel_reason", "churn_type",
-                                        "is_trial"], params.since, "ended_at")
+    subs = _frame(ws, "subscriptions", ["subscription_id", "customer_id", "ended_at", "plan", "cancel_reason",
+                                        "churn_type", "is_trial"], params.since, "ended_at")
     answers = _exit_answers(ws, params.since)
     if subs.empty and answers.empty:
         raise NotLoaded("subscriptions", "exit reasons")
-    rows = er.exits(subs, answers, include_trials=params.include_trials)
+    rows = er.exits(subs, answers, include_trials=params.include_trials, period=params.period)
     if params.by == "segment" and len(rows):
         rows["segment"] = _segments_at_exit(ws, rows, params.period)
     counts = rows.churn_type.value_counts()

@@ -333,6 +333,48 @@ def answers_between(store: Any, since: dt.datetime, until: dt.datetime, timezone
     return frame
 
 
+#: the playbook kind whose answers are exit-survey answers (asked with the NPS question:
+#: :data:`retentio.actions.playbooks.SURVEY_PLAYBOOKS`; the canonical schema has no "exit" kind)
+EXIT_PLAYBOOK = "exit_survey"
+#: the occurrence prefix of an exit survey: ``exit:{subscription_id}`` (:func:`retentio.actions.triggers.exit_survey`)
+EXIT_OCCURRENCE = "exit:"
+
+
+def exit_answers(store: Any, since: dt.date | None = None, timezone: str = "UTC") -> pd.DataFrame:
+    """Exit-survey answers: the answers (``survey_answers``) to invitations
+    (``survey_invitations``) whose campaign — via the assignment — is a playbook of kind
+    ``exit_survey``. These are stored (and exported to the canonical ``surveys`` table) as
+    kind ``nps``, the question an exit survey asks; only this join tells them apart.
+
+    Columns: customer_id, subscription_id (the subscription whose end was asked about,
+    from the invitation's occurrence; None when not known), answered_at (naive, in
+    ``timezone`` — the workspace's time, as the canonical tables read time), score,
+    comment. ``since``: answers from that day on (workspace time)."""
+    from sqlalchemy import select
+
+    from retentio.data.store.campaign_tables import Assignment, Campaign
+    from retentio.data.store.survey_tables import SurveyAnswer, SurveyInvitation
+
+    tz = ZoneInfo(timezone)
+    query = (select(SurveyAnswer.customer_id, SurveyInvitation.occurrence, SurveyAnswer.answered_at,
+                    SurveyAnswer.score, SurveyAnswer.comment)
+             .join(SurveyInvitation, SurveyInvitation.id == SurveyAnswer.invitation_id)
+             .join(Assignment, Assignment.id == SurveyInvitation.assignment_id)
+             .join(Campaign, Campaign.id == Assignment.campaign_id)
+             .where(Campaign.kind == EXIT_PLAYBOOK))
+    if since is not None:
+        query = query.where(SurveyAnswer.answered_at >= dt.datetime.combine(since, dt.time(), tzinfo=tz)
+                            .astimezone(dt.UTC))
+    with store.session() as s:
+        rows = s.execute(query.order_by(SurveyAnswer.answered_at, SurveyAnswer.id)).all()
+    columns = ["customer_id", "subscription_id", "answered_at", "score", "comment"]
+    return pd.DataFrame([{"customer_id": str(r[0]),
+                          "subscription_id": (r[1][len(EXIT_OCCURRENCE):] if str(r[1] or "").startswith(EXIT_OCCURRENCE)
+                                              else None),
+                          "answered_at": pd.Timestamp(_aware(r[2]).astimezone(tz).replace(tzinfo=None)),
+                          "score": int(r[3]), "comment": r[4]} for r in rows], columns=columns)
+
+
 # ------------------------------------------------------------------------------ response rates
 def nps_of(scores: list[int]) -> float | None:
     """NPS = % promoters (9–10) − % detractors (0–6) of the answers (Reichheld 2003,
@@ -425,7 +467,8 @@ def mark_exported(store: Any, ids: list[int], when: dt.datetime) -> None:
                       .values(exported_at=when))
 
 
-__all__ = ["ASKING", "LINK_PATH", "SALT", "SECRET_ENV", "AlreadyAnswered", "Answered", "Invitation", "LinkExpired",
-           "SurveyRefused", "answer", "answers_between", "ces_of", "check_comment", "check_score", "csat_of", "look_up",
-           "make_token", "mark_exported", "morning_slots", "new_token_id", "nps_of", "read_token", "recently_invited",
-           "survey_link", "survey_secret", "survey_stats", "unexported_answers"]
+__all__ = ["ASKING", "EXIT_OCCURRENCE", "EXIT_PLAYBOOK", "LINK_PATH", "SALT", "SECRET_ENV", "AlreadyAnswered",
+           "Answered", "Invitation", "LinkExpired", "SurveyRefused", "answer", "answers_between", "ces_of",
+           "check_comment", "check_score", "csat_of", "exit_answers", "look_up", "make_token", "mark_exported",
+           "morning_slots", "new_token_id", "nps_of", "read_token", "recently_invited", "survey_link", "survey_secret",
+           "survey_stats", "unexported_answers"]
