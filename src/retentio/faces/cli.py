@@ -293,6 +293,7 @@ def demo(
     print_table(summary, title=f"Demo workspace {result['workspace']}",
                 columns=["table", "rows", "customers", "from", "to"])
     err.print(f"Workspace ready: [bold]{result['workspace']}[/]  (try: retentio -w {target} churn score --top 10)")
+    err.print(f"Survey answer and unsubscribe pages: retentio -w {target} serve  (http://127.0.0.1:8000)")
     err.print(f"{len(made.playbooks)} playbooks written (CSV export; try: retentio -w {target} campaign plan winback)")
     err.print("Report (open it in a browser):")
     print(result["report"])

@@ -204,11 +204,10 @@ def _segments_at_exit(ws: Workspace, rows: pd.DataFrame, period: str) -> pd.Seri
     seg = pd.Series("(no orders yet)", index=rows.index, dtype="object")
     for start in sorted(starts.unique()):
         idx = starts.index[starts == start]
-        try:
-            r = rfm(ws, pd.Timestamp(start).date())
-        except Exception:  # noqa: BLE001 - no completed order before that day: nobody has a segment yet
-            continue
-        m = dict(zip(r.customer_id, r.segment))
+        # no completed order before that day gives an empty table: nobody has a segment yet.
+        # Any other failure (the engine, the data) is the user's to see, not a label.
+        r = rfm(ws, pd.Timestamp(start).date())
+        m = dict(zip(r.customer_id.astype(str), r.segment))
         seg[idx] = [m.get(c, "(no orders yet)") for c in rows.customer_id[idx]]
     return seg
 
