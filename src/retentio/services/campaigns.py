@@ -282,14 +282,13 @@ def suppress(ws: Workspace, address: str | None, *, channel: str | None = None, 
 
 def unsubscribe(ws: Workspace, token: str) -> dict[str, str]:
     """What the one-click unsubscribe (RFC 8058 POST) does: verify the link's token and
-    suppress that customer on that channel for good. Returns who and which channel."""
-    from retentio.actions.ledger import add_suppressions
-    from retentio.actions.unsubscribe import verify_token, workspace_secret
+    suppress that customer on that channel for good. Returns who and which channel (the
+    web page's :func:`retentio.services.unsubscribe.unsubscribe_by_token`, without its count)."""
+    from retentio.services.unsubscribe import unsubscribe_by_token
 
-    asked = verify_token(workspace_secret(ws.path), token)
-    add_suppressions(ws.store, [{"channel": asked.channel, "customer_id": asked.customer_id, "kind": "unsubscribe"}],
-                     f"link:{asked.campaign}")
-    return {"customer_id": asked.customer_id, "channel": asked.channel, "campaign": asked.campaign}
+    done = unsubscribe_by_token(ws, token)
+    return {"customer_id": str(done["customer_id"]), "channel": str(done["channel"]),
+            "campaign": str(done["campaign"])}
 
 
 def import_suppressions(ws: Workspace, path: Path, channel: str | None = None) -> dict[str, int]:

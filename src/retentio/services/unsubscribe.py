@@ -1,7 +1,7 @@
 """Unsubscribe links, read without writing: what a signed unsubscribe token asks for,
 so the confirmation page (GET — mail scanners open links) can say who and which
-channel before anything changes. The unsubscribing itself (the RFC 8058 one-click POST)
-is :func:`retentio.services.campaigns.unsubscribe`."""
+channel before anything changes; and the unsubscribing itself (the RFC 8058 one-click
+POST), which :func:`retentio.services.campaigns.unsubscribe` also calls."""
 
 from __future__ import annotations
 
@@ -26,12 +26,11 @@ def unsubscribe_by_token(ws: Workspace, token: str) -> dict[str, str | int]:
     not match): that customer is suppressed on that channel for good. Repeating it
     changes nothing: ``added`` is 1 the first time, 0 after."""
     from retentio.actions.ledger import add_suppressions
-    from retentio.actions.unsubscribe import verify_token, workspace_secret
 
-    asked = verify_token(workspace_secret(ws.path), token)
-    added = add_suppressions(ws.store, [{"channel": asked.channel, "customer_id": asked.customer_id,
-                                         "kind": "unsubscribe"}], f"link:{asked.campaign}")
-    return {"customer_id": asked.customer_id, "channel": asked.channel, "campaign": asked.campaign, "added": added}
+    asked = unsubscribe_request(ws, token)
+    added = add_suppressions(ws.store, [{"channel": asked["channel"], "customer_id": asked["customer_id"],
+                                         "kind": "unsubscribe"}], f"link:{asked['campaign']}")
+    return asked | {"added": added}
 
 
 __all__ = ["unsubscribe_by_token", "unsubscribe_request"]
