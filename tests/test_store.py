@@ -60,7 +60,7 @@ def register(store: Store, n: int = 1) -> list[int]:
 
 
 #: the newest revision of the real migrations
-HEAD = "0006"
+HEAD = "0007"
 
 
 def test_upgrade_from_empty_creates_the_schema(store_url):

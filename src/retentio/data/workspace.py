@@ -65,6 +65,7 @@ class Workspace:
         self._creating = False
         self._backend: Any = None
         self._store: Any = None
+        self._shares_store = False
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -137,13 +138,31 @@ class Workspace:
         ws.read_only = read_only
         return ws
 
+    def reader(self) -> Workspace:
+        """A read-only view of this workspace that shares its (open, migrated) store: for a
+        long-running process such as the web app, which reads the analytics database
+        briefly per request — so ``retentio load`` and other writers are not locked out
+        between requests — and keeps one pool of store connections. Closing the view
+        leaves the store open."""
+        view = Workspace(self.path, self.settings)
+        view.read_only = True
+        view._store = self.store
+        view._shares_store = True
+        return view
+
+    def writer(self) -> Workspace:
+        """Like :meth:`reader`, but with the analytics database open for writing."""
+        view = self.reader()
+        view.read_only = False
+        return view
+
     def close(self) -> None:
         if self._backend is not None and self.engine == "duckdb":
             self._backend.disconnect()
         self._backend = None
-        if self._store is not None:
+        if self._store is not None and not self._shares_store:
             self._store.close()
-            self._store = None
+        self._store = None
 
     def __enter__(self) -> Workspace:
         return self

@@ -742,6 +742,7 @@ def report_cmd(
 
 # the campaign command groups register themselves on ``app``
 from retentio.faces import (  # noqa: E402,F401
+    cli_access,
     cli_campaigns,
     cli_feedback,
     cli_feedback_tasks,

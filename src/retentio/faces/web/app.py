@@ -42,10 +42,9 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import jinja2
 from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from retentio.data.errors import RetentioError
@@ -80,19 +79,28 @@ HEADERS = {
 }
 
 
-def _templates() -> jinja2.Environment:
-    # autoescape every template (named *.html.j2): customers' comments are shown as text
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                              autoescape=jinja2.select_autoescape(["html", "html.j2"], default=True),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("retentio")
+    except PackageNotFoundError:
+        return "0"
 
 
-def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = None) -> FastAPI:
+def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = None,
+               secure_cookies: bool | None = None) -> FastAPI:
     """The web app on the workspace at ``workspace_path`` (opened and its store migrated
     now: :class:`RetentioError` when it is not a workspace or its store cannot be
     reached). ``env`` stands for the environment when reading ``RETENTIO_SECRET_KEY``
-    (default: the process's)."""
+    (default: the process's). ``secure_cookies``: mark cookies Secure always (True),
+    never (False) or when the request came over HTTPS (None)."""
+    from fastapi.staticfiles import StaticFiles
+
     from retentio.data.workspace import Workspace
+    from retentio.faces.web import api, auth_pages, pages
+    from retentio.faces.web.context import Web
+    from retentio.faces.web.security import WebError, is_api, login_redirect_target
 
     ws = Workspace.open(Path(workspace_path), read_only=False)
     try:
@@ -100,7 +108,8 @@ def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = No
     except BaseException:
         ws.close()
         raise
-    templates = _templates()
+    web = Web(ws, env, secure_cookies=secure_cookies)
+    templates = web.templates
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -109,8 +118,13 @@ def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = No
         finally:
             ws.close()
 
-    app = FastAPI(title="Retentio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = FastAPI(title="Retentio", version=_version(), docs_url=None, redoc_url=None,
+                  openapi_url=api.OPENAPI_URL, lifespan=lifespan,
+                  description="The REST API of Retentio: customers' risk and value, metrics, campaigns, "
+                              "loyalty (earn, redeem, balance), feedback and data loads. Authenticate with "
+                              "`Authorization: Bearer rk_…` (`retentio apikey create`).")
     app.state.workspace = ws
+    app.state.web = web
 
     def language(request: Request) -> str:
         return choose(request.query_params.get("lang"), request.headers.get("accept-language"))
@@ -128,26 +142,62 @@ def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = No
         return page(request, "message.html.j2", status, title_key, message=words[text_key].format(**fmt),
                     tone="note" if status < 400 else "error", score=None, comment=None)
 
+    def api_error(status: int, code: str, text: str, field: str | None = None,
+                  headers: Mapping[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": {"status": status, "code": code, "message": text, "field": field}},
+                            status_code=status, headers=dict(HEADERS) | dict(headers or {}))
+
     # ------------------------------------------------------------------ errors
+    @app.exception_handler(WebError)
+    async def web_error(request: Request, exc: WebError) -> Response:
+        if is_api(request):
+            return api_error(exc.status, exc.code, exc.message, exc.field, exc.headers)
+        if exc.status == 401:
+            return RedirectResponse(login_redirect_target(request), status_code=303, headers=HEADERS)
+        return pages.error_page(request, exc.status, exc.message)
+
+    @app.exception_handler(RetentioError)
+    async def refused_input(request: Request, exc: RetentioError) -> Response:
+        # a RetentioError is the user's input or data (the CLI's exit 2); "busy" is another
+        # process writing the analytics database
+        status, code = (503, "busy") if " is busy:" in str(exc) else (422, "invalid")
+        if is_api(request):
+            return api_error(status, code, str(exc), getattr(exc, "field", None))
+        return pages.error_page(request, status, str(exc))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_api(request):
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+            return api_error(exc.status_code, code, str(exc.detail), headers=exc.headers)
         if exc.status_code == 404:
             return message(request, 404, "not_found_title", "not_found")
         return Response(status_code=exc.status_code, headers=HEADERS | dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        if is_api(request):
+            first = exc.errors()[0] if exc.errors() else {}
+            where = ".".join(str(x) for x in first.get("loc", ())[1:]) or None
+            return api_error(422, "invalid", f"{where or 'request'}: {first.get('msg', 'invalid')}", where)
         return message(request, 400, "invalid_title", "invalid")
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
-        # never a traceback on a public page (uvicorn logs it)
+        # never a traceback in a page or an answer (uvicorn logs it)
+        if is_api(request):
+            return api_error(500, "server_error", "something went wrong on our side; it is logged")
         return message(request, 500, "server_error_title", "server_error")
 
     # ------------------------------------------------------------------ health
-    @app.get("/health")
+    @app.get("/health", include_in_schema=False)
     def health() -> JSONResponse:
         return JSONResponse({"status": "ok"}, headers=HEADERS)
+
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    auth_pages.add_routes(app)
+    pages.add_routes(app)
+    api.add_routes(app)
 
     # ------------------------------------------------------------------ surveys
     def survey_form(request: Request, inv: dict[str, Any], status: int, *, error: str | None = None,
@@ -172,7 +222,7 @@ def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = No
             return message(request, 409, "answered_title", "answered")
         return message(request, 400, "invalid_title", "invalid")
 
-    @app.get("/s/{token}", response_class=HTMLResponse)
+    @app.get("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
     def survey_page(request: Request, token: str) -> HTMLResponse:
         from retentio.services.surveys import survey_invitation
 
@@ -184,7 +234,7 @@ def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = No
             return message(request, 200, "answered_title", "answered")
         return survey_form(request, inv, 200)
 
-    @app.post("/s/{token}", response_class=HTMLResponse)
+    @app.post("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
     def survey_answer(request: Request, token: str, score: Annotated[str | None, Form()] = None,
                       comment: Annotated[str | None, Form()] = None) -> HTMLResponse:
         from retentio.actions.feedback.surveys import MAX_COMMENT, SurveyRefused
@@ -239,21 +289,21 @@ def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = No
         return message(request, 200, "unsub_done_title", "unsub_done" if done["added"] else "unsub_again",
                        channel=channel_name(request, str(done["channel"])))
 
-    @app.get("/u/{token}", response_class=HTMLResponse)
+    @app.get("/u/{token}", response_class=HTMLResponse, include_in_schema=False)
     def unsubscribe_confirm(request: Request, token: str) -> HTMLResponse:
         return unsubscribe_page(request, token)
 
-    @app.post("/u/{token}", response_class=HTMLResponse)
+    @app.post("/u/{token}", response_class=HTMLResponse, include_in_schema=False)
     def unsubscribe_post(request: Request, token: str) -> HTMLResponse:
         # the body is not read: RFC 8058's "List-Unsubscribe=One-Click", the page's button
         # or nothing at all — the signed token is the authority
         return unsubscribe_now(request, token)
 
-    @app.get("/unsubscribe", response_class=HTMLResponse)
+    @app.get("/unsubscribe", response_class=HTMLResponse, include_in_schema=False)
     def unsubscribe_confirm_query(request: Request, token: str | None = None) -> HTMLResponse:
         return unsubscribe_page(request, token)
 
-    @app.post("/unsubscribe", response_class=HTMLResponse)
+    @app.post("/unsubscribe", response_class=HTMLResponse, include_in_schema=False)
     def unsubscribe_post_query(request: Request, token: str | None = None) -> HTMLResponse:
         return unsubscribe_now(request, token)
 

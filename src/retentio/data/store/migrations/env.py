@@ -3,6 +3,7 @@ transaction for the whole upgrade, so a failing migration leaves the previous sc
 
 from alembic import context
 
+import retentio.data.store.access_tables  # noqa: F401 - registers the users, sessions, API keys and audit log
 import retentio.data.store.campaign_tables  # noqa: F401 - registers the campaign tables on Base.metadata
 import retentio.data.store.loyalty_tables  # noqa: F401 - and the loyalty tables
 import retentio.data.store.survey_tables  # noqa: F401 - and the survey tables

@@ -1,0 +1,3 @@
+"""Words of the loyalty pages, English and Russian (same keys in both)."""
+
+WORDS: dict[str, dict[str, str]] = {"en": {}, "ru": {}}
