@@ -272,19 +272,22 @@ def demo(
     (metrics, cohorts, segments, CLV, churn model) and write the report; prints its path.
     [default workspace: ./retentio-demo]"""
     from retentio.faces.report import build
-    from retentio.services.data import DemoParams, prepare_demo
+    from retentio.services.data import DEMO_LOGIN_FILE, DemoParams, prepare_demo
     from retentio.workspace import Workspace
 
     target = workspace or (ctx.obj or {}).get("workspace") or Path("retentio-demo")
     _DOING["writes"] = True
-    with progress("demo", total=35) as step:
+    with progress("demo", total=36) as step:
         made = prepare_demo(target, DemoParams(customers, seed, csv_dir, force), progress=step)
         with Workspace.open(target) as ws:
             report = build(ws, Path(target) / "report.html", progress=step)
     summary = [t.as_dict() for t in made.tables]
     result = {"workspace": str(made.path), "customers": customers, "seed": seed, "tables": summary,
               "churn_model_version": made.churn_model_version, "playbooks": made.playbooks,
-              "report": str(Path(report["report"]).resolve())}
+              "report": str(Path(report["report"]).resolve()),
+              "web": {"command": f"retentio -w {target} serve", "url": "http://127.0.0.1:8000",
+                      "email": made.login[0] if made.login else None,
+                      "password": made.login[1] if made.login else None}}
     if csv_dir:
         result["csv_dir"] = str(csv_dir)
     if json:
@@ -293,7 +296,10 @@ def demo(
     print_table(summary, title=f"Demo workspace {result['workspace']}",
                 columns=["table", "rows", "customers", "from", "to"])
     err.print(f"Workspace ready: [bold]{result['workspace']}[/]  (try: retentio -w {target} churn score --top 10)")
-    err.print(f"Survey answer and unsubscribe pages: retentio -w {target} serve  (http://127.0.0.1:8000)")
+    if made.login:
+        err.print(f"Web app: [bold]retentio -w {target} serve[/]  then open http://127.0.0.1:8000 and sign in as "
+                  f"[bold]{made.login[0]}[/] with password [bold]{made.login[1]}[/] (also in "
+                  f"{Path(target) / DEMO_LOGIN_FILE})", highlight=False, soft_wrap=True)
     err.print(f"{len(made.playbooks)} playbooks written (CSV export; try: retentio -w {target} campaign plan winback)")
     err.print("Report (open it in a browser):")
     print(result["report"])

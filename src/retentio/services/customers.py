@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
@@ -153,6 +154,24 @@ def _check_page(limit: int, offset: int, most: int = 1000) -> None:
 
 
 # ------------------------------------------------------------------------------ tables
+#: per open workspace: (its backend, the data's fingerprint, table expressions); building
+#: ``ws.table(name)`` reads the table's schema from the engine, a few ms each time
+_TABLES: weakref.WeakKeyDictionary[Any, tuple[Any, str, dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _table(ws: Workspace, name: str, key: tuple[str, str]) -> ir.Table:
+    """``ws.table(name)``, reused while the workspace's backend and data stay the same."""
+    backend = ws.backend
+    with _CACHE_LOCK:
+        held = _TABLES.get(ws)
+        if held is None or held[0] is not backend or held[1] != key[1]:
+            held = (backend, key[1], {})
+            _TABLES[ws] = held
+        tables = held[2]
+    if name not in tables:
+        tables[name] = ws.table(name)
+    return tables[name]
+
 def _loaded(ws: Workspace, key: tuple[str, str] | None = None) -> dict[str, bool]:
     """Which canonical tables hold rows (cached with the data's fingerprint)."""
     from retentio.data.schema import TABLES
@@ -177,7 +196,8 @@ def _present(ws: Workspace, table: str, key: tuple[str, str]) -> frozenset[str]:
 def _customers_table(ws: Workspace, key: tuple[str, str] | None = None) -> ir.Table:
     """The customers table, or the one derived from the activity tables when none is
     loaded (:meth:`Workspace.customers`), with a ``name`` column (null when there is none)."""
-    t = ws.table("customers") if _loaded(ws, key)["customers"] else ws.customers()
+    key = key or _data_key(ws)
+    t = _table(ws, "customers", key) if _loaded(ws, key)["customers"] else ws.customers()
     return t.mutate(name=_name_expr(t)) if "name" not in t.columns else t.mutate(name=t["name"].cast("string"))
 
 
@@ -328,6 +348,24 @@ def _score_item(row: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ CLV
+def _clv_fitted(ws: Workspace) -> dict[str, Any]:
+    """Customer value as ``retentio clv predict`` gives it (BG/NBD + Gamma-Gamma fitted on
+    the data now, the workspace's horizon and discount rate), for a workspace whose
+    registry holds no CLV model; a refusal (data that cannot identify the model) is the note."""
+    from retentio.services.clv import value_customers
+
+    try:
+        valued = value_customers(ws)
+    except RetentioError as exc:
+        return {"model_version": None, "by_customer": None, "note": f"CLV not available: {exc}"}
+    frame = valued.frame
+    cols = ["expected_purchases", "p_alive", "expected_spend", "clv"]
+    by = {str(cid): _plain(dict(zip(cols, values)))
+          for cid, *values in zip(frame.customer_id, *(frame[c] for c in cols))}
+    return {"model_version": None, "by_customer": by, "note": None, "horizon": int(valued.horizon),
+            "unit": valued.unit, "fitted": "bgnbd + gamma_gamma on the current data"}
+
+
 def _clv_values(ws: Workspace, key: tuple[str, str]) -> dict[str, Any]:
     """Customer value from the newest CLV model in the registry (cached per model and
     data): ``{"model_version", "by_customer": {id: {clv, p_alive, ...}}, "note"}``;
@@ -341,9 +379,7 @@ def _clv_values(ws: Workspace, key: tuple[str, str]) -> dict[str, Any]:
 
     model = latest_model(ws.store, "clv")
     if model is None:
-        return {"model_version": None, "by_customer": None,
-                "note": "no CLV model in the workspace's model registry (nothing registers one yet: "
-                        "`retentio clv fit` / `clv predict` compute values without storing the model)"}
+        return _cached(("clv-fitted", *key), lambda: _clv_fitted(ws))
 
     def compute() -> dict[str, Any]:
         import json
@@ -381,7 +417,7 @@ def _history(ws: Workspace, table: str, customer_id: str, order_by: list[str],
 
     if customer_id not in _present(ws, table, key):
         return 0, []
-    t = ws.table(table)
+    t = _table(ws, table, key)
     t = t.filter(t.customer_id == customer_id)
     rows = _rows(t.order_by([ibis.desc(c) for c in order_by]).limit(PROFILE_ROWS))
     total = len(rows) if len(rows) < PROFILE_ROWS else int(t.count().execute())

@@ -185,6 +185,8 @@ class DemoWorkspace:
     csv_dir: Path | None
     #: one playbook of every kind, exporting to CSV (the demo sends nothing anywhere)
     playbooks: list[str] = field(default_factory=list)
+    #: the web app's demo administrator: (email, password), also in DEMO_LOGIN_FILE
+    login: tuple[str, str] | None = None
 
 
 def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progress = _quiet) -> DemoWorkspace:
@@ -197,7 +199,7 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
     from retentio.data.demo_campaigns import past_campaigns
     from retentio.data.workspace import Workspace
     from retentio.services.campaigns import new_playbook
-    from retentio.services.churn import train_churn
+    from retentio.services.churn import score_churn, train_churn
     from retentio.services.loyalty import demo_loyalty
 
     if params.csv_dir is not None and params.csv_dir.exists() and not params.csv_dir.is_dir():
@@ -223,6 +225,8 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
             ws.load(name, frame, mode="replace")
         progress("training the churn model")
         trained = train_churn(ws, progress=progress)
+        progress("scoring churn risk")
+        score_churn(ws)  # kept as a snapshot: the web app's at-risk list and profiles read it
         tables = describe_tables(ws)
         progress("recording past campaigns")
         record_history(ws.store, [{"name": c.name, "kind": c.kind, "definition": _past_definition(c)}
@@ -232,7 +236,35 @@ def prepare_demo(path: Path, params: DemoParams = DemoParams(), progress: Progre
         playbooks = [new_playbook(ws, kind, kind, channel="csv", force=True).stem for kind in KINDS]
         progress("running the loyalty program over the orders")
         demo_loyalty(ws, seed=params.seed)
-    return DemoWorkspace(Path(path).resolve(), tables, trained.get("model_version"), params.csv_dir, playbooks)
+        login = _demo_login(ws)
+    return DemoWorkspace(Path(path).resolve(), tables, trained.get("model_version"), params.csv_dir, playbooks,
+                         login)
+
+
+#: the demo's web sign-in (an administrator), and the file in the workspace that keeps it
+DEMO_EMAIL = "demo@retentio.local"
+DEMO_LOGIN_FILE = "demo-login.txt"
+
+
+def _demo_login(ws: Any) -> tuple[str, str]:
+    """The demo administrator of the web app with a new random password (a rerun of the
+    demo sets a new one), written to DEMO_LOGIN_FILE readable by the owner only."""
+    import os
+    import secrets
+
+    from retentio.services.accounts import add_user, cli_principal, reset_password, users
+
+    password = secrets.token_urlsafe(12)
+    actor = cli_principal()
+    if any(u["email"] == DEMO_EMAIL for u in users(ws.store)):
+        reset_password(ws.store, DEMO_EMAIL, password, actor=actor)
+    else:
+        add_user(ws.store, DEMO_EMAIL, password, "admin", actor=actor)
+    target = Path(ws.path) / DEMO_LOGIN_FILE
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"email: {DEMO_EMAIL}\npassword: {password}\n")
+    return DEMO_EMAIL, password
 
 
 #: what the demo's past messages cost (RUB): an email through a paid provider; CSV exports are free

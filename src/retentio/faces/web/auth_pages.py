@@ -9,6 +9,7 @@
 * ``POST /logout`` — ends the session in the store (the cookie no longer signs in, even
   if a copy was kept) and removes the cookie.
 * ``POST /settings/language`` — the signed-in user's page language.
+* ``GET /settings/csrf`` — the session's CSRF token as JSON (for scripts).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from retentio.faces.web.context import web_of
 from retentio.faces.web.i18n_app import APP_WORDS
@@ -91,6 +92,12 @@ def add_routes(app: FastAPI) -> None:
         response = RedirectResponse("/login", status_code=303, headers=PAGE_HEADERS)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
         return response
+
+    @app.get("/settings/csrf", include_in_schema=False)
+    def csrf(who: Principal = need(None)) -> JSONResponse:
+        """The session's CSRF token, for scripts that send changes with fetch() (a
+        cross-origin page cannot read it: no CORS headers are ever sent)."""
+        return JSONResponse({"csrf_token": who.csrf_token or ""}, headers=PAGE_HEADERS)
 
     @app.post("/settings/language", include_in_schema=False)
     def language(request: Request, language: Annotated[str, Form(max_length=2)] = "en",
