@@ -316,25 +316,31 @@ def sign_in(store: Store, email: str, password: str, *, address: str, user_agent
 def session_principal(store: Store, token: str | None, *, address: str | None = None,
                       at: dt.datetime | None = None) -> Principal | None:
     """The signed-in user of a session cookie, or None when it is unknown, ended, expired,
-    idle too long or its user disabled."""
+    idle too long or its user disabled. Read without the write lock; the last-seen time
+    is written at most once a minute."""
     from sqlalchemy import update
 
     if not token or len(token) > 200:
         return None
     t = at or now()
     sid = _sha256(token)
-    with store.session() as s:
+    with store.reading() as s:
         row = s.get(WebSession, sid)
         if row is None or row.ended_at is not None:
             return None
-        if t >= _aware(row.expires_at) or t - _aware(row.last_seen_at) > dt.timedelta(minutes=IDLE_MINUTES):  # type: ignore[operator]
+        last_seen = _aware(row.last_seen_at)
+        assert last_seen is not None
+        if t >= _aware(row.expires_at) or t - last_seen > dt.timedelta(minutes=IDLE_MINUTES):  # type: ignore[operator]
             return None
         u = s.get(User, row.user_id)
         if u is None or u.disabled_at is not None:
             return None
-        if (t - _aware(row.last_seen_at)).total_seconds() > _TOUCH_SECONDS:  # type: ignore[operator]
-            s.execute(update(WebSession).where(WebSession.id == sid).values(last_seen_at=t))
-        return Principal("user", u.email, u.role, address, u.id, sid, row.csrf_token, u.language)
+        who = Principal("user", u.email, u.role, address, u.id, sid, row.csrf_token, u.language)
+    if (t - last_seen).total_seconds() > _TOUCH_SECONDS:
+        with store.session() as s:
+            s.execute(update(WebSession).where(WebSession.id == sid, WebSession.last_seen_at < t)
+                      .values(last_seen_at=t))
+    return who
 
 
 def sign_out(store: Store, who: Principal) -> None:
@@ -404,20 +410,25 @@ def revoke_key(store: Store, prefix: str, *, actor: Principal) -> dict[str, Any]
 
 
 def key_principal(store: Store, key: str | None, *, address: str | None = None) -> Principal | None:
-    """The client of an API key, or None when the key is unknown or revoked."""
+    """The client of an API key, or None when the key is unknown or revoked (read without
+    the write lock; the last-used time is written at most once a minute)."""
     from sqlalchemy import select, update
 
     if not key or not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     digest = _sha256(key)
     t = now()
-    with store.session() as s:
+    with store.reading() as s:
         k = s.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
         if k is None or k.revoked_at is not None:
             return None
-        if k.last_used_at is None or (t - _aware(k.last_used_at)).total_seconds() > _TOUCH_SECONDS:  # type: ignore[operator]
-            s.execute(update(ApiKey).where(ApiKey.id == k.id).values(last_used_at=t))
-        return Principal("apikey", k.prefix, k.role, address)
+        who = Principal("apikey", k.prefix, k.role, address)
+        stale = k.last_used_at is None or (t - _aware(k.last_used_at)).total_seconds() > _TOUCH_SECONDS  # type: ignore[operator]
+        key_id = k.id
+    if stale:
+        with store.session() as s:
+            s.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=t))
+    return who
 
 
 def cli_principal() -> Principal:

@@ -454,7 +454,7 @@ def _loyalty(ws: Workspace, customer_id: str) -> tuple[list[dict[str, Any]], lis
     from retentio.actions.loyalty.programs import read_program
     from retentio.data.store.loyalty_tables import LoyaltyAccount
 
-    with ws.store.session() as s:
+    with ws.store.reading() as s:
         accounts = s.execute(select(LoyaltyAccount.program, LoyaltyAccount.available, LoyaltyAccount.pending,
                                     LoyaltyAccount.tier, LoyaltyAccount.tier_override, LoyaltyAccount.joined_at)
                              .where(LoyaltyAccount.customer_id == customer_id)
@@ -484,7 +484,7 @@ def _messages(ws: Workspace, customer_id: str) -> list[dict[str, Any]]:
 
     from retentio.data.store.campaign_tables import Campaign, OutboxMessage
 
-    with ws.store.session() as s:
+    with ws.store.reading() as s:
         rows = s.execute(select(OutboxMessage.id, Campaign.name, Campaign.kind, OutboxMessage.run_id,
                                 OutboxMessage.channel, OutboxMessage.message_class, OutboxMessage.status,
                                 OutboxMessage.subject, OutboxMessage.not_before, OutboxMessage.sent_at,
@@ -503,7 +503,7 @@ def _campaigns(ws: Workspace, customer_id: str) -> list[dict[str, Any]]:
 
     from retentio.data.store.campaign_tables import Assignment, Campaign, CampaignRun
 
-    with ws.store.session() as s:
+    with ws.store.reading() as s:
         rows = s.execute(select(Campaign.name, Campaign.kind, Assignment.run_id, CampaignRun.as_of, Assignment.arm,
                                 Assignment.reason, Assignment.occurrence, Assignment.promo_code,
                                 Assignment.expected_value, Assignment.offer, Assignment.created_at)

@@ -69,8 +69,12 @@ class Store:
             @event.listens_for(self.engine, "begin")
             def _sqlite_begin(connection) -> None:
                 # IMMEDIATE: take the write lock at the start, so two writers queue (busy
-                # timeout) instead of one failing when both read and then write
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                # timeout) instead of one failing when both read and then write; a session
+                # that only reads (reading()) starts a deferred one and never waits for writers
+                if connection.get_execution_options().get("retentio_read_only"):
+                    connection.exec_driver_sql("BEGIN")
+                else:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     @classmethod
     def open(cls, url: str, *, migrations: Path = MIGRATIONS) -> Store:
@@ -128,6 +132,19 @@ class Store:
 
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator:
+        """A session for reading only: on SQLite it does not take the write lock (WAL
+        readers see the last committed state and never wait for a writer), so page views
+        and look-ups do not queue behind a ledger or campaign write. Anything written in
+        it is rolled back."""
+        from sqlalchemy.orm import Session
+
+        engine = self.engine.execution_options(retentio_read_only=True)
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+            session.rollback()
 
     def close(self) -> None:
         self.engine.dispose()

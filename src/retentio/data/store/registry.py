@@ -94,7 +94,7 @@ def latest_model(store: Store, kind: str) -> RegisteredModel | None:
     """The newest version of ``kind``, or None when none was trained."""
     from sqlalchemy import select
 
-    with store.session() as session:
+    with store.reading() as session:
         row = session.scalars(select(ModelVersion).where(ModelVersion.kind == kind)
                               .order_by(ModelVersion.version.desc()).limit(1)).first()
         return _registered(row) if row is not None else None
@@ -104,7 +104,7 @@ def model_versions(store: Store, kind: str) -> list[RegisteredModel]:
     """Every version of ``kind``, oldest first."""
     from sqlalchemy import select
 
-    with store.session() as session:
+    with store.reading() as session:
         return [_registered(r) for r in session.scalars(
             select(ModelVersion).where(ModelVersion.kind == kind).order_by(ModelVersion.version))]
 
@@ -118,7 +118,7 @@ def find_snapshot(store: Store, model: RegisteredModel, as_of: dt.date, data_fin
     """The snapshot this model already made as of ``as_of`` on the same data, if any."""
     from sqlalchemy import select
 
-    with store.session() as session:
+    with store.reading() as session:
         row = session.scalars(select(ScoreSnapshot).where(
             ScoreSnapshot.model_version_id == model.id, ScoreSnapshot.as_of == as_of,
             ScoreSnapshot.data_fingerprint == data_fingerprint)).first()
@@ -173,7 +173,7 @@ def snapshots(store: Store) -> list[Snapshot]:
     from sqlalchemy import select
     from sqlalchemy.orm import joinedload
 
-    with store.session() as session:
+    with store.reading() as session:
         return [_snapshot(r) for r in session.scalars(
             select(ScoreSnapshot).options(joinedload(ScoreSnapshot.model)).order_by(ScoreSnapshot.id.desc()))]
 
@@ -183,7 +183,7 @@ def snapshot_scores(store: Store, snapshot: Snapshot) -> pd.DataFrame:
     cursor: the ORM's per-row processing costs seconds at a million rows)."""
     import pandas as pd
 
-    with store.session() as session:
+    with store.reading() as session:
         raw = session.connection().connection.driver_connection
         marker = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
         cursor = raw.cursor()
