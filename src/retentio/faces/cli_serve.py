@@ -1,6 +1,7 @@
 """The ``serve`` command: the web app (:mod:`retentio.faces.web`) under uvicorn — the
-pages a survey's answer link and an unsubscribe link open, and ``/health``. FastAPI and
-uvicorn are imported when the command runs, so ``--help`` answers at once."""
+team's pages, the REST API under ``/api/v1``, and the public pages a survey's answer
+link and an unsubscribe link open. FastAPI and uvicorn are imported when the command
+runs, so ``--help`` answers at once."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ def serve(
                                                      "put a TLS-terminating proxy in front)")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The TCP port to listen on")] = 8000,
 ) -> None:
-    """Serve the web app: survey answer pages (/s/TOKEN), unsubscribe pages (/u/TOKEN and
-    /unsubscribe?token=...) and /health, on HOST:PORT until Ctrl-C. Point the
-    workspace's [campaigns] survey_base_url and unsubscribe_url at it."""
+    """Serve the web app on HOST:PORT until Ctrl-C: the pages (sign in with a user from
+    `retentio user add`), the REST API under /api/v1 (API keys from `retentio apikey
+    create`; OpenAPI at /api/v1/openapi.json), and the survey answer (/s/TOKEN) and
+    unsubscribe (/u/TOKEN) pages — point the workspace's [campaigns] survey_base_url and
+    unsubscribe_url at it."""
     import uvicorn
 
     from retentio.faces.web.app import create_app

@@ -1,4 +1,8 @@
-"""The web app's factory: :func:`create_app` builds a FastAPI app on one workspace.
+"""The web app's factory: :func:`create_app` builds a FastAPI app on one workspace, with
+the signed-in pages (:mod:`retentio.faces.web.pages`), the REST API
+(:mod:`retentio.faces.web.api`), sign-in (:mod:`retentio.faces.web.auth_pages`), the
+access rules (:mod:`retentio.faces.web.security`) and the error answers: JSON
+``{"error": {"status", "code", "message", "field"}}`` under ``/api/``, a page elsewhere.
 
 **Public pages** (no sign-in; each protected by the signed token its link carries):
 
@@ -16,15 +20,15 @@
   changes nothing. A tampered token: 400, nothing written.
 * ``GET /health`` — ``{"status": "ok"}``.
 
-**The workspace.** The app holds the workspace open for its life and uses only its
-operational store (SQLAlchemy's pooled engine is thread-safe; SQLite runs in WAL mode
-with a busy timeout, PostgreSQL as usual), opened — and migrated — when the app is
-built, so a store that cannot be reached fails the start, not the first visitor. The
-analytics database is never opened: DuckDB allows one writing process, and a server
-holding it would lock out ``retentio load`` and every other writing command. Answers
-taken here therefore reach the canonical ``surveys`` table with ``retentio feedback
-sync`` (as :mod:`retentio.services.surveys` describes); ``feedback surveys`` counts them
-at once.
+**The workspace.** The app holds the workspace's operational store open for its life
+(SQLAlchemy's pooled engine is thread-safe; SQLite runs in WAL mode with a busy timeout,
+PostgreSQL as usual), opened — and migrated — when the app is built, so a store that
+cannot be reached fails the start, not the first visitor. The analytics database is
+opened read-only for the moment of a request only (:mod:`retentio.faces.web.context`):
+DuckDB allows one writing process, and a server holding it would lock out ``retentio
+load``. Survey answers taken here reach the canonical ``surveys`` table with ``retentio
+feedback sync`` (as :mod:`retentio.services.surveys` describes); ``feedback surveys``
+counts them at once.
 
 **Pages.** Jinja2 templates with autoescape on (a customer's comment is shown as text),
 English or Russian by ``?lang=en|ru`` or the Accept-Language header, inline CSS and
