@@ -214,7 +214,8 @@ def test_sign_in_throttled_after_five_failures_per_account_and_address(tmp_path)
         assert int(r.headers["retry-after"]) > 0
         # the same address is throttled for other accounts too (per-address limit)
         assert sign_in(client, emails["support"]).status_code == 429
-    from retentio.services.accounts import AccessRefused, Throttled, sign_in as service_sign_in
+    from retentio.services.accounts import AccessRefused, Throttled
+    from retentio.services.accounts import sign_in as service_sign_in
 
     with Workspace.open(tmp_path / "ws") as ws:
         # from another address, the account is still throttled (per-account limit)

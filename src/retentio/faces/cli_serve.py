@@ -20,6 +20,8 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="The address to listen on (0.0.0.0: every interface; "
                                                      "put a TLS-terminating proxy in front)")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The TCP port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes (each its own app on "
+                                                                         "the same workspace and store)")] = 1,
 ) -> None:
     """Serve the web app on HOST:PORT until Ctrl-C: the pages (sign in with a user from
     `retentio user add`), the REST API under /api/v1 (API keys from `retentio apikey
@@ -31,10 +33,22 @@ def serve(
     from retentio.faces.web.app import create_app
 
     with _workspace(ctx, workspace) as ws:  # the same workspace resolution as every command
-        path = ws.path
-    web = create_app(path)
+        path = ws.path.resolve()
+    web = create_app(path, warm=workers == 1)  # built here too: a workspace or store that cannot be opened fails now, with its reason
     err.print(f"serving {escape(str(path))} on http://{escape(host)}:{port} (Ctrl-C stops)", highlight=False)
-    uvicorn.run(web, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
+    if workers == 1:
+        uvicorn.run(web, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
+        return
+    import os
+
+    from retentio.data.settings import ENV_WORKSPACE
+    from retentio.faces.web.app import workspace_of
+
+    workspace_of(web).close()  # the workers build their own
+
+    os.environ[ENV_WORKSPACE] = str(path)  # each worker process builds its app from it
+    uvicorn.run("retentio.faces.web.asgi:app", factory=True, workers=workers, host=host, port=port,
+                log_level="info", server_header=False, proxy_headers=False)
 
 
 __all__ = ["serve"]

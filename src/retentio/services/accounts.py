@@ -86,9 +86,9 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _aware(t: dt.datetime | None) -> dt.datetime | None:
+def _aware(t: dt.datetime) -> dt.datetime:
     # SQLite hands back naive datetimes for timezone-aware columns; they were written in UTC
-    return t.replace(tzinfo=dt.UTC) if t is not None and t.tzinfo is None else t
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
 
 
 def _sha256(text: str) -> str:
@@ -157,7 +157,7 @@ def audit_entries(store: Store, *, limit: int = 100, offset: int = 0, actor: str
     with store.session() as s:
         total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
         rows = s.scalars(q.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)).all()
-        items = [{"id": r.id, "at": _aware(r.at).isoformat(), "actor": r.actor, "role": r.role,  # type: ignore[union-attr]
+        items = [{"id": r.id, "at": _aware(r.at).isoformat(), "actor": r.actor, "role": r.role,
                   "address": r.address, "action": r.action, "target": r.target, "detail": r.detail}
                  for r in rows]
     return {"total": int(total), "items": items}
@@ -166,7 +166,7 @@ def audit_entries(store: Store, *, limit: int = 100, offset: int = 0, actor: str
 # ---------------------------------------------------------------------- users
 def _user_dict(u: User) -> dict[str, Any]:
     return {"id": u.id, "email": u.email, "role": u.role, "language": u.language,
-            "created_at": _aware(u.created_at).isoformat(),  # type: ignore[union-attr]
+            "created_at": _aware(u.created_at).isoformat(),
             "disabled": u.disabled_at is not None}
 
 
@@ -264,7 +264,7 @@ def _throttle_wait(s: Session, email: str, address: str, t: dt.datetime) -> int:
         q = select(LoginFailure.at).where(column == value, LoginFailure.at > since)
         n = s.scalar(select(func.count()).select_from(q.subquery())) or 0
         if n >= THROTTLE_FAILURES:
-            times = sorted(_aware(x) for x in s.scalars(q))  # type: ignore[type-var]
+            times = sorted(_aware(x) for x in s.scalars(q))
             oldest_counting = times[-THROTTLE_FAILURES]
             wait = max(wait, int((oldest_counting + dt.timedelta(minutes=THROTTLE_MINUTES) - t).total_seconds()) + 1)
     return wait
@@ -329,8 +329,7 @@ def session_principal(store: Store, token: str | None, *, address: str | None = 
         if row is None or row.ended_at is not None:
             return None
         last_seen = _aware(row.last_seen_at)
-        assert last_seen is not None
-        if t >= _aware(row.expires_at) or t - last_seen > dt.timedelta(minutes=IDLE_MINUTES):  # type: ignore[operator]
+        if t >= _aware(row.expires_at) or t - last_seen > dt.timedelta(minutes=IDLE_MINUTES):
             return None
         u = s.get(User, row.user_id)
         if u is None or u.disabled_at is not None:
@@ -389,7 +388,7 @@ def keys(store: Store) -> list[dict[str, Any]]:
 
     with store.session() as s:
         return [{"id": k.id, "prefix": k.prefix, "name": k.name, "role": k.role,
-                 "created_at": _aware(k.created_at).isoformat(), "created_by": k.created_by,  # type: ignore[union-attr]
+                 "created_at": _aware(k.created_at).isoformat(), "created_by": k.created_by,
                  "revoked": k.revoked_at is not None,
                  "last_used_at": _aware(k.last_used_at).isoformat() if k.last_used_at else None}
                 for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
@@ -423,7 +422,7 @@ def key_principal(store: Store, key: str | None, *, address: str | None = None) 
         if k is None or k.revoked_at is not None:
             return None
         who = Principal("apikey", k.prefix, k.role, address)
-        stale = k.last_used_at is None or (t - _aware(k.last_used_at)).total_seconds() > _TOUCH_SECONDS  # type: ignore[operator]
+        stale = k.last_used_at is None or (t - _aware(k.last_used_at)).total_seconds() > _TOUCH_SECONDS
         key_id = k.id
     if stale:
         with store.session() as s:

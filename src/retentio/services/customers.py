@@ -692,3 +692,18 @@ def at_risk(ws: Workspace, *, band: str | None = None, segment: str | None = Non
 
 
 __all__ = ["UnknownCustomer", "at_risk", "clear_cache", "customer_profile", "search_customers"]
+
+
+def warm_up(ws: Workspace) -> int:
+    """Fill the in-process caches the profile and the at-risk list read (RFM segments, CLV
+    values, the newest snapshot): a long-running server calls it once at start, so its
+    first visitor does not wait for the whole population's computations. Returns how many
+    customers the at-risk list holds."""
+    found = at_risk(ws, limit=1)
+    sample = found["items"][0]["customer_id"] if found["items"] else None
+    if sample is None:
+        hits = search_customers(ws, limit=1)["items"]
+        sample = hits[0]["customer_id"] if hits else None
+    if sample is not None:
+        customer_profile(ws, sample)
+    return int(found["total"])

@@ -232,3 +232,19 @@ def exit_reasons(ws: Workspace, params: ExitParams = ExitParams()) -> ExitReason
     return ExitReasons(er.exit_reasons(rows, params.period, params.by), er.reason_totals(rows),
                        int(counts.get("voluntary", 0)), int(counts.get("involuntary", 0)),
                        int(counts.get("unknown", 0)), params.period, params.by)
+
+
+def themes_fingerprint(ws: Workspace) -> str:
+    """What the themes are computed from, as one string: the analytics data's fingerprint
+    and the store's survey answers (exit-survey answers are read from there). Equal
+    fingerprints give equal themes for equal parameters (a cache may keep them)."""
+    from sqlalchemy import func, select
+
+    from retentio.data.store.survey_tables import SurveyAnswer
+    from retentio.services.data import _store_in_use
+
+    answers: tuple[object, ...] = ()
+    if _store_in_use(ws):
+        with ws.store.session() as s:
+            answers = tuple(s.execute(select(func.count(SurveyAnswer.id), func.max(SurveyAnswer.id))).one())
+    return f"{ws.data_fingerprint()}|{answers}"

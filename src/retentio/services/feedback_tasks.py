@@ -271,5 +271,26 @@ def sla_report(ws: Workspace, *, period: str = "month", as_of: dt.date | None = 
             "followup": followup_effect(all_tasks, notes, facts, end, window_days)}
 
 
-__all__ = ["MAX_BACKDATE", "change_task", "customer_values", "init_rules", "local_now", "rules_overview",
+# ------------------------------------------------------------------------------ the inbox
+#: the views of the task inbox: everything, the user's own, their role's, the overdue ones
+INBOX_VIEWS = ("all", "mine", "role", "overdue")
+
+
+def inbox(ws: Workspace, view: str = "all", *, user: str | None = None, role: str | None = None,
+          status: str | None = None, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The task inbox of one person, in the list's order (value first, then due time):
+    ``mine`` — assigned to ``user``; ``role`` — owned by ``role`` (the rule's owner);
+    ``overdue`` — not done and past due at ``now``; ``all`` — every task. ``status``
+    narrows any view further."""
+    if view not in INBOX_VIEWS:
+        raise InvalidParameter("view", view, " | ".join(INBOX_VIEWS))
+    rows = tasks(ws, status=status, overdue=view == "overdue", now=now)
+    if view == "mine":
+        rows = [r for r in rows if user is not None and r["assignee"] == user]
+    elif view == "role":
+        rows = [r for r in rows if role is not None and r["owner_role"] == role]
+    return rows
+
+
+__all__ = ["INBOX_VIEWS", "MAX_BACKDATE", "change_task", "customer_values", "inbox", "init_rules", "local_now", "rules_overview",
            "sla_report", "sync_tasks", "task", "task_rules", "tasks"]

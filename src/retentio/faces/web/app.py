@@ -93,12 +93,14 @@ def _version() -> str:
 
 
 def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = None,
-               secure_cookies: bool | None = None) -> FastAPI:
+               secure_cookies: bool | None = None, warm: bool = False) -> FastAPI:
     """The web app on the workspace at ``workspace_path`` (opened and its store migrated
     now: :class:`RetentioError` when it is not a workspace or its store cannot be
     reached). ``env`` stands for the environment when reading ``RETENTIO_SECRET_KEY``
     (default: the process's). ``secure_cookies``: mark cookies Secure always (True),
-    never (False) or when the request came over HTTPS (None)."""
+    never (False) or when the request came over HTTPS (None). ``warm``: on start, compute
+    in the background what the overview and the customer pages cache (a server's first
+    visitor then does not wait for whole-population computations)."""
     from fastapi.staticfiles import StaticFiles
 
     from retentio.data.workspace import Workspace
@@ -117,9 +119,12 @@ def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = No
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        warming = _warm_up(web) if warm else None
         try:
             yield
         finally:
+            if warming is not None:
+                warming.join()
             ws.close()
 
     app = FastAPI(title="Retentio", version=_version(), docs_url=None, redoc_url=None,
@@ -312,6 +317,28 @@ def create_app(workspace_path: str | Path, *, env: Mapping[str, str] | None = No
         return unsubscribe_now(request, token)
 
     return app
+
+
+def _warm_up(web: Any) -> Any:
+    """A daemon thread filling the overview's and the customer pages' caches; a failure
+    only means the first visitor computes them (uvicorn logs it)."""
+    import logging
+    import threading
+
+    def run() -> None:
+        from retentio.services.customers import warm_up
+        from retentio.services.overview import overview
+
+        try:
+            with web.read() as view:
+                overview(view)
+                warm_up(view)
+        except Exception:  # noqa: BLE001 - warming is an optimisation
+            logging.getLogger("retentio.web").warning("warming the caches failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="retentio-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def workspace_of(app: FastAPI) -> Workspace:

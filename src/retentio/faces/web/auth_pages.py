@@ -79,12 +79,12 @@ def add_routes(app: FastAPI) -> None:
             return response
         except AccessRefused:
             return form(request, status=401, error=words["signin_wrong"], email=email, next_path=next)
-        response = RedirectResponse(safe_next(next), status_code=303, headers=PAGE_HEADERS)
-        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path="/",
+        done = RedirectResponse(safe_next(next), status_code=303, headers=PAGE_HEADERS)
+        done.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path="/",
                             secure=cookie_secure(request))
-        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+        done.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
         request.state.principal = who
-        return response
+        return done
 
     @app.post("/logout", include_in_schema=False)
     def logout(request: Request, who: Principal = need(None)) -> Response:
