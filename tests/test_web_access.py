@@ -369,3 +369,57 @@ def test_user_commands(tmp_path, monkeypatch):
     assert json.loads(out)[0]["disabled"] is True
     code, out, _ = run_cli("audit", "-w", ws, "--json")
     assert [e["action"] for e in json.loads(out)][:3] == ["user.disable", "apikey.create", "user.add"]
+
+
+def test_simultaneous_wrong_passwords_check_at_most_five(tmp_path):
+    """Attempts made at the same moment reserve their place before the password is
+    looked at: 12 parallel wrong passwords get 5 checks and 7 throttled refusals."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from retentio import Workspace
+    from retentio.services.accounts import AccessRefused, Throttled
+    from retentio.services.accounts import sign_in as service_sign_in
+
+    Workspace.init(tmp_path / "ws").close()
+    emails = add_users(tmp_path / "ws", ["admin"])
+    with Workspace.open(tmp_path / "ws") as ws:
+        def attempt(i):
+            try:
+                service_sign_in(ws.store, emails["admin"], "wrong password!", address=f"10.1.0.{i}")
+            except Throttled:
+                return "throttled"
+            except AccessRefused:
+                return "checked"
+            return "signed in"
+
+        with ThreadPoolExecutor(12) as pool:
+            outcomes = list(pool.map(attempt, range(12)))
+    assert outcomes.count("checked") == 5 and outcomes.count("throttled") == 7
+
+
+def test_signing_in_again_ends_the_previous_session(site):
+    """A sign-in from a browser that still holds a session cookie ends that session (a
+    copy of the old cookie kept elsewhere no longer signs in)."""
+    from retentio import Workspace
+    from retentio.services.accounts import session_principal
+    from retentio.services.accounts import sign_in as service_sign_in
+
+    _, path, emails, _ = site
+    with Workspace.open(path) as ws:
+        first, _ = service_sign_in(ws.store, emails["analyst"], PASSWORD, address="10.2.0.1")
+        second, _ = service_sign_in(ws.store, emails["analyst"], PASSWORD, address="10.2.0.1", previous=first)
+        assert session_principal(ws.store, first) is None
+        assert session_principal(ws.store, second) is not None
+
+
+def test_roles_without_contacts_cannot_search_by_email(site):
+    from retentio import Workspace
+
+    client, path, emails, _ = site
+    with Workspace.open(path, read_only=True) as ws:
+        someone = ws.table("customers").filter(lambda t: t.email.notnull()).limit(1).to_pandas().iloc[0]
+    needle = someone.email.split("@")[1]  # the domain: in no id or name
+    for role, expect_hit in (("analyst", False), ("support", True)):
+        headers = _as(client, role, emails, {})
+        found = client.get("/api/v1/customers", params={"q": needle}, headers=headers).json()
+        assert (found["total"] > 0) is expect_hit, (role, found["total"])

@@ -270,25 +270,42 @@ def _throttle_wait(s: Session, email: str, address: str, t: dt.datetime) -> int:
     return wait
 
 
+_THROTTLE_LOCK = 0x52_45_54_4C  # "RETL": PostgreSQL advisory lock of the sign-in bookkeeping
+
+
 def sign_in(store: Store, email: str, password: str, *, address: str, user_agent: str | None = None,
-            at: dt.datetime | None = None) -> tuple[str, Principal]:
+            at: dt.datetime | None = None, previous: str | None = None) -> tuple[str, Principal]:
     """Check the credentials and open a session: ``(cookie token, principal)``.
+    ``previous``: the cookie token the browser still holds, whose session is ended.
 
     Raises :class:`Throttled` after too many failures (nothing checked) and
-    :class:`AccessRefused` with one message for every other refusal."""
+    :class:`AccessRefused` with one message for every other refusal.
+
+    Each attempt first records itself as a failure, in the same transaction that counts
+    the recent failures (SQLite's BEGIN IMMEDIATE, an advisory lock on PostgreSQL), and
+    a correct password removes that record: attempts made at the same moment cannot all
+    pass a count taken before any of them was recorded."""
     from argon2.exceptions import InvalidHashError, VerificationError
+    from sqlalchemy import delete, select, text
 
     t = at or now()
     e = (email or "").strip().lower()[:254]
-    refused = "wrong email or password"
+    address = (address or "unknown")[:64]
     with store.session() as s:
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _THROTTLE_LOCK})
         wait = _throttle_wait(s, e, address, t)
+        if not wait:
+            attempt = LoginFailure(at=t, email=e, address=address)
+            s.add(attempt)
+            s.flush()
+            attempt_id = attempt.id
+            # failures older than a day count for nothing: keep the table small
+            s.execute(delete(LoginFailure).where(LoginFailure.at < t - dt.timedelta(days=1)))
     if wait:
         raise Throttled(f"too many failed sign-ins; try again in {(wait + 59) // 60} min", wait)
     hasher = _hasher()
     with store.session() as s:
-        from sqlalchemy import select
-
         u = s.scalar(select(User).where(User.email == e))
         ok = False
         try:
@@ -296,11 +313,13 @@ def sign_in(store: Store, email: str, password: str, *, address: str, user_agent
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or u is None or u.disabled_at is not None:
-            s.add(LoginFailure(at=t, email=e, address=address))
             record(s, Principal("user", e or "?", None, address), "signin.failed", e or None)
         else:
+            s.execute(delete(LoginFailure).where(LoginFailure.id == attempt_id))
             if hasher.check_needs_rehash(u.password_hash):
                 u.password_hash = hasher.hash(password)  # parameters changed since: upgrade the hash
+            if previous:
+                s.execute(_session_end(previous, t))
             token = secrets.token_urlsafe(32)
             session_row = WebSession(id=_sha256(token), user_id=u.id, csrf_token=secrets.token_urlsafe(32),
                                      created_at=t, expires_at=t + dt.timedelta(hours=SESSION_HOURS),
@@ -310,7 +329,15 @@ def sign_in(store: Store, email: str, password: str, *, address: str, user_agent
                             u.language)
             record(s, who, "signin", u.email)
             return token, who
-    raise AccessRefused(refused)
+    raise AccessRefused("wrong email or password")
+
+
+def _session_end(token: str, at: dt.datetime) -> Any:
+    """The UPDATE that ends the session of a cookie token (if it is still open)."""
+    from sqlalchemy import update
+
+    return (update(WebSession).where(WebSession.id == _sha256(token), WebSession.ended_at.is_(None))
+            .values(ended_at=at))
 
 
 def session_principal(store: Store, token: str | None, *, address: str | None = None,

@@ -241,9 +241,12 @@ def _order_stats(ws: Workspace, ids: list[str] | None = None,
 
 
 # ------------------------------------------------------------------------------ search
-def search_customers(ws: Workspace, query: str = "", *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+def search_customers(ws: Workspace, query: str = "", *, limit: int = 50, offset: int = 0,
+                     match_email: bool = True) -> dict[str, Any]:
     """Customers whose id, name or e-mail contains ``query`` (case-insensitive; an empty
     query matches everyone), sorted by customer_id, ``limit`` of them from ``offset``.
+    ``match_email`` False leaves the e-mail out of the match — for someone who may not
+    see contacts, who could otherwise spell an address out one character at a time.
 
     Returns ``{"query", "total", "limit", "offset", "items"}``; ``total`` counts every
     match, ``items`` hold the page: customer_id, name, email, phone, signup_date (the
@@ -265,8 +268,9 @@ def search_customers(ws: Workspace, query: str = "", *, limit: int = 50, offset:
     if query:
         needle = query.lower()
         hit = (t.customer_id.lower().contains(needle).fill_null(False)
-               | t["name"].lower().contains(needle).fill_null(False)
-               | t.email.lower().contains(needle).fill_null(False))
+               | t["name"].lower().contains(needle).fill_null(False))
+        if match_email:
+            hit = hit | t.email.lower().contains(needle).fill_null(False)
         t = t.filter(hit)
     total = int(t.count().execute())
     if total == 0 or offset >= total:

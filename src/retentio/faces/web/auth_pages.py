@@ -71,7 +71,8 @@ def add_routes(app: FastAPI) -> None:
             return form(request, status=403, error=words["signin_csrf"], email=email, next_path=next)
         try:
             token, who = sign_in(web_of(request).store, email, password, address=client_address(request),
-                                 user_agent=request.headers.get("user-agent"))
+                                 user_agent=request.headers.get("user-agent"),
+                                 previous=request.cookies.get(SESSION_COOKIE))
         except Throttled as exc:
             response = form(request, status=429, email=email, next_path=next,
                             error=words["signin_throttled"].format(minutes=(exc.retry_after + 59) // 60))

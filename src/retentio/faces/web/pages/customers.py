@@ -4,8 +4,9 @@
 messages, surveys, tasks and a timeline of everything).
 
 Email and phone are masked for roles without ``contacts``
-(:func:`retentio.services.access.mask_contacts`); a page view is not audited, an export
-of personal data is (``export.customers`` with the row count).
+(:func:`retentio.services.access.mask_contacts`); for roles with it, a search page (a
+bulk read of contacts) is audited as ``customers.list`` and an export as
+``export.customers``, with their row counts; one profile's view is not.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def csv_response(rows: Iterable[dict[str, Any]], columns: Iterable[str], filenam
 def _cell(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         value = "; ".join(str(v) for v in value)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _number(value):
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _number(value):
         return "'" + value  # a spreadsheet would run it as a formula (CSV injection)
     return value
 
@@ -119,8 +120,12 @@ def add_routes(app: FastAPI) -> None:
                        who: Principal = need("customers")) -> Response:
         words = APP_WORDS[page_language(request, who)]
         with web_of(request).read() as ws:
-            found = search_customers(ws, q, limit=PAGE_SIZE, offset=offset)
+            found = search_customers(ws, q, limit=PAGE_SIZE, offset=offset,
+                                     match_email=allowed(who.role, "contacts"))
         items = masked(found["items"], who.role)
+        if allowed(who.role, "contacts") and items:  # a page of unmasked contacts: a bulk read, audited
+            audit(web_of(request).store, who, "customers.list", q or None,
+                  {"rows": len(items), "query": q, "offset": offset, "via": "page"})
         prev_offset = max(offset - PAGE_SIZE, 0) if offset > 0 else None
         next_offset = offset + PAGE_SIZE if offset + PAGE_SIZE < found["total"] else None
         return render(request, who, "customers.html.j2", words["cust_title"], active="/customers", q=q,
@@ -134,7 +139,7 @@ def add_routes(app: FastAPI) -> None:
         rows: list[dict[str, Any]] = []
         with web_of(request).read() as ws:
             while len(rows) < EXPORT_MAX:
-                page = search_customers(ws, q, limit=1000, offset=len(rows))
+                page = search_customers(ws, q, limit=1000, offset=len(rows), match_email=True)
                 rows.extend(page["items"])
                 if not page["items"] or len(rows) >= page["total"]:
                     break
