@@ -101,5 +101,18 @@ def mask_contacts(row: dict, role: str | None) -> dict:
     return out
 
 
-__all__ = ["KEY_ROLES", "PERMISSIONS", "ROLES", "ROLE_PERMISSIONS", "allowed", "mask_contacts", "mask_email",
-           "mask_phone"]
+def mask_address(address: str | None, role: str | None) -> str | None:
+    """A message's recipient (an email address or a phone number) masked like the
+    contact it is, unless ``role`` may see contacts."""
+    if not address or allowed(role, "contacts"):
+        return address
+    return mask_email(address) if "@" in str(address) else mask_phone(address)
+
+
+def mask_recipients(rows: list[dict], role: str | None, field: str = "to") -> list[dict]:
+    """``rows`` (messages, failures) with their recipient masked (see :func:`mask_address`)."""
+    return [r | {field: mask_address(r.get(field), role)} if field in r else r for r in rows]
+
+
+__all__ = ["KEY_ROLES", "PERMISSIONS", "ROLES", "ROLE_PERMISSIONS", "allowed", "mask_address", "mask_contacts",
+           "mask_email", "mask_phone", "mask_recipients"]

@@ -313,3 +313,147 @@ def suppressions(ws: Workspace) -> pd.DataFrame:
 __all__ = ["CampaignPlan", "CampaignRunResult", "PlaybookCheck", "check_playbook", "deliver_due",
            "import_suppressions", "list_runs", "new_playbook", "plan_campaign", "playbook_names", "run_campaign",
            "playbook_summaries", "read", "run_campaigns", "show_run", "suppress", "suppressions", "unsubscribe", "why"]
+
+
+# ------------------------------------------------------------------------------ editing and previews
+def _playbook_path(ws: Workspace, name: str) -> Path:
+    """``playbooks/NAME.toml`` of a valid name (a name is a file's stem: never a path)."""
+    from retentio.actions.playbooks import PlaybookError, file_name, playbooks_dir
+
+    try:
+        file_name(name)
+    except ValueError as exc:
+        raise PlaybookError(playbooks_dir(ws.path), str(exc), "name") from None
+    return playbooks_dir(ws.path) / f"{name}.toml"
+
+
+def playbook_text(ws: Workspace, name: str) -> str:
+    """The TOML text of the playbook ``name`` as written (:class:`PlaybookError` when
+    there is no such file)."""
+    from retentio.actions.playbooks import PlaybookError, list_playbooks
+
+    path = _playbook_path(ws, name)
+    if not path.is_file():
+        known = ", ".join(list_playbooks(ws.path)) or "none yet; create one with `playbook new KIND NAME`"
+        raise PlaybookError(path, f"no such playbook (known: {known})")
+    return path.read_text(encoding="utf-8")
+
+
+def validate_playbook_text(ws: Workspace, name: str, text: str) -> Playbook:
+    """The playbook ``text`` would be as ``playbooks/NAME.toml``, checked in full the way
+    :func:`check_playbook` checks a file (fields, templates rendered once with every
+    variable, the channel's settings); :class:`PlaybookError` naming the field. Writes nothing."""
+    from retentio.actions.campaigns import _templates
+    from retentio.actions.context import sample_context
+    from retentio.actions.playbooks import PlaybookError, parse_playbook
+
+    path = _playbook_path(ws, name)
+    pb = parse_playbook(text, path, name)
+    if pb.name != name:
+        raise PlaybookError(path, f"the name must stay {name!r} (the file's name); got {pb.name!r}", "name")
+    if pb.channel.kind == "email" and not ws.settings.channels.email.host:
+        raise PlaybookError(path, f"kind = \"email\" needs [channels.email] host and sender in "
+                                  f"{ws.path / 'retentio.toml'}", "[channel] kind")
+    if pb.channel.kind == "webhook" and not ws.settings.channels.webhook.url:
+        raise PlaybookError(path, f"kind = \"webhook\" needs [channels.webhook] url in {ws.path / 'retentio.toml'}",
+                            "[channel] kind")
+    _templates(ws, pb).render(sample_context(pb))
+    return pb
+
+
+@dataclass(frozen=True)
+class SavedPlaybook:
+    """A playbook written after validation: the SHA-256 of the text before and after,
+    and how many lines changed."""
+
+    name: str
+    path: Path
+    before_sha256: str | None
+    after_sha256: str
+    lines_added: int
+    lines_removed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "before_sha256": self.before_sha256, "after_sha256": self.after_sha256,
+                "lines_added": self.lines_added, "lines_removed": self.lines_removed}
+
+
+def save_playbook(ws: Workspace, name: str, text: str) -> SavedPlaybook:
+    """Validate ``text`` in full (:func:`validate_playbook_text`) and only then replace
+    ``playbooks/NAME.toml`` atomically (a new file in the folder, renamed over the old)."""
+    import difflib
+    import hashlib
+
+    path = _playbook_path(ws, name)
+    text = text.replace("\r\n", "\n")
+    validate_playbook_text(ws, name, text)
+    before = path.read_text(encoding="utf-8") if path.is_file() else None
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(f".{name}.toml.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    added = removed = 0
+    for line in difflib.unified_diff((before or "").splitlines(), text.splitlines(), lineterm="", n=0):
+        if line.startswith("+") and not line.startswith("+++"):
+            added += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removed += 1
+
+    def sha(value: str) -> str:
+        return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+    return SavedPlaybook(name, path, sha(before) if before is not None else None, sha(text), added, removed)
+
+
+def preview_message(ws: Workspace, name: str, customer_id: str, as_of: dt.date | None = None) -> dict[str, Any]:
+    """The message of playbook ``name`` rendered for one real customer, as a run would
+    render it (the customer's facts, segment, offer and picks; the promo code and links
+    as placeholders, since a run issues them). ``triggered``: whether the trigger fires
+    for the customer as of the day (their trigger facts are used when it does).
+    :class:`InvalidParameter` (field ``customer``) for an unknown customer."""
+    import pandas as pd
+
+    from retentio.actions import audience as aud
+    from retentio.actions.campaigns import _templates, latest_scores
+    from retentio.actions.context import message_context, picks
+    from retentio.actions.offers import offer_for
+    from retentio.actions.playbooks import read_playbook
+    from retentio.actions.triggers import as_of_instant, triggered
+
+    pb = read_playbook(ws.path, name)
+    customer_id = str(customer_id)
+    if not ws.is_loaded("customers"):
+        raise InvalidParameter("customer", customer_id, "a customer id (no customers are loaded)")
+    t = ws.table("customers")
+    if t.filter(t.customer_id.cast("string") == customer_id).count().to_pyarrow().as_py() == 0:
+        raise InvalidParameter("customer", customer_id, "the id of a loaded customer")
+    instant = as_of_instant(ws, as_of)
+    scores = latest_scores(ws, ws.store, instant.date()) if aud.needs_scores(pb) else None
+    who = pd.Series([customer_id])
+    row = aud.facts(ws, who, instant, pb, scores)
+    row = row[row.customer_id.astype(str) == customer_id]
+    trig = triggered(ws, pb, instant, scores.frame if scores is not None else None)
+    trig = trig[trig.customer_id.astype(str) == customer_id]
+    fired = not trig.empty
+    values: dict[str, Any] = trig.iloc[0].to_dict() if fired else {}
+    if not row.empty:
+        values.update(row.iloc[0].to_dict())
+    values["customer_id"] = customer_id
+
+    def fact(key: str) -> Any:
+        v = values.get(key)
+        return None if v is None or (isinstance(v, float) and v != v) else v
+
+    offer = offer_for(pb.offer, fact("segment"), fact("churn_band"), lang=pb.message.lang,
+                      currency=ws.settings.currency)
+    code = "XXXXX-XXXXX" if offer["code"] else None
+    valid_until = (instant + pd.Timedelta(days=pb.offer.valid_days)).date() if code else None
+    picked = picks(ws, pd.DataFrame([values]), pb, instant).get(customer_id, [])
+    ctx = message_context(values, offer, code, valid_until, picked, "https://example.com/unsubscribe",
+                          "https://example.com/s/TOKEN" if pb.survey_kind else None)
+    rendered = _templates(ws, pb).render(ctx)
+    return {"campaign": name, "customer_id": customer_id, "as_of": instant.date().isoformat(), "triggered": fired,
+            "channel": pb.channel.kind, **rendered}
+
+
+__all__ += ["SavedPlaybook", "playbook_text", "preview_message", "save_playbook", "validate_playbook_text"]

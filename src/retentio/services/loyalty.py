@@ -278,6 +278,55 @@ def stats(ws: Workspace, *, name: str | None = None, period: str = "month", as_o
 
 
 
+# ------------------------------------------------------------------------------ a member across programs
+def is_customer(ws: Workspace, customer: str) -> bool:
+    """Whether ``customer`` is a loaded customer (or, without a customers table, has an
+    order, or a loyalty account)."""
+    from sqlalchemy import select
+
+    from retentio.data.store.loyalty_tables import LoyaltyAccount
+
+    for table in ("customers", "orders"):
+        if ws.is_loaded(table):
+            t = ws.table(table)
+            if t.filter(t.customer_id.cast("string") == str(customer)).count().to_pyarrow().as_py() > 0:
+                return True
+            if table == "customers":
+                break
+    with ws.store.session() as s:
+        return s.execute(select(LoyaltyAccount.id).where(LoyaltyAccount.customer_id == str(customer)).limit(1)
+                         ).first() is not None
+
+
+def member_programs(ws: Workspace, customer: str) -> list[str]:
+    """The programs (of the workspace's files) ``customer`` has an account in."""
+    from sqlalchemy import select
+
+    from retentio.data.store.loyalty_tables import LoyaltyAccount
+
+    with ws.store.session() as s:
+        names = set(s.execute(select(LoyaltyAccount.program).where(
+            LoyaltyAccount.customer_id == str(customer))).scalars())
+    return [n for n in list_programs(ws.path) if n in names]
+
+
+def member_balances(ws: Workspace, customer: str) -> list[dict[str, Any]]:
+    """The member's balance in each program they belong to (see :meth:`Ledger.balance`)."""
+    return [ledger(ws, name).balance(str(customer)) for name in member_programs(ws, customer)]
+
+
+def member_history(ws: Workspace, customer: str, program_name: str | None = None) -> list[dict[str, Any]]:
+    """The member's entries and state events in every program (or one), newest first,
+    each with its ``program``."""
+    names = [program(ws, program_name).name] if program_name else member_programs(ws, customer)
+    rows: list[tuple[str, int, dict[str, Any]]] = []
+    for name in names:
+        # oldest first per program (entries by time, then id): the position breaks ties in time
+        rows += [(r["at"], i, {"program": name, **r})
+                 for i, r in enumerate(ledger(ws, name).history(str(customer)))]
+    return [r for _, _, r in sorted(rows, key=lambda x: (x[0], x[1]), reverse=True)]
+
+
 # ------------------------------------------------------------------------------ the demo
 #: the demo shop's program: 5 points per currency unit at 0.01 (5 % back), tiers by 12 months' spend
 DEMO_PROGRAM = """# The demo shop's bonus program (written by `retentio demo`).
@@ -389,4 +438,5 @@ def _demo_redemptions(book: Ledger, at: dt.datetime, rng: Any) -> int:
 
 
 __all__ = ["DEMO_PROGRAM", "StatsResult", "add_program", "apply_orders", "contacts", "data_range", "demo_loyalty", "join",
-           "ledger", "ledger_frames", "order_inputs", "program", "program_summaries", "stats"]
+           "is_customer", "ledger", "ledger_frames", "member_balances", "member_history",
+           "member_programs", "order_inputs", "program", "program_summaries", "stats"]
