@@ -85,7 +85,7 @@ def test_every_route_declares_who_may_use_it(site):
     undeclared = [f"{m} {r.path}" for m, r in _routes(client.app)
                   if r.path not in PUBLIC and not route_permission(r)[0]]
     assert not undeclared, f"routes without need(permission): {undeclared}"
-    assert len(list(_routes(client.app))) > 3
+    assert sum(r.path.startswith("/api/") for _, r in _routes(client.app)) > 25
 
 
 def test_without_credentials_api_is_401_and_pages_go_to_sign_in(site):
@@ -104,7 +104,7 @@ def test_without_credentials_api_is_401_and_pages_go_to_sign_in(site):
             assert r.status_code == 303, (method, route.path, r.status_code)
             assert r.headers["location"].startswith("/login?next=")
         checked += 1
-    assert checked > 3
+    assert checked > 60
     for path in ("/login", "/health", "/api/v1/openapi.json"):
         assert client.get(path).status_code == 200, path
 
@@ -143,7 +143,7 @@ def test_each_role_gets_what_the_matrix_says(site, role):
         seen += 1
         if role in PEOPLE and client.get("/settings/csrf").status_code != 200:  # a route ended the session
             headers = _as(client, role, emails, keys)
-    assert seen > 3
+    assert seen > 60
 
 
 # ---------------------------------------------------------------------- security

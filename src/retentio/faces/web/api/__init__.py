@@ -53,7 +53,10 @@ def add_routes(app: FastAPI) -> None:
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(bearer)], responses=ERRORS)
     for area in (me, customers, metrics, campaigns, loyalty, feedback, loads, admin):
         area.add_routes(router)
-    app.include_router(router)
+    # the router's routes already carry the prefix, its dependencies and its responses:
+    # they join the app's own route table (where the route-walk test and the OpenAPI
+    # document read them), not a lazily included router
+    app.router.routes.extend(router.routes)
 
 
 __all__ = ["ERRORS", "ErrorBody", "OPENAPI_URL", "PREFIX", "add_routes"]
