@@ -67,7 +67,7 @@ def test_api_conforms_to_its_document(api_schema):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, derandomize=True, database=None,
+        @settings(max_examples=20, deadline=None, derandomize=True, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
         def fuzz(case):
             case.call_and_validate(headers=headers, checks=CHECKS)

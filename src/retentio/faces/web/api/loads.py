@@ -80,12 +80,13 @@ class ValidationDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
-    errors: list[RowErrorModel]
-    total_errors: int
+    #: code "invalid_rows": every invalid value (other 422s, e.g. an unreadable file, have none)
+    errors: list[RowErrorModel] = []
+    total_errors: int | None = None
 
 
 class ValidationBody(BaseModel):
-    """A file that failed validation: nothing was stored; each invalid value is listed."""
+    """A refused file: nothing was stored; with code "invalid_rows", each invalid value is listed."""
 
     error: ValidationDetail
 
