@@ -42,6 +42,7 @@ bench: $(VENV)/.installed-dev
 clean:
 	rm -rf $(VENV) $(DEMO_WS) .pytest_cache
 
-# The report screenshots in docs/ (the test writes them to a temporary folder otherwise).
+# The report's and the web app's screenshots in docs/ (the tests write them to a temporary folder otherwise).
 screenshots: system-deps $(VENV)/.installed-dev
 	RETENTIO_SCREENSHOTS=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/test_report.py -k chromium
+	RETENTIO_SCREENSHOTS=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/test_web_browser.py

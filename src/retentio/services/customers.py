@@ -21,12 +21,12 @@ import datetime as dt
 import math
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from retentio.data.errors import InvalidParameter, RetentioError
+from retentio.services.memo import Memo, data_key
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -56,37 +56,22 @@ class UnknownCustomer(RetentioError):
 
 
 # ------------------------------------------------------------------------------ cache
-_CACHE_LOCK = threading.Lock()
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 #: entries kept (segments, CLV, snapshots, loaded tables of a few workspaces and days)
 CACHE_SIZE = 32
+_MEMO: Memo[Any] = Memo(CACHE_SIZE)
 
 
 def clear_cache() -> None:
     """Forget every cached whole-population result (segments, CLV, snapshots)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    _MEMO.clear()
 
 
 def _cached(key: tuple, compute: Callable[[], Any]) -> Any:
-    """The value cached under ``key``, computed (outside the lock, so other keys are not
-    held up; two threads may both compute a missing key once) and kept when missing."""
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    value = compute()
-    with _CACHE_LOCK:
-        _CACHE[key] = value
-        _CACHE.move_to_end(key)
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return value
+    return _MEMO.get(key, compute)
 
 
 def _data_key(ws: Workspace) -> tuple[str, str]:
-    """What the analytics results depend on: the workspace and the data it holds."""
-    return str(ws.path.resolve()), ws.data_fingerprint()
+    return data_key(ws)
 
 
 # ------------------------------------------------------------------------------ JSON values
@@ -157,12 +142,13 @@ def _check_page(limit: int, offset: int, most: int = 1000) -> None:
 #: per open workspace: (its backend, the data's fingerprint, table expressions); building
 #: ``ws.table(name)`` reads the table's schema from the engine, a few ms each time
 _TABLES: weakref.WeakKeyDictionary[Any, tuple[Any, str, dict[str, Any]]] = weakref.WeakKeyDictionary()
+_TABLES_LOCK = threading.Lock()
 
 
 def _table(ws: Workspace, name: str, key: tuple[str, str]) -> ir.Table:
     """``ws.table(name)``, reused while the workspace's backend and data stay the same."""
     backend = ws.backend
-    with _CACHE_LOCK:
+    with _TABLES_LOCK:
         held = _TABLES.get(ws)
         if held is None or held[0] is not backend or held[1] != key[1]:
             held = (backend, key[1], {})

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retentio.data.errors import InvalidParameter, RetentioError
+from retentio.services.memo import Memo
 
 if TYPE_CHECKING:
     from retentio.data.workspace import Workspace
@@ -32,27 +31,16 @@ SEGMENT_COLUMN = "acquisition_channel"
 #: extra cards beside the headline KPIs (the last complete period's value)
 EXTRA_KPIS = ("aov", "mrr_end", "customers_new", "orders")
 
-_LOCK = threading.Lock()
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 CACHE_SIZE = 24
+_MEMO: Memo[Any] = Memo(CACHE_SIZE)
 
 
 def clear_cache() -> None:
-    with _LOCK:
-        _CACHE.clear()
+    _MEMO.clear()
 
 
 def _cached(key: tuple, compute: Any) -> Any:
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    value = compute()
-    with _LOCK:
-        _CACHE[key] = value
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return value
+    return _MEMO.get(key, compute)
 
 
 @dataclass(frozen=True)

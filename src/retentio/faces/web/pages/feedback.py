@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import threading
-from collections import OrderedDict
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Request
@@ -32,6 +30,7 @@ from retentio.faces.web.pages import PAGE_HEADERS, page_language, render
 from retentio.faces.web.security import WebError, need
 from retentio.services.access import allowed
 from retentio.services.accounts import Principal, audit
+from retentio.services.memo import Memo
 
 PAGE_SIZE = 50
 VIEWS = ("all", "mine", "role", "overdue")
@@ -40,9 +39,8 @@ THEME_KINDS = ("nps", "csat", "ces", "ticket", "exit")
 ACTIONS = ("assign", "note", "start", "done")
 
 # ---------------------------------------------------------------------------- shared helpers
-_THEMES_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-_THEMES_LOCK = threading.Lock()
 _THEMES_KEEP = 16
+_THEMES: Memo[Any] = Memo(_THEMES_KEEP)
 
 
 def cached_themes(ws: Any, params: Any) -> Any:
@@ -52,16 +50,7 @@ def cached_themes(ws: Any, params: Any) -> Any:
     from retentio.services.feedback_insights import feedback_themes, themes_fingerprint
 
     key = (str(ws.path), themes_fingerprint(ws), params)
-    with _THEMES_LOCK:
-        if key in _THEMES_CACHE:
-            _THEMES_CACHE.move_to_end(key)
-            return _THEMES_CACHE[key]
-    result = feedback_themes(ws, params)
-    with _THEMES_LOCK:
-        _THEMES_CACHE[key] = result
-        while len(_THEMES_CACHE) > _THEMES_KEEP:
-            _THEMES_CACHE.popitem(last=False)
-    return result
+    return _THEMES.get(key, lambda: feedback_themes(ws, params))
 
 
 def author_of(who: Principal) -> str:

@@ -9,8 +9,6 @@ a role with no page at all (``pos``, a till) gets a page saying it works through
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Query, Request
@@ -22,12 +20,12 @@ from retentio.faces.web.pages import PAGE_HEADERS, page_language, render
 from retentio.faces.web.security import WebError, need
 from retentio.services.access import allowed
 from retentio.services.accounts import Principal
+from retentio.services.memo import Memo
 
 #: the charts the overview shows (name → the report section or our own)
 CHARTS = ("retention", "revenue", "mrr")
-_SVG_LOCK = threading.Lock()
-_SVGS: OrderedDict[tuple, str] = OrderedDict()
 SVG_CACHE_SIZE = 48
+_SVGS: Memo[str] = Memo(SVG_CACHE_SIZE)
 
 #: the card's number format per KPI: money, a count, or a rate with one decimal
 MONEY_KPIS = ("revenue", "aov", "mrr_end")
@@ -62,16 +60,7 @@ def first_page(role: str | None) -> str | None:
 
 
 def _svg(key: tuple, make: Any) -> str:
-    with _SVG_LOCK:
-        if key in _SVGS:
-            _SVGS.move_to_end(key)
-            return _SVGS[key]
-    svg = make()
-    with _SVG_LOCK:
-        _SVGS[key] = svg
-        while len(_SVGS) > SVG_CACHE_SIZE:
-            _SVGS.popitem(last=False)
-    return svg
+    return _SVGS.get(key, make)
 
 
 def chart_spec(name: str, data: Any, lang: str) -> dict | None:
