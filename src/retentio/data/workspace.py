@@ -453,8 +453,8 @@ class Workspace:
                 "table": name,
                 "rows": int(row["rows"]),
                 "customers": int(row.get("customers") or 0),
-                "from": _iso_date(row.get("first")),
-                "to": _iso_date(row.get("last")),
+                "from": iso_date(row.get("first")),
+                "to": iso_date(row.get("last")),
                 "source": self.settings.tables.get(name, "workspace"),
             })
         return out
@@ -498,8 +498,10 @@ _IBIS_TYPES = {"VARCHAR": "string", "TIMESTAMP": "timestamp", "DATE": "date", "D
                "DOUBLE": "float64", "BIGINT": "int64", "BOOLEAN": "boolean"}
 
 
-def _iso_date(value: Any) -> str | None:
-    if value is None:
+def iso_date(value: Any) -> str | None:
+    """The day of a date, a datetime or a timestamp as ``YYYY-MM-DD`` (None for a missing
+    one, pandas' NaT included: it is the one value unequal to itself)."""
+    if value is None or value != value:
         return None
     if isinstance(value, dt.datetime):
         return value.date().isoformat()

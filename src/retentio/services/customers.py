@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from retentio.data.errors import InvalidParameter, RetentioError
+from retentio.data.workspace import iso_date
 from retentio.services.memo import Memo, data_key
 
 if TYPE_CHECKING:
@@ -108,22 +109,6 @@ def _plain(value: Any) -> Any:
     except (TypeError, ValueError):
         pass
     return str(value)
-
-
-def _iso_day(value: Any) -> str | None:
-    if value is None or value is _nat():
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)[:10]
-
-
-def _nat() -> Any:
-    import pandas as pd
-
-    return pd.NaT
 
 
 def _rows(t: ir.Table) -> list[dict[str, Any]]:
@@ -267,7 +252,7 @@ def search_customers(ws: Workspace, query: str = "", *, limit: int = 50, offset:
     for r in page:
         s = stats.get(r["customer_id"], {})
         items.append({"customer_id": r["customer_id"], "name": r["name"], "email": r["email"], "phone": r["phone"],
-                      "signup_date": _iso_day(r["signup_at"]), "acquisition_channel": r["acquisition_channel"],
+                      "signup_date": iso_date(r["signup_at"]), "acquisition_channel": r["acquisition_channel"],
                       "orders": int(s.get("orders") or 0), "revenue": float(s.get("revenue") or 0.0),
                       "last_order": s.get("last_order")})
     return {"query": query, "total": total, "limit": limit, "offset": offset, "items": items}
