@@ -181,6 +181,7 @@ def add_routes(app: FastAPI) -> None:
                 raise playbook_error(exc) from None
         w = _words(request, who)
         return render(request, who, "campaign_plan.html.j2", w["camp_plan_title"].format(name=name),
+                      currency=web_of(request).ws.settings.currency,
                       active="/campaigns", name=name, as_of=p.as_of.isoformat(), c=clean(p.counts),
                       samples=mask_recipients(clean(p.samples), who.role), may_run=allowed(who.role, "campaigns.run"))
 
