@@ -402,3 +402,14 @@ def test_matching_balances_every_feature(simulated):
     assert list(b.index) == list(ls.FEATURES)
     assert (b["smd_after"].abs() < 0.1).all()
     assert b.loc["log1p_frequency", "smd_before"] > 0.2
+
+
+def test_only_movements_after_the_day_leave_an_empty_program():
+    """Movements and joins all after ``as_of`` (a till's request today, the data ending
+    earlier) count for nothing — they once came back through an empty frame's index."""
+    moves = _movements().assign(at=T("2030-01-01"))
+    members = _members().assign(joined_at=T("2030-01-01"))
+    s = ls.program_stats(moves, members, _tier_changes().iloc[:0], pd.DataFrame(), _orders(), point_value=0.5,
+                         as_of=T("2024-02-29"), period="month")
+    assert s.members == 0 and s.issued == 0 and s.outstanding == 0
+    assert list(s.periods["period_start"]) == [T("2024-02-01")]

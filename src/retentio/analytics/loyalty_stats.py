@@ -208,7 +208,10 @@ def _columns(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> pd.DataF
 def _until(frame: pd.DataFrame, column: str, as_of: pd.Timestamp) -> pd.DataFrame:
     """The rows at or before ``as_of`` (missing times dropped)."""
     at = pd.to_datetime(frame[column])
-    return frame.loc[at.notna() & (at <= as_of)].assign(**{column: at})
+    keep = at.notna() & (at <= as_of)
+    # at[keep], not at: pandas gives a frame left with no rows the index of a Series
+    # assigned to it, which brought back every row dropped here
+    return frame.loc[keep].assign(**{column: at[keep]})
 
 
 def _bounds(period: str, times: list[pd.Series], as_of: pd.Timestamp) -> list[pd.Timestamp]:
