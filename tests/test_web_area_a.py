@@ -318,3 +318,12 @@ def test_api_shapes(site):
     before = len(audit_of(site, "customer.view"))
     assert "@" in support.get(f"/api/v1/customers/{cid}").json()["customer"]["email"]
     assert len(audit_of(site, "customer.view")) == before + 1
+
+
+def test_the_customer_count_follows_the_channel_filter(site):
+    c = site["c"]["analyst"]
+    channel, count = sql(site, "SELECT acquisition_channel, count(*) FROM customers "
+                               "WHERE acquisition_channel IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1")[0]
+    everyone = c.get("/api/v1/metrics").json()["customers"]
+    one = c.get("/api/v1/metrics", params={"segment": channel}).json()["customers"]
+    assert one == count < everyone

@@ -338,3 +338,17 @@ def test_pages_speak_russian(site):
     assert "Сценарии" in analyst.get("/campaigns?lang=ru").text
     page = analyst.get("/campaigns/wb?lang=ru")
     assert "Ваша роль позволяет просматривать сценарии" in page.text and "readonly" in page.text
+
+
+def test_a_broken_program_file_is_reported_not_a_server_error(site):
+    broken = site["path"] / "loyalty" / "broken.toml"
+    broken.write_text('point_value = "bad"\n', encoding="utf-8")
+    try:
+        page = site["c"]["support"].get("/loyalty")
+        assert page.status_code == 200 and "broken" in page.text and 'class="error"' in page.text
+        ru = site["c"]["support"].get("/loyalty?lang=ru")
+        assert ru.status_code == 200
+        # Russian numbers: a space groups thousands and a comma marks decimals (never "5,947")
+        assert not re.search(r"\d,\d{3}\b", re.sub(r"<[^>]+>", " ", ru.text.split('id="programs"')[0]))
+    finally:
+        broken.unlink()

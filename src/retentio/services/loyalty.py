@@ -51,11 +51,13 @@ def program_summaries(ws: Workspace) -> list[dict[str, Any]]:
         try:
             p = read_program(ws.path, name)
         except RetentioError as exc:
-            rows.append({"name": name, "kind": None, "problem": str(exc)})
+            rows.append({"name": name, "kind": None, "point_value": None, "tiers": None, "expiry": None,
+                         "expiry_days": None, "returns": None, "problem": str(exc)})
             continue
         rows.append({"name": name, "kind": p.kind, "point_value": p.point_value,
                      "tiers": ", ".join(t.name for t in p.tiers.levels) if p.tiers else "",
                      "expiry": p.expiry.rule if p.expiry.rule != "days" else f"{p.expiry.days} days",
+                     "expiry_days": p.expiry.days if p.expiry.rule == "days" else None,
                      "returns": p.returns.policy, "problem": None})
     return rows
 

@@ -77,9 +77,13 @@ def segment_values(ws: Workspace) -> list[str]:
     return _cached(("segments", str(ws.path.resolve()), ws.data_fingerprint()), compute)
 
 
-def _customers(ws: Workspace) -> int:
+def _customers(ws: Workspace, segment: str | None = None) -> int:
+    """Customers in the workspace — those acquired through ``segment`` when it is given."""
     if ws.is_loaded("customers"):
-        return int(ws.table("customers").count().execute())
+        t = ws.table("customers")
+        if segment is not None:
+            t = t.filter(t[SEGMENT_COLUMN] == segment)
+        return int(t.count().execute())
     if any(ws.is_loaded(t) for t in ("orders", "subscriptions", "events")):
         return int(ws.customers().count().execute())
     return 0
@@ -107,7 +111,7 @@ def _overview(ws: Workspace, period: str, segment: str | None) -> Overview:
 
     currency = ws.settings.currency
     try:
-        customers = _customers(ws)
+        customers = _customers(ws, segment)
         m = retention_metrics(ws, MetricsParams(period=period, by=SEGMENT_COLUMN if segment else None))  # type: ignore[arg-type]
     except RetentioError as exc:
         return Overview(period, segment, None, [], None, segment_values(ws), 0, currency, str(exc))

@@ -130,7 +130,7 @@ def add_routes(app: FastAPI) -> None:
         next_offset = offset + PAGE_SIZE if offset + PAGE_SIZE < found["total"] else None
         return render(request, who, "customers.html.j2", words["cust_title"], active="/customers", q=q,
                       found=found, items=items, offset=offset, prev_offset=prev_offset, next_offset=next_offset,
-                      shown_to=min(offset + len(items), found["total"]), can_export=allowed(who.role, "contacts"))
+                      shown_to=offset + len(items) if items else 0, can_export=allowed(who.role, "contacts"))
 
     @app.get("/customers/export.csv", include_in_schema=False)
     def customers_export(request: Request, q: Annotated[str, Query(max_length=200)] = "",

@@ -28,14 +28,15 @@ def _words(request: Request, who: Principal) -> dict[str, str]:
     return APP_WORDS[page_language(request, who)]
 
 
-def _kpi(name: str, value: Any) -> str:
+def _kpi(name: str, value: Any, f: Any) -> str:
+    """A program statistic in the page's language (``f``: the report's formatter)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if name.endswith("_rate"):
-        return f"{100 * float(value):.1f} %"
+        return str(f.pct(100 * float(value)))
     if name == "liability":
-        return f"{float(value):,.2f}"
-    return f"{int(value):,}"
+        return str(f.money(value))
+    return str(f.num(int(value)))
 
 
 def program_stats(ws: Any, name: str) -> Any:
@@ -62,12 +63,16 @@ def add_routes(app: FastAPI) -> None:
 
     @app.get("/loyalty", response_class=HTMLResponse, include_in_schema=False)
     def loyalty_page(request: Request, who: Principal = need("loyalty.read")) -> HTMLResponse:
+        from retentio.faces.report.i18n import Fmt
         from retentio.services.loyalty import program_summaries
 
         w = _words(request, who)
         blocks = []
         with web_of(request).read() as ws:
-            programs = program_summaries(ws)
+            f = Fmt(page_language(request, who), ws.settings.currency)
+            programs = [p | {"expiry": f.count(p["expiry_days"], "day") if p.get("expiry_days") else p["expiry"],
+                             "point_value": None if p["point_value"] is None else f.plain(p["point_value"])}
+                        for p in program_summaries(ws)]
             for p in programs:
                 if p.get("problem"):
                     continue
@@ -77,7 +82,7 @@ def add_routes(app: FastAPI) -> None:
                     blocks.append({"name": p["name"], "error": str(exc), "kpis": []})
                     continue
                 blocks.append({"name": p["name"], "error": None,
-                               "kpis": [(w[f"loy_kpi_{k}"], _kpi(k, getattr(s, k))) for k in KPIS]})
+                               "kpis": [(w[f"loy_kpi_{k}"], _kpi(k, getattr(s, k), f)) for k in KPIS]})
         return render(request, who, "loyalty.html.j2", w["loy_title"], active="/loyalty", programs=programs,
                       stats=blocks)
 

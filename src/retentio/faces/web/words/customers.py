@@ -43,9 +43,9 @@ WORDS: dict[str, dict[str, str]] = {
         "risk_title": "At risk", "risk_band": "Risk", "risk_segment": "Segment", "risk_channel": "Channel",
         "risk_all": "All", "risk_apply": "Filter",
         "risk_band_high": "high", "risk_band_medium": "medium", "risk_band_low": "low",
-        "risk_summary": "{n} customers in the list; scores as of {day}, model version {version}",
+        "risk_summary": "Customers in the list: {n}; scores as of {day}, model version {version}",
         "risk_campaign": "Start a campaign for this list",
-        "risk_campaign_confirm": "Create a churn-risk playbook for these {n} customers?",
+        "risk_campaign_confirm": "Create a churn-risk playbook for the customers in this list ({n})?",
         "risk_export": "Export CSV", "risk_reasons": "Reasons", "risk_none": "No customer matches these filters.",
     },
     "ru": {
